@@ -1,0 +1,192 @@
+//! A seeded text corpus with a realistic word distribution, for word counts and pipelines.
+//!
+//! Real text follows Zipf's law: the r-th most frequent word appears about `1/r^s` as often as
+//! the first (s ≈ 1). That shape matters for the lesson: a few hot keys dominate (they make
+//! contended shared maps slow) and a long tail of rare words makes the final merge non-trivial.
+//! The vocabulary mixes common English words, a few accented French ones (so lower-casing must be
+//! Unicode-aware) and generated pseudo-words for the tail. Sentences start with a capital and end
+//! with a full stop, as text does; lines wrap near 80 columns.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::io::Write;
+use std::path::Path;
+
+/// The head of the distribution: real words, most frequent first.
+const COMMON: &[&str] = &[
+    "the", "of", "and", "to", "a", "in", "is", "it", "that", "for", "was", "on", "are", "as",
+    "with", "be", "at", "this", "have", "from", "or", "by", "one", "had", "not", "but", "what",
+    "all", "were", "when", "we", "there", "can", "an", "your", "which", "their", "said", "if",
+    "do", "will", "each", "about", "how", "up", "out", "them", "then", "she", "many", "some", "so",
+    "these", "would", "other", "into", "has", "more", "her", "two", "like", "him", "see", "time",
+    "could", "no", "make", "than", "first", "been", "its", "who", "now", "people", "my", "made",
+    "over", "did", "down", "only", "way", "find", "use", "may", "water", "long", "little", "very",
+    "after", "words", "called", "just", "where", "most", "know", "thread", "lock", "queue",
+    "process", "task", "worker", "data", "server", "client", "message", "été", "déjà", "français",
+    "café", "naïve", "élève", "à", "où", "très", "façade",
+];
+
+const ONSETS: &[&str] = &[
+    "b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z", "br",
+    "ch", "cl", "cr", "dr", "fl", "gr", "pl", "pr", "sh", "st", "th", "tr",
+];
+const NUCLEI: &[&str] = &["a", "e", "i", "o", "u", "ai", "ea", "ee", "ou", "io"];
+const CODAS: &[&str] = &["", "", "n", "r", "s", "t", "l", "m", "nd", "st", "ng", "ck"];
+
+/// Default vocabulary size: large enough for a long tail (real corpora have 10^5+ distinct words).
+pub const VOCABULARY: usize = 50_000;
+/// Zipf exponent; ~1.0–1.1 for natural language.
+pub const ZIPF_S: f64 = 1.07;
+
+fn vocabulary(rng: &mut ChaCha8Rng, size: usize) -> Vec<String> {
+    let mut words: Vec<String> = COMMON.iter().map(|w| w.to_string()).collect();
+    let mut seen: std::collections::HashSet<String> = words.iter().cloned().collect();
+    while words.len() < size {
+        let syllables = rng.random_range(1..=4);
+        let mut w = String::new();
+        for _ in 0..syllables {
+            w.push_str(ONSETS[rng.random_range(0..ONSETS.len())]);
+            w.push_str(NUCLEI[rng.random_range(0..NUCLEI.len())]);
+            w.push_str(CODAS[rng.random_range(0..CODAS.len())]);
+        }
+        if seen.insert(w.clone()) {
+            words.push(w);
+        }
+    }
+    words
+}
+
+/// Cumulative Zipf weights for ranks 1..=n, normalised so the last is 1.0.
+fn zipf_cdf(n: usize, s: f64) -> Vec<f64> {
+    let mut acc = 0.0;
+    let mut cdf: Vec<f64> = (1..=n)
+        .map(|r| {
+            acc += 1.0 / (r as f64).powf(s);
+            acc
+        })
+        .collect();
+    for c in &mut cdf {
+        *c /= acc;
+    }
+    cdf
+}
+
+/// Generate about `bytes` bytes of text (never more; ends with a newline when non-empty).
+/// The same `(bytes, seed)` always gives the same text.
+pub fn generate(bytes: usize, seed: u64) -> Vec<u8> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let vocab = vocabulary(&mut rng, VOCABULARY);
+    let cdf = zipf_cdf(vocab.len(), ZIPF_S);
+    let mut out = Vec::with_capacity(bytes);
+    let mut line_len = 0usize;
+    let mut sentence_left = 0usize;
+    // Stop early enough that the last word, its punctuation and the newline always fit.
+    while out.len() + 40 < bytes {
+        let u: f64 = rng.random();
+        let rank = cdf.partition_point(|&c| c < u).min(vocab.len() - 1);
+        let word = &vocab[rank];
+        if line_len > 0 {
+            if line_len + word.len() > 78 {
+                out.push(b'\n');
+                line_len = 0;
+            } else {
+                out.push(b' ');
+                line_len += 1;
+            }
+        }
+        let start = out.len();
+        if sentence_left == 0 {
+            sentence_left = rng.random_range(4..=18);
+            // Capitalise ASCII initials only, so the corpus also holds lower-case accented
+            // words that must not be confused with their capitalised forms.
+            let mut chars = word.chars();
+            if let Some(c) = chars.next().filter(char::is_ascii_lowercase) {
+                out.push(c.to_ascii_uppercase() as u8);
+                out.extend_from_slice(chars.as_str().as_bytes());
+            } else {
+                out.extend_from_slice(word.as_bytes());
+            }
+        } else {
+            out.extend_from_slice(word.as_bytes());
+        }
+        sentence_left -= 1;
+        if sentence_left == 0 {
+            out.push(b'.');
+        } else if rng.random_range(0..20) == 0 {
+            out.push(b',');
+        }
+        line_len += out.len() - start;
+    }
+    if !out.is_empty() {
+        out.push(b'\n');
+    }
+    debug_assert!(out.len() <= bytes.max(1));
+    out
+}
+
+/// Write a corpus of about `bytes` bytes to `path`: written to `path.tmp` first, then renamed,
+/// so an interrupted run never leaves a short corpus that looks complete.
+pub fn write(path: &Path, bytes: usize, seed: u64) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        // Generate in 16 MiB pieces (each seeded from the main seed) so memory stays flat for
+        // large corpora.
+        const PIECE: usize = 16 << 20;
+        let mut left = bytes;
+        let mut piece = 0u64;
+        while left > 0 {
+            let n = left.min(PIECE);
+            f.write_all(&generate(n, seed.wrapping_add(piece.wrapping_mul(0x9E37_79B9))))?;
+            left -= n;
+            piece += 1;
+        }
+        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn deterministic_for_a_seed_and_bounded_in_size() {
+        let a = generate(200_000, 7);
+        assert_eq!(a, generate(200_000, 7));
+        assert_ne!(a, generate(200_000, 8));
+        assert!(a.len() <= 200_000 && a.len() > 199_000, "{}", a.len());
+        assert!(std::str::from_utf8(&a).is_ok());
+        assert_eq!(a.last(), Some(&b'\n'));
+        assert!(generate(0, 1).is_empty());
+    }
+
+    #[test]
+    fn word_frequencies_are_zipf_like() {
+        let text = String::from_utf8(generate(2_000_000, 1)).expect("utf-8");
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for w in text.split_whitespace() {
+            let w = w.trim_end_matches(['.', ',']).to_lowercase();
+            *counts.entry(w).or_default() += 1;
+        }
+        let mut freq: Vec<usize> = counts.values().copied().collect();
+        freq.sort_unstable_by(|a, b| b.cmp(a));
+        // Zipf: rank 1 is ~2^s times rank 2 and ~10^s times rank 10; allow sampling noise.
+        let r1 = freq[0] as f64;
+        assert!((1.6..2.6).contains(&(r1 / freq[1] as f64)), "{:?}", &freq[..3]);
+        assert!((8.0..17.0).contains(&(r1 / freq[9] as f64)), "{:?}", &freq[..10]);
+        assert!(counts.len() > 10_000, "long tail: {}", counts.len());
+        assert_eq!(counts.iter().max_by_key(|(_, c)| **c).map(|(w, _)| w.as_str()), Some("the"));
+    }
+
+    #[test]
+    fn write_renames_into_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("corpus.txt");
+        write(&p, 100_000, 3).expect("write");
+        let on_disk = std::fs::read(&p).expect("read");
+        assert_eq!(on_disk, generate(100_000, 3));
+        assert!(!p.with_extension("tmp").exists());
+    }
+}

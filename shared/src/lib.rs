@@ -1,0 +1,23 @@
+//! Plumbing shared by the examples of this workspace.
+//!
+//! Nothing here is the concurrency being taught: each example keeps its threads, tasks, channels
+//! and locks in its own file so a reader can copy it. This crate only provides what every example
+//! needs around that: a local HTTP server to download from, seeded sample data, timing and report
+//! helpers, progress-bar styles, Ctrl-C handling and a small CPU/RSS sampler.
+//!
+//! Cargo features keep dependency trees small: `async` (Ctrl-C → `CancellationToken`), `http`
+//! (the local test server, implies `async`) and `images` (sample images and the thumbnail job).
+
+pub mod corpus;
+pub mod monitor;
+pub mod progress;
+pub mod report;
+pub mod shutdown;
+pub mod work;
+
+#[cfg(feature = "images")]
+pub mod images;
+#[cfg(feature = "http")]
+pub mod server;
+#[cfg(feature = "images")]
+pub mod thumbnail;

@@ -1,0 +1,406 @@
+//! Timing and reporting: wall and CPU time, peak memory, and the speedup table every measured
+//! example prints (sequential first, then the concurrent variants, with an agreement check).
+//!
+//! Why CPU time next to wall time: it tells *how* a speedup was obtained. Two threads that finish
+//! twice as fast burn the same CPU time as one (real parallelism); async tasks waiting on I/O finish
+//! fast while burning almost none (concurrency without parallelism); a process pool adds the CPU
+//! its workers spent starting up.
+
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+/// A value together with how long it took to compute.
+#[derive(Debug, Clone)]
+pub struct Timed<T> {
+    pub value: T,
+    pub wall: Duration,
+    /// CPU time (user + system) of this process and the children it reaped while `f` ran.
+    pub cpu: Duration,
+}
+
+/// Run `f` and measure its wall-clock time and the CPU time the process spent meanwhile.
+pub fn timed<T>(f: impl FnOnce() -> T) -> Timed<T> {
+    let cpu0 = cpu_time();
+    let t0 = Instant::now();
+    let value = f();
+    let wall = t0.elapsed();
+    Timed {
+        value,
+        wall,
+        cpu: cpu_time().saturating_sub(cpu0),
+    }
+}
+
+fn rusage(who: libc::c_int) -> Duration {
+    // SAFETY: `getrusage` only writes into the struct we pass; a zeroed `rusage` is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable `rusage` for the duration of the call.
+    if unsafe { libc::getrusage(who, &mut ru) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// CPU time (user + system) used so far by this process and by its children that were waited for.
+pub fn cpu_time() -> Duration {
+    rusage(libc::RUSAGE_SELF) + rusage(libc::RUSAGE_CHILDREN)
+}
+
+fn proc_status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Peak resident memory of this process (VmHWM), in KiB; 0 where /proc is not available.
+pub fn peak_rss_kib() -> u64 {
+    proc_status_kib("VmHWM:")
+}
+
+/// Current resident memory of this process (VmRSS), in KiB; 0 where /proc is not available.
+pub fn current_rss_kib() -> u64 {
+    proc_status_kib("VmRSS:")
+}
+
+/// Reset the peak-RSS mark (VmHWM) to the current RSS, so the next [`peak_rss_kib`] is the peak
+/// of what runs from now on. Linux ≥ 4.0 (`/proc/self/clear_refs`); returns false elsewhere.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// `812 µs`, `12.3 ms`, `4.56 s`.
+pub fn fmt_duration(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 1e-3 {
+        format!("{:.0} µs", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.1} ms", s * 1e3)
+    } else if s < 100.0 {
+        format!("{s:.2} s")
+    } else {
+        format!("{s:.0} s")
+    }
+}
+
+/// `512 B`, `1.5 KiB`, `12.0 MiB`, `3.25 GiB`.
+pub fn fmt_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// `count` events over `per`, as `12.3 k items/s` (units k, M, G).
+pub fn fmt_rate(count: f64, per: Duration, unit: &str) -> String {
+    let secs = per.as_secs_f64();
+    if secs <= 0.0 {
+        return format!("-- {unit}/s");
+    }
+    let r = count / secs;
+    let (v, prefix) = if r >= 1e9 {
+        (r / 1e9, "G ")
+    } else if r >= 1e6 {
+        (r / 1e6, "M ")
+    } else if r >= 1e3 {
+        (r / 1e3, "k ")
+    } else {
+        (r, "")
+    };
+    format!("{v:.1} {prefix}{unit}/s")
+}
+
+/// One line of a [`SpeedupTable`]: one way of doing the same work.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub name: String,
+    #[serde(serialize_with = "secs")]
+    pub wall: Duration,
+    #[serde(serialize_with = "opt_secs")]
+    pub cpu: Option<Duration>,
+    pub peak_rss_kib: Option<u64>,
+    /// The best this approach could do (e.g. `ceil(N/C)·latency`); shown so a reader can judge
+    /// the overhead instead of only the speedup.
+    #[serde(serialize_with = "opt_secs")]
+    pub ideal: Option<Duration>,
+    /// Whether this row computed the same result as the baseline.
+    pub agrees: Option<bool>,
+    pub note: String,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+fn opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
+}
+
+impl Row {
+    pub fn new(name: impl Into<String>, wall: Duration) -> Row {
+        Row {
+            name: name.into(),
+            wall,
+            cpu: None,
+            peak_rss_kib: None,
+            ideal: None,
+            agrees: None,
+            note: String::new(),
+        }
+    }
+    pub fn cpu(mut self, cpu: Duration) -> Row {
+        self.cpu = Some(cpu);
+        self
+    }
+    pub fn rss(mut self, kib: u64) -> Row {
+        self.peak_rss_kib = Some(kib);
+        self
+    }
+    pub fn ideal(mut self, ideal: Duration) -> Row {
+        self.ideal = Some(ideal);
+        self
+    }
+    pub fn agrees(mut self, agrees: bool) -> Row {
+        self.agrees = Some(agrees);
+        self
+    }
+    pub fn note(mut self, note: impl Into<String>) -> Row {
+        self.note = note.into();
+        self
+    }
+}
+
+/// Rows of the same work done different ways. The first row is the baseline (speedup 1.00×).
+#[derive(Debug, Clone)]
+pub struct SpeedupTable {
+    title: String,
+    rows: Vec<Row>,
+}
+
+impl SpeedupTable {
+    pub fn new(title: impl Into<String>) -> Self {
+        SpeedupTable {
+            title: title.into(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, row: Row) {
+        self.rows.push(row);
+    }
+
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
+    /// Wall-time speedup of row `i` over the first row (1.0 for the baseline, 0.0 when empty).
+    pub fn speedup(&self, i: usize) -> f64 {
+        match (self.rows.first(), self.rows.get(i)) {
+            (Some(base), Some(row)) if !row.wall.is_zero() => {
+                base.wall.as_secs_f64() / row.wall.as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// True when every row that was checked agrees with the baseline.
+    pub fn all_agree(&self) -> bool {
+        self.rows.iter().all(|r| r.agrees != Some(false))
+    }
+
+    /// The table as aligned text; only the columns that some row fills are shown.
+    pub fn render(&self) -> String {
+        let has_cpu = self.rows.iter().any(|r| r.cpu.is_some());
+        let has_rss = self.rows.iter().any(|r| r.peak_rss_kib.is_some());
+        let has_ideal = self.rows.iter().any(|r| r.ideal.is_some());
+        let has_agree = self.rows.iter().any(|r| r.agrees.is_some());
+        let mut header = vec!["approach", "wall", "speedup"];
+        if has_cpu {
+            header.push("cpu");
+        }
+        if has_rss {
+            header.push("peak rss");
+        }
+        if has_ideal {
+            header.push("ideal");
+        }
+        if has_agree {
+            header.push("same result");
+        }
+        header.push("note");
+        let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+        for (i, r) in self.rows.iter().enumerate() {
+            let mut cells = vec![
+                r.name.clone(),
+                fmt_duration(r.wall),
+                format!("{:.2}x", self.speedup(i)),
+            ];
+            if has_cpu {
+                cells.push(r.cpu.map(fmt_duration).unwrap_or_else(|| "-".into()));
+            }
+            if has_rss {
+                cells.push(
+                    r.peak_rss_kib
+                        .map(|k| fmt_bytes(k * 1024))
+                        .unwrap_or_else(|| "-".into()),
+                );
+            }
+            if has_ideal {
+                cells.push(r.ideal.map(fmt_duration).unwrap_or_else(|| "-".into()));
+            }
+            if has_agree {
+                cells.push(
+                    match r.agrees {
+                        Some(true) => "yes",
+                        Some(false) => "NO",
+                        None => "-",
+                    }
+                    .into(),
+                );
+            }
+            cells.push(r.note.clone());
+            lines.push(cells);
+        }
+        let ncols = lines[0].len();
+        let widths: Vec<usize> = (0..ncols)
+            .map(|c| lines.iter().map(|l| l[c].chars().count()).max().unwrap_or(0))
+            .collect();
+        let mut out = String::new();
+        if !self.title.is_empty() {
+            let _ = writeln!(out, "{}", self.title);
+        }
+        for (li, l) in lines.iter().enumerate() {
+            let mut line = String::new();
+            for (c, cell) in l.iter().enumerate() {
+                let pad = widths[c] - cell.chars().count();
+                // Names and notes left-aligned, figures right-aligned.
+                if c == 0 || c == ncols - 1 {
+                    line.push_str(cell);
+                    line.push_str(&" ".repeat(pad));
+                } else {
+                    line.push_str(&" ".repeat(pad));
+                    line.push_str(cell);
+                }
+                line.push_str("  ");
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+            if li == 0 {
+                let total: usize = widths.iter().sum::<usize>() + 2 * (ncols - 1);
+                let _ = writeln!(out, "{}", "-".repeat(total));
+            }
+        }
+        out
+    }
+
+    /// Print [`render`](Self::render) on stdout.
+    pub fn print(&self) {
+        print!("{}", self.render());
+    }
+
+    /// `{"title": .., "rows": [{"name", "wall", "speedup", "cpu", ..}]}` with times in seconds.
+    pub fn to_json(&self) -> serde_json::Value {
+        let rows: Vec<serde_json::Value> = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut v = serde_json::to_value(r).expect("a Row always serializes");
+                v["speedup"] = serde_json::json!(self.speedup(i));
+                v
+            })
+            .collect();
+        serde_json::json!({ "title": self.title, "rows": rows })
+    }
+}
+
+/// Print `v` as one line of JSON on stdout (the `--json` output of every measured example).
+pub fn print_json(v: &impl Serialize) {
+    match serde_json::to_string(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: cannot serialize the report: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_bytes_and_rates_are_human() {
+        assert_eq!(fmt_duration(Duration::from_micros(812)), "812 µs");
+        assert_eq!(fmt_duration(Duration::from_micros(12_345)), "12.3 ms");
+        assert_eq!(fmt_duration(Duration::from_millis(4_560)), "4.56 s");
+        assert_eq!(fmt_bytes(512), "512 B");
+        assert_eq!(fmt_bytes(1536), "1.5 KiB");
+        assert_eq!(fmt_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+        assert_eq!(
+            fmt_rate(12_300.0, Duration::from_secs(1), "items"),
+            "12.3 k items/s"
+        );
+        assert_eq!(fmt_rate(5.0, Duration::from_secs(2), "req"), "2.5 req/s");
+    }
+
+    #[test]
+    fn speedup_is_relative_to_the_first_row() {
+        let mut t = SpeedupTable::new("t");
+        t.push(Row::new("sequential", Duration::from_secs(4)).agrees(true));
+        t.push(Row::new("threads", Duration::from_secs(2)).agrees(true));
+        assert!((t.speedup(0) - 1.0).abs() < 1e-9);
+        assert!((t.speedup(1) - 2.0).abs() < 1e-9);
+        assert!(t.all_agree());
+        t.push(Row::new("broken", Duration::from_secs(1)).agrees(false));
+        assert!(!t.all_agree());
+        let text = t.render();
+        assert!(text.contains("2.00x"), "{text}");
+        assert!(text.contains("NO"), "{text}");
+        let j = t.to_json();
+        assert_eq!(j["rows"][1]["speedup"], 2.0);
+        assert_eq!(j["rows"][1]["wall"], 2.0);
+        assert_eq!(j["rows"][2]["agrees"], false);
+    }
+
+    #[test]
+    fn cpu_time_grows_with_work_and_memory_is_read() {
+        let t = timed(|| {
+            let mut x = 0u64;
+            for i in 0..20_000_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+            std::hint::black_box(x)
+        });
+        assert!(t.cpu > Duration::ZERO);
+        assert!(peak_rss_kib() >= current_rss_kib());
+        assert!(current_rss_kib() > 0);
+        // Touch 64 MiB, free it, reset: the peak must come back down near the current RSS.
+        let big = vec![1u8; 64 << 20];
+        std::hint::black_box(&big);
+        drop(big);
+        assert!(peak_rss_kib() >= 64 * 1024);
+        if reset_peak_rss() {
+            assert!(peak_rss_kib() < 64 * 1024, "peak {} KiB", peak_rss_kib());
+        }
+    }
+}
