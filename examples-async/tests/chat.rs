@@ -1,0 +1,503 @@
+//! End-to-end tests of `chat-server` (and `chat-load`, `chat-client`) through real TCP clients.
+//!
+//! Each test starts the real binary on `127.0.0.1:0` and reads the bound address from its first
+//! stdout line. Nothing here asserts on elapsed time: timeouts are hang guards only.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// Hang guard for anything a test waits for.
+const GUARD: Duration = Duration::from_secs(30);
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    /// Every stdout line after the first, collected by a thread so the pipe never fills up.
+    output: Arc<Mutex<Vec<String>>>,
+    collector: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+            .args(["--addr", "127.0.0.1:0", "--notice-interval", "100ms"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start chat-server");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        let addr = first
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap_or_else(|e| panic!("{first:?}: {e}"));
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let sink = output.clone();
+        let collector = std::thread::spawn(move || {
+            for line in out.lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Server {
+            child,
+            addr,
+            output,
+            collector: Some(collector),
+        }
+    }
+
+    /// Send SIGINT (what Ctrl-C does) and wait for the exit; returns the collected stdout.
+    fn interrupt(&mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) with a pid we own; no memory is involved.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+        let status = self.child.wait().unwrap();
+        self.collector.take().unwrap().join().unwrap();
+        (status, self.output.lock().unwrap().clone())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Client {
+    lines: tokio::io::Lines<tokio::io::BufReader<OwnedReadHalf>>,
+    wr: OwnedWriteHalf,
+    nick: String,
+}
+
+impl Client {
+    /// Connect and read the welcome line (after which every broadcast reaches this client).
+    async fn join(addr: SocketAddr) -> Client {
+        Client::from_stream(TcpStream::connect(addr).await.unwrap()).await
+    }
+
+    async fn from_stream(stream: TcpStream) -> Client {
+        let (rd, wr) = stream.into_split();
+        let mut client = Client {
+            lines: tokio::io::BufReader::new(rd).lines(),
+            wr,
+            nick: String::new(),
+        };
+        let welcome = client.next_line().await.expect("welcome line");
+        assert!(welcome.starts_with("* welcome "), "{welcome:?}");
+        client.nick = welcome["* welcome ".len()..]
+            .split('!')
+            .next()
+            .unwrap()
+            .to_string();
+        client
+    }
+
+    async fn send(&mut self, line: &str) {
+        self.wr
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+
+    /// The next line, or `None` at end of stream (or on a reset).
+    async fn next_line(&mut self) -> Option<String> {
+        tokio::time::timeout(GUARD, self.lines.next_line())
+            .await
+            .expect("hang guard: no line")
+            .unwrap_or(None)
+    }
+
+    /// Skip lines until one satisfies `pred`; returns it and the lines skipped.
+    async fn expect(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> (String, Vec<String>) {
+        let mut skipped = Vec::new();
+        loop {
+            match self.next_line().await {
+                Some(line) if pred(&line) => return (line, skipped),
+                Some(line) => skipped.push(line),
+                None => panic!("connection closed while waiting for {what}; got {skipped:?}"),
+            }
+        }
+    }
+
+    /// Read until the server closes the connection; returns the lines read.
+    async fn expect_closed(&mut self) -> Vec<String> {
+        let mut seen = Vec::new();
+        while let Some(line) = self.next_line().await {
+            seen.push(line);
+        }
+        seen
+    }
+}
+
+#[tokio::test]
+async fn two_clients_exchange_messages_and_the_author_is_skipped() {
+    let server = Server::start(&[]);
+    let mut a = Client::join(server.addr).await;
+    let mut b = Client::join(server.addr).await;
+    a.send("hello from a").await;
+    let want = format!("{}: hello from a", a.nick);
+    b.expect("a's line", |l| l == want).await;
+    b.send("hi a").await;
+    let want = format!("{}: hi a", b.nick);
+    let (_, skipped) = a.expect("b's line", |l| l == want).await;
+    assert!(
+        skipped.iter().all(|l| !l.contains("hello from a")),
+        "a got its own line back: {skipped:?}"
+    );
+}
+
+#[tokio::test]
+async fn nick_list_help_and_quit() {
+    let server = Server::start(&[]);
+    let mut a = Client::join(server.addr).await;
+    let mut b = Client::join(server.addr).await;
+    let old = a.nick.clone();
+    a.send("/nick alice").await;
+    a.expect("rename confirmation", |l| l == "* you are now alice")
+        .await;
+    b.expect("rename notice", |l| l == format!("* {old} is now alice"))
+        .await;
+    b.send("/nick alice").await;
+    b.expect("nick taken", |l| {
+        l.starts_with("error: nick alice is taken")
+    })
+    .await;
+    b.send("/nick not valid!").await;
+    b.expect("invalid nick", |l| l.starts_with("error: a nick is"))
+        .await;
+    b.send("/list").await;
+    let (list, _) = b.expect("list", |l| l.starts_with("* 2 online: ")).await;
+    assert!(list.contains("alice") && list.contains(&b.nick), "{list}");
+    b.send("/help").await;
+    b.expect("help", |l| {
+        l.starts_with("* commands:") && l.contains("/nick")
+    })
+    .await;
+    b.send("/frobnicate").await;
+    b.expect("unknown command", |l| {
+        l.starts_with("error: unknown command /frobnicate")
+    })
+    .await;
+    a.send("hi from alice").await;
+    b.expect("a's line under its new nick", |l| {
+        l == "alice: hi from alice"
+    })
+    .await;
+    b.send("/quit").await;
+    assert_eq!(
+        b.expect_closed().await.last().map(String::as_str),
+        Some("* bye")
+    );
+    let bnick = b.nick.clone();
+    a.expect("leave notice", |l| l == format!("* {bnick} left"))
+        .await;
+}
+
+#[tokio::test]
+async fn overlong_line_closes_only_that_client() {
+    let server = Server::start(&["--max-line", "1024"]);
+    let mut a = Client::join(server.addr).await;
+    let mut b = Client::join(server.addr).await;
+    let mut c = Client::join(server.addr).await;
+    // 256 KiB without a newline: the server must answer long before it could have buffered it.
+    let _ = a.wr.write_all(&vec![b'x'; 256 * 1024]).await;
+    let seen = a.expect_closed().await;
+    assert!(
+        seen.iter().any(|l| l == "error: line too long, closing"),
+        "{seen:?}"
+    );
+    let anick = a.nick.clone();
+    b.expect("leave notice", |l| {
+        l.contains(&anick) && l.contains("line too long") && l.contains("left")
+    })
+    .await;
+    b.send("still here").await;
+    let want = format!("{}: still here", b.nick);
+    c.expect("b's line", |l| l == want).await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_and_escape_sequences_are_neutralised() {
+    let server = Server::start(&[]);
+    let mut a = Client::join(server.addr).await;
+    let mut b = Client::join(server.addr).await;
+    a.wr.write_all(b"bad \xff\xfe bytes \x1b[2J here\n")
+        .await
+        .unwrap();
+    a.send("after").await;
+    // `lines()` would fail on invalid UTF-8; the server must have replaced it.
+    let want = format!("{}: bad \u{fffd}\u{fffd} bytes ?[2J here", a.nick);
+    b.expect("sanitised line", |l| l == want).await;
+    b.expect("next line", |l| l.ends_with(": after")).await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_while_others_keep_receiving() {
+    let server = Server::start(&["--write-timeout", "1s"]);
+    // A tiny receive buffer so the stuck client's side fills quickly.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stuck = Client::from_stream(socket.connect(server.addr).await.unwrap()).await;
+    stuck.send("/nick stuck").await;
+    stuck.expect("rename", |l| l == "* you are now stuck").await;
+    let mut sender = Client::join(server.addr).await;
+    let mut healthy = Client::join(server.addr).await;
+
+    // Flood in lockstep (a batch, then wait until `healthy` has it all), so the healthy reader is
+    // never more than one batch behind, whatever the machine's speed. `stuck` never reads.
+    let payload = "x".repeat(1000);
+    let prefix = format!("{}: ", sender.nick);
+    let mut sent = 0u64;
+    let mut received = 0u64;
+    let mut dropped = false;
+    for _batch in 0..400 {
+        for i in 0..50 {
+            sender.send(&format!("{sent}-{i} {payload}")).await;
+        }
+        sent += 50;
+        while received < sent {
+            let line = healthy
+                .next_line()
+                .await
+                .expect("healthy client was disconnected");
+            if line.starts_with(&prefix) {
+                received += 1;
+            } else if line.contains("stuck (too slow) left") {
+                dropped = true;
+            }
+        }
+        if dropped {
+            break;
+        }
+    }
+    if !dropped {
+        healthy
+            .expect("slow-client notice", |l| {
+                l.contains("stuck (too slow) left")
+            })
+            .await;
+    }
+    assert_eq!(received, sent, "the healthy client lost lines");
+    // The stuck client now finds its buffered lines and then the end of the stream.
+    let drained = tokio::time::timeout(GUARD, async {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut rd = stuck.lines.into_inner();
+        while let Ok(n) = rd.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "the stuck client was never disconnected");
+}
+
+#[tokio::test]
+async fn beyond_max_clients_newcomers_are_refused_politely() {
+    let server = Server::start(&["--max-clients", "2"]);
+    let mut a = Client::join(server.addr).await;
+    let _b = Client::join(server.addr).await;
+    let refused = TcpStream::connect(server.addr).await.unwrap();
+    let mut lines = tokio::io::BufReader::new(refused).lines();
+    let line = tokio::time::timeout(GUARD, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        line.as_deref(),
+        Some("error: server full (2 clients), try again later")
+    );
+    assert_eq!(
+        tokio::time::timeout(GUARD, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap(),
+        None
+    );
+    // Once a seat is free, a newcomer gets in (retry: the seat frees when a's task has ended).
+    a.send("/quit").await;
+    a.expect_closed().await;
+    let joined = tokio::time::timeout(GUARD, async {
+        loop {
+            let stream = TcpStream::connect(server.addr).await.unwrap();
+            let mut lines = tokio::io::BufReader::new(stream).lines();
+            if let Ok(Some(line)) = lines.next_line().await {
+                if line.starts_with("* welcome") {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(joined.is_ok(), "no seat freed after a client quit");
+}
+
+#[tokio::test]
+async fn idle_clients_are_closed_and_abrupt_disconnects_are_noticed() {
+    let server = Server::start(&["--idle-timeout", "1s"]);
+    let mut idle = Client::join(server.addr).await;
+    let seen = idle.expect_closed().await;
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("* idle timeout, bye"),
+        "{seen:?}"
+    );
+
+    let server = Server::start(&[]);
+    let mut watcher = Client::join(server.addr).await;
+    let gone = Client::join(server.addr).await;
+    let nick = gone.nick.clone();
+    // A reset rather than a clean close: linger 0 makes close(2) send RST.
+    let stream = gone
+        .wr
+        .reunite(gone.lines.into_inner().into_inner())
+        .unwrap();
+    stream.set_zero_linger().unwrap();
+    drop(stream);
+    watcher
+        .expect("leave notice", |l| l.contains(&nick) && l.contains("left"))
+        .await;
+    let mut other = Client::join(server.addr).await;
+    watcher.send("still serving").await;
+    other
+        .expect("line after the reset", |l| l.ends_with(": still serving"))
+        .await;
+}
+
+#[tokio::test]
+async fn ctrl_c_says_goodbye_to_every_client_and_exits_cleanly() {
+    let mut server = Server::start(&[]);
+    let mut a = Client::join(server.addr).await;
+    let mut b = Client::join(server.addr).await;
+    a.send("before shutdown").await;
+    b.expect("a's line", |l| l.ends_with(": before shutdown"))
+        .await;
+    let (status, output) = server.interrupt();
+    assert!(status.success(), "{status:?}");
+    for c in [&mut a, &mut b] {
+        let seen = c.expect_closed().await;
+        assert_eq!(
+            seen.last().map(String::as_str),
+            Some("* server shutting down, goodbye"),
+            "{seen:?}"
+        );
+    }
+    let summary = output
+        .iter()
+        .find(|l| l.starts_with("stopped after"))
+        .expect("summary line");
+    assert!(summary.contains("2 clients accepted"), "{summary}");
+}
+
+#[test]
+fn chat_load_against_the_server_counts_every_delivery() {
+    let server = Server::start(&[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_chat-load"))
+        .args([
+            "--addr",
+            &server.addr.to_string(),
+            "--clients",
+            "40",
+            "--messages",
+            "3",
+            "--source-ips",
+            "2",
+        ])
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["connect_errors"], 0, "{v}");
+    assert_eq!(v["deliveries_expected"], 3 * 39, "{v}");
+    assert_eq!(v["deliveries_received"], 3 * 39, "{v}");
+}
+
+#[test]
+fn chat_load_without_address_runs_its_own_server() {
+    let out = Command::new(env!("CARGO_BIN_EXE_chat-load"))
+        .args(["--clients", "20", "--messages", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["deliveries_received"], 2 * 19, "{v}");
+}
+
+#[test]
+fn chat_client_scripted_session_talks_to_the_server() {
+    let server = Server::start(&[]);
+    let watcher = std::net::TcpStream::connect(server.addr).unwrap();
+    watcher.set_read_timeout(Some(GUARD)).unwrap();
+    let mut rd = BufReader::new(watcher.try_clone().unwrap());
+    let mut line = String::new();
+    rd.read_line(&mut line).unwrap();
+    assert!(line.starts_with("* welcome"), "{line}");
+    let out = Command::new(env!("CARGO_BIN_EXE_chat-client"))
+        .args([
+            "--addr",
+            &server.addr.to_string(),
+            "--say",
+            "/nick tester",
+            "--say",
+            "hello there",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("* you are now tester"), "{stdout}");
+    loop {
+        line.clear();
+        assert!(
+            rd.read_line(&mut line).unwrap() > 0,
+            "watcher closed before the line arrived"
+        );
+        if line.trim_end() == "tester: hello there" {
+            break;
+        }
+    }
+    drop(watcher);
+}
+
+#[test]
+fn every_binary_answers_help() {
+    for exe in [
+        env!("CARGO_BIN_EXE_chat-server"),
+        env!("CARGO_BIN_EXE_chat-client"),
+        env!("CARGO_BIN_EXE_chat-load"),
+    ] {
+        let out = Command::new(exe).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{exe} --help failed");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{exe}"
+        );
+    }
+}
