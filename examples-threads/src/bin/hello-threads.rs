@@ -1,0 +1,262 @@
+//! Hello, threads: the whole `std::thread` toolbox in one tour, from `spawn` to `scope`.
+//!
+//! Course section **8.1 — Threading et multiprocessing** (the `threading.Thread` half).
+//!
+//! # Concepts
+//! - `thread::spawn` + `JoinHandle::join`: the Rust spelling of `Thread(target=f).start()` /
+//!   `.join()`, except that `join` *returns the closure's value* (no shared list to fill in).
+//! - `move` closures: a spawned thread may outlive the function that started it, so it must own
+//!   what it uses (`'static`). The compiler refuses a borrow instead of letting it dangle.
+//! - Thread names and ids (`thread::current()`), and `thread::Builder` for a name and a stack size.
+//! - `thread::scope`: threads that are guaranteed to finish before the scope returns, so they may
+//!   *borrow* local data: no `Arc`, no `clone`.
+//! - A panic in a thread does not crash the process: `join` returns `Err(payload)`.
+//! - `available_parallelism()`: how many threads can really run at once (cores, cgroup quota).
+//! - Unlike CPython, there is no GIL: the threads of part 4 really run in parallel
+//!   (see `cpu-scaling` for the measurement).
+//!
+//! # Run
+//! ```text
+//! cargo run -p examples-threads --bin hello-threads
+//! cargo run -p examples-threads --bin hello-threads -- --workers 8 --spawn-count 10000
+//! ```
+//!
+//! # What to observe
+//! - The order of the "hello from" lines changes from run to run: the OS scheduler decides.
+//!   `join` is what puts order back.
+//! - Part 5 prints the default panic message on stderr (`thread 'doomed' panicked at ...`), then
+//!   the main thread carries on and reports the payload it got back from `join`.
+//! - The cost of spawning and joining a thread: tens of microseconds. Cheap enough for a few
+//!   hundred long jobs, far too expensive per tiny task: that is why pools exist (`thread-pool`).
+//!
+//! # Exercises
+//! 1. Remove `move` from the closure in part 2 and read the compiler error: what would go wrong
+//!    if it compiled?
+//! 2. In part 4, replace `thread::scope` by `thread::spawn`. What do you have to change (hint:
+//!    `Arc<[u64]>`), and why does `scope` not need it?
+//! 3. Set the stack size of part 3 to 16 KiB and make `depth` recurse 100 000 times. What happens,
+//!    and why can the main thread not catch it like the panic of part 5?
+//! 4. Make the doomed thread of part 5 panic with `std::panic::panic_any(42_u32)` and extend
+//!    `panic_message` so it still prints something useful.
+//! 5. Run with `--spawn-count 100000` and compare with Python:
+//!    `python3 -m timeit -s "import threading" "t=threading.Thread(target=lambda: None); t.start(); t.join()"`.
+
+use std::num::NonZeroUsize;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+
+/// A guided tour of std::thread: spawn, join, move, names, Builder, scope, panics.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Number of threads in the spawn/join and scope demos.
+    #[arg(long, default_value_t = 4)]
+    workers: usize,
+    /// How many threads to spawn and join one after the other to measure the cost of a thread.
+    #[arg(long, default_value_t = 1000)]
+    spawn_count: u32,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let workers = args.workers.max(1);
+
+    // --- 0. How many threads can really run at once? ------------------------------------------
+    // `available_parallelism` respects CPU affinity and cgroup quotas (containers), unlike a raw
+    // core count. It can fail (exotic platforms), so fall back to 1 rather than crash.
+    let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    println!("== 0. available_parallelism() = {cores} (threads that can run at the same instant)");
+    println!(
+        "   main thread: name = {:?}, id = {:?}\n",
+        thread::current().name(),
+        thread::current().id()
+    );
+
+    // --- 1. spawn + join, returning a value -----------------------------------------------------
+    println!("== 1. spawn {workers} threads, each returns a value through join()");
+    let handles: Vec<thread::JoinHandle<(usize, u64)>> = (0..workers)
+        .map(|i| {
+            // `move` copies `i` into the closure: each thread gets its own.
+            thread::spawn(move || {
+                let me = thread::current();
+                // Unnamed threads have no name; their id is unique for the life of the process.
+                println!(
+                    "   hello from worker {i} (name {:?}, id {:?})",
+                    me.name(),
+                    me.id()
+                );
+                let sum: u64 = (0..=(i as u64 + 1) * 1_000).sum();
+                (i, sum)
+            })
+        })
+        .collect();
+    for handle in handles {
+        // join() blocks until the thread ends. Err only if the thread panicked (see part 5).
+        let (i, sum) = handle
+            .join()
+            .map_err(|p| anyhow::anyhow!("worker panicked: {}", panic_message(&*p)))?;
+        println!(
+            "   worker {i} returned sum(0..={}) = {sum}",
+            (i + 1) * 1_000
+        );
+    }
+
+    // --- 2. move closures: the thread owns its data -------------------------------------------
+    println!("\n== 2. move: the thread takes ownership of a Vec (the caller can no longer use it)");
+    let words = vec!["threads", "own", "their", "data"];
+    let handle = thread::spawn(move || {
+        // `words` now lives here. Without `move` this would be a borrow of a local of `main`,
+        // and `spawn` requires 'static: the thread could outlive `main`'s stack frame.
+        words.join(" ").to_uppercase()
+    });
+    // println!("{words:?}"); // <- error[E0382]: borrow of moved value: `words`
+    let shout = handle
+        .join()
+        .map_err(|p| anyhow::anyhow!("thread panicked: {}", panic_message(&*p)))?;
+    println!("   the thread gave back: {shout:?}");
+
+    // --- 3. Builder: a name and a stack size ----------------------------------------------------
+    println!(
+        "\n== 3. thread::Builder: name + stack size (spawn can fail, so it returns io::Result)"
+    );
+    let handle = thread::Builder::new()
+        .name("deep-recursion".into())
+        // Spawned threads get 2 MiB by default (RUST_MIN_STACK overrides it). Ask for more when a
+        // thread recurses deeply (parsers, tree walks); less when you start thousands of threads.
+        .stack_size(8 * 1024 * 1024)
+        .spawn(|| {
+            let name = thread::current().name().unwrap_or("?").to_owned();
+            (name, depth(20_000))
+        })
+        .context("spawning the deep-recursion thread")?;
+    let (name, reached) = handle
+        .join()
+        .map_err(|p| anyhow::anyhow!("thread panicked: {}", panic_message(&*p)))?;
+    println!("   thread {name:?} recursed {reached} frames deep on its 8 MiB stack");
+    println!(
+        "   (names appear in panic messages, debuggers, `top -H` and `ps -L`: name your threads)"
+    );
+
+    // --- 4. thread::scope: borrow local data, no Arc --------------------------------------------
+    println!("\n== 4. thread::scope: {workers} threads borrow one local Vec, no Arc, no copy");
+    let data: Vec<u64> = (1..=1_000_000).collect();
+    let chunk = data.len().div_ceil(workers);
+    let partial_sums: Vec<u64> = thread::scope(|s| {
+        let handles: Vec<_> = data
+            .chunks(chunk)
+            .enumerate()
+            .map(|(i, part)| {
+                thread::Builder::new()
+                    .name(format!("summer-{i}"))
+                    // `part` is a `&[u64]` borrowed from `data`: allowed because the scope
+                    // joins every thread before `scope` returns, so `data` outlives them.
+                    .spawn_scoped(s, move || part.iter().sum::<u64>())
+                    .expect("spawning a scoped thread (out of memory or thread limit)")
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("summing a slice cannot panic"))
+            .collect()
+    });
+    let total: u64 = partial_sums.iter().sum();
+    assert_eq!(
+        total,
+        data.iter().sum::<u64>(),
+        "parallel and sequential sums agree"
+    );
+    println!("   partial sums: {partial_sums:?}");
+    println!("   total = {total} (checked against a sequential sum; `data` is still ours)");
+
+    // --- 5. A panicking thread is caught at join ------------------------------------------------
+    println!("\n== 5. a thread panics: the process survives, join() returns Err(payload)");
+    println!(
+        "   (the next stderr line is Rust's default panic message, printed by the dying thread)"
+    );
+    let doomed = thread::Builder::new()
+        .name("doomed".into())
+        .spawn(|| -> u32 {
+            let v: Vec<u32> = Vec::new();
+            // An out-of-bounds index panics in the thread that did it, and only that thread.
+            v[3]
+        })
+        .context("spawning the doomed thread")?;
+    match doomed.join() {
+        Ok(v) => println!("   unexpected: got {v}"),
+        Err(payload) => println!("   caught at join: {}", panic_message(&*payload)),
+    }
+    // Caveat: a panic while holding a `Mutex` "poisons" it; other threads see `Err` from `lock()`
+    // (see shared-state). And with `panic = "abort"` in Cargo.toml nothing can be caught.
+
+    // --- 6. What does a thread cost? -----------------------------------------------------------
+    let n = args.spawn_count.max(1);
+    println!("\n== 6. spawn + join {n} empty threads, one after the other");
+    let start = Instant::now();
+    for _ in 0..n {
+        thread::spawn(|| {})
+            .join()
+            .map_err(|p| anyhow::anyhow!("empty thread panicked: {}", panic_message(&*p)))?;
+    }
+    let per_thread = start.elapsed() / n;
+    println!(
+        "   {} per thread (an OS thread: a kernel task plus a stack). Fine for a few hundred long",
+        fmt_micros(per_thread)
+    );
+    println!("   jobs; for many small jobs reuse threads with a pool (see thread-pool, rayon).");
+    Ok(())
+}
+
+/// Recurse `n` frames deep and return how deep we went; keeps a little data on each frame so the
+/// compiler cannot turn the recursion into a loop.
+fn depth(n: u32) -> u32 {
+    let frame = [n; 8];
+    if n == 0 {
+        0
+    } else {
+        1 + depth(std::hint::black_box(frame)[0] - 1)
+    }
+}
+
+/// The message of a panic payload: `panic!("literal")` carries a `&str`, `panic!("{x}")` and
+/// runtime errors (index out of bounds) a `String`; anything else (`panic_any`) is opaque.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_owned()
+    }
+}
+
+fn fmt_micros(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_message_reads_str_and_string_payloads() {
+        let lit = thread::spawn(|| panic!("literal")).join().unwrap_err();
+        assert_eq!(panic_message(&*lit), "literal");
+        let fmt = thread::spawn(|| panic!("formatted {}", 42))
+            .join()
+            .unwrap_err();
+        assert_eq!(panic_message(&*fmt), "formatted 42");
+        let other = thread::spawn(|| std::panic::panic_any(7_u8))
+            .join()
+            .unwrap_err();
+        assert_eq!(panic_message(&*other), "<non-string panic payload>");
+    }
+
+    #[test]
+    fn depth_counts_frames() {
+        assert_eq!(depth(0), 0);
+        assert_eq!(depth(1_000), 1_000);
+    }
+}

@@ -1,0 +1,334 @@
+//! Shared state between threads: `Arc<Mutex<_>>`, `Arc<RwLock<_>>` and atomics, and what
+//! contention costs, measured on the same work done each way.
+//!
+//! Course section **8.1 — Threading et multiprocessing** (`threading.Lock`, shared variables).
+//!
+//! # Concepts
+//! - `Arc<T>`: shared ownership across threads (reference count updated atomically).
+//! - `Mutex<T>` *owns* the data it protects: you cannot touch the counter without the guard, and
+//!   the guard unlocks when dropped. Python's `with lock:` is a convention; this is a type rule.
+//! - `RwLock<T>`: many readers or one writer. Worth it only when reads are long or very frequent
+//!   *and* the lock itself is not the bottleneck: every `read()` still writes to the lock's
+//!   shared counter, so tiny read sections on many cores contend anyway (measured below).
+//! - Atomics (`AtomicU64::fetch_add`): lock-free for a single word; the cheapest way to share a
+//!   counter, but still one cache line bounced between cores.
+//! - The real fix for a hot counter: do not share it. Count locally, merge once at the end.
+//! - Poisoning: a thread that panics while holding a `Mutex` marks it poisoned; the next
+//!   `lock()` returns `Err`, and you decide whether the data is still usable.
+//!
+//! # Run
+//! ```text
+//! cargo run --release -p examples-threads --bin shared-state
+//! cargo run --release -p examples-threads --bin shared-state -- --threads 8 --ops 1000000
+//! cargo run --release -p examples-threads --bin shared-state -- --json
+//! ```
+//!
+//! # What to observe
+//! - Table 1 (every operation writes): with 2+ threads, the shared versions are *slower* than one
+//!   thread with a plain `u64`. Contention, not work, dominates. The thread-local version scales.
+//! - Table 2 (read-mostly, 1 write in 100): `RwLock` beats `Mutex` less than you might expect,
+//!   and atomics beat both.
+//! - Every row agrees on the final count: correctness is never traded for speed here.
+//!
+//! # Exercises
+//! 1. Replace the `Mutex<u64>` counter with `static mut` and `unsafe`. Count how many increments
+//!    are lost (this is the race `examples-sync` detects); why does Rust make you write `unsafe`?
+//! 2. Make the critical section longer (hash 1 KiB inside the lock). At what length does `RwLock`
+//!    clearly beat `Mutex` in table 2?
+//! 3. Put each thread's slot of a `Vec<AtomicU64>` on its own cache line
+//!    (`#[repr(align(64))] struct Padded(AtomicU64)`) and measure false sharing.
+//! 4. In the poisoning demo, use `lock().unwrap_or_else(PoisonError::into_inner)`: when is that
+//!    the right call, and when would you rather propagate the error?
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::thread;
+
+use anyhow::Context;
+use clap::Parser;
+use shared::report::{Row, SpeedupTable, print_json, timed};
+
+/// Measure Mutex, RwLock and atomics on the same shared-counter and read-mostly workloads.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Threads sharing the state [default: available_parallelism].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Operations per thread.
+    #[arg(long, default_value_t = 2_000_000)]
+    ops: u64,
+    /// Print the figures as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One write every `WRITE_EVERY` operations in the read-mostly workload.
+const WRITE_EVERY: u64 = 100;
+/// Slots in the read-mostly table.
+const SLOTS: usize = 64;
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let threads = args.threads.unwrap_or(cores).max(1);
+    let ops = args.ops.max(1);
+    let expected = threads as u64 * ops;
+
+    // ---- Table 1: every operation is a write (a hit counter) ---------------------------------
+    let mut counter = SpeedupTable::new(format!(
+        "1. Shared counter: {threads} threads × {ops} increments (every operation writes)"
+    ));
+    let t = timed(|| {
+        let mut n = 0u64;
+        for _ in 0..expected {
+            n = std::hint::black_box(n + 1);
+        }
+        n
+    });
+    counter.push(row("1 thread, plain u64", &t, expected).note("baseline: no sharing at all"));
+    let t = timed(|| counter_mutex(threads, ops));
+    counter.push(row("Arc<Mutex<u64>>", &t, expected).note("lock + unlock per increment"));
+    let t = timed(|| counter_rwlock(threads, ops));
+    counter.push(row("Arc<RwLock<u64>>", &t, expected).note("write lock per increment"));
+    let t = timed(|| counter_parking_lot(threads, ops));
+    counter.push(row("Arc<parking_lot::Mutex>", &t, expected).note("smaller, spins briefly"));
+    let t = timed(|| counter_atomic(threads, ops));
+    counter
+        .push(row("Arc<AtomicU64>", &t, expected).note("fetch_add: no lock, one contended line"));
+    let t = timed(|| counter_local_then_merge(threads, ops));
+    counter.push(
+        row("thread-local + merge", &t, expected).note("the fix: share nothing until the end"),
+    );
+
+    // ---- Table 2: read-mostly (a lookup table updated now and then) -------------------------
+    let writes = threads as u64 * ops.div_ceil(WRITE_EVERY);
+    let mut read_mostly = SpeedupTable::new(format!(
+        "2. Read-mostly table of {SLOTS} slots: {threads} threads × {ops} ops, 1 write in {WRITE_EVERY}"
+    ));
+    let t = timed(|| table_mutex(threads, ops));
+    read_mostly
+        .push(row("Arc<Mutex<Vec<u64>>>", &t, writes).note("readers queue behind each other"));
+    let t = timed(|| table_rwlock(threads, ops));
+    read_mostly.push(row("Arc<RwLock<Vec<u64>>>", &t, writes).note("readers in parallel"));
+    let t = timed(|| table_atomics(threads, ops));
+    read_mostly.push(row("Arc<[AtomicU64]>", &t, writes).note("plain loads, no lock at all"));
+
+    // ---- Poisoning ----------------------------------------------------------------------------
+    let poison = poisoning_demo().context("poisoning demo")?;
+
+    if args.json {
+        print_json(&serde_json::json!({
+            "example": "shared-state",
+            "threads": threads,
+            "ops_per_thread": ops,
+            "counter": counter.to_json(),
+            "read_mostly": read_mostly.to_json(),
+        }));
+    } else {
+        counter.print();
+        println!();
+        read_mostly.print();
+        println!("\n3. Poisoning: {poison}");
+    }
+    anyhow::ensure!(
+        counter.all_agree() && read_mostly.all_agree(),
+        "a variant lost updates: this would be a bug in the example"
+    );
+    Ok(())
+}
+
+fn row(name: &str, t: &shared::report::Timed<u64>, expected: u64) -> Row {
+    Row::new(name, t.wall)
+        .cpu(t.cpu)
+        .agrees(t.value == expected)
+}
+
+/// Spawn `threads` scoped threads running `f` and wait for them (`f` borrows the shared state).
+fn run_threads(threads: usize, f: impl Fn() + Sync) {
+    thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(&f);
+        }
+    });
+}
+
+fn counter_mutex(threads: usize, ops: u64) -> u64 {
+    // `Arc` is what `thread::spawn` would need; with `thread::scope` a plain `&Mutex` would do.
+    // Kept here because it is the shape you will write with long-lived threads.
+    let counter = Arc::new(Mutex::new(0u64));
+    run_threads(threads, || {
+        for _ in 0..ops {
+            // The guard is a temporary: locked and unlocked on this line.
+            *counter.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        }
+    });
+    let n = *counter.lock().unwrap_or_else(PoisonError::into_inner);
+    n
+}
+
+fn counter_rwlock(threads: usize, ops: u64) -> u64 {
+    let counter = Arc::new(RwLock::new(0u64));
+    run_threads(threads, || {
+        for _ in 0..ops {
+            *counter.write().unwrap_or_else(PoisonError::into_inner) += 1;
+        }
+    });
+    let n = *counter.read().unwrap_or_else(PoisonError::into_inner);
+    n
+}
+
+fn counter_parking_lot(threads: usize, ops: u64) -> u64 {
+    // parking_lot's lock() returns the guard directly: it has no poisoning.
+    let counter = Arc::new(parking_lot::Mutex::new(0u64));
+    run_threads(threads, || {
+        for _ in 0..ops {
+            *counter.lock() += 1;
+        }
+    });
+    let n = *counter.lock();
+    n
+}
+
+fn counter_atomic(threads: usize, ops: u64) -> u64 {
+    let counter = Arc::new(AtomicU64::new(0));
+    run_threads(threads, || {
+        for _ in 0..ops {
+            // Relaxed: we only need the increments not to be lost, not to order other memory.
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    // The scope joined every thread, which orders all their writes before this load.
+    counter.load(Ordering::Relaxed)
+}
+
+fn counter_local_then_merge(threads: usize, ops: u64) -> u64 {
+    let total = AtomicU64::new(0);
+    run_threads(threads, || {
+        let mut local = 0u64;
+        for _ in 0..ops {
+            local = std::hint::black_box(local + 1);
+        }
+        total.fetch_add(local, Ordering::Relaxed); // one contended write per thread, not per op
+    });
+    total.into_inner()
+}
+
+/// The read-mostly loop shared by the three table variants: `read(slot)` most of the time,
+/// `write(slot)` every `WRITE_EVERY` ops. Returns nothing: the result is the table's final sum.
+fn read_mostly_ops(ops: u64, read: impl Fn(usize) -> u64, write: impl Fn(usize)) {
+    let mut acc = 0u64;
+    for i in 0..ops {
+        let slot = (i as usize).wrapping_mul(31) % SLOTS;
+        if i % WRITE_EVERY == 0 {
+            write(slot);
+        } else {
+            acc = acc.wrapping_add(read(slot));
+        }
+    }
+    std::hint::black_box(acc);
+}
+
+fn table_mutex(threads: usize, ops: u64) -> u64 {
+    let table = Arc::new(Mutex::new(vec![0u64; SLOTS]));
+    let lock = || table.lock().unwrap_or_else(PoisonError::into_inner);
+    run_threads(threads, || {
+        read_mostly_ops(ops, |s| lock()[s], |s| lock()[s] += 1);
+    });
+    let sum = lock().iter().sum();
+    sum
+}
+
+fn table_rwlock(threads: usize, ops: u64) -> u64 {
+    let table = Arc::new(RwLock::new(vec![0u64; SLOTS]));
+    run_threads(threads, || {
+        read_mostly_ops(
+            ops,
+            |s| table.read().unwrap_or_else(PoisonError::into_inner)[s],
+            |s| table.write().unwrap_or_else(PoisonError::into_inner)[s] += 1,
+        );
+    });
+    let sum = table
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .sum();
+    sum
+}
+
+fn table_atomics(threads: usize, ops: u64) -> u64 {
+    let table: Arc<[AtomicU64]> = (0..SLOTS).map(|_| AtomicU64::new(0)).collect();
+    run_threads(threads, || {
+        read_mostly_ops(
+            ops,
+            |s| table[s].load(Ordering::Relaxed),
+            |s| {
+                table[s].fetch_add(1, Ordering::Relaxed);
+            },
+        );
+    });
+    table.iter().map(|a| a.load(Ordering::Relaxed)).sum()
+}
+
+/// A thread panics while holding the lock; the next `lock()` reports the poison, and we choose
+/// to recover the data (a counter cannot be left half-updated by `+= 1`).
+fn poisoning_demo() -> anyhow::Result<String> {
+    let data = Arc::new(Mutex::new(vec![1, 2, 3]));
+    let d = Arc::clone(&data);
+    // Silence the default panic message for this deliberate panic only, then restore it.
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let joined = thread::spawn(move || {
+        let mut guard = d.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.push(4);
+        panic!("crash while holding the lock");
+    })
+    .join();
+    std::panic::set_hook(previous_hook);
+    anyhow::ensure!(joined.is_err(), "the thread was supposed to panic");
+    let message = match data.lock() {
+        Ok(_) => "not poisoned (unexpected)".to_owned(),
+        Err(poisoned) => {
+            let guard = poisoned.into_inner();
+            format!(
+                "a thread panicked holding the Mutex; lock() now returns Err(PoisonError). \
+                 into_inner() recovers the data: {:?} (the push before the panic is kept).",
+                *guard
+            )
+        }
+    };
+    Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_counter_counts_every_increment() {
+        for threads in [1, 3] {
+            let expected = threads as u64 * 10_000;
+            assert_eq!(counter_mutex(threads, 10_000), expected);
+            assert_eq!(counter_rwlock(threads, 10_000), expected);
+            assert_eq!(counter_parking_lot(threads, 10_000), expected);
+            assert_eq!(counter_atomic(threads, 10_000), expected);
+            assert_eq!(counter_local_then_merge(threads, 10_000), expected);
+        }
+    }
+
+    #[test]
+    fn read_mostly_tables_record_every_write() {
+        let writes = 4 * 1_000u64.div_ceil(WRITE_EVERY);
+        assert_eq!(table_mutex(4, 1_000), writes);
+        assert_eq!(table_rwlock(4, 1_000), writes);
+        assert_eq!(table_atomics(4, 1_000), writes);
+    }
+
+    #[test]
+    fn poisoned_mutex_is_reported_and_recovered() {
+        let msg = poisoning_demo().unwrap();
+        assert!(msg.contains("PoisonError"), "{msg}");
+        assert!(msg.contains("[1, 2, 3, 4]"), "{msg}");
+    }
+}
