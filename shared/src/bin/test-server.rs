@@ -1,0 +1,216 @@
+//! Local HTTP test server: deterministic files, latency and faults on demand (curl it, or point
+//! the downloaders and the Python peers at it).
+//!
+//! Course section 8.3 (I/O-bound work: threads vs asyncio) and 8.4 (retries, timeouts, circuit
+//! breaker). It is plumbing: the examples start the same server in-process
+//! (`shared::server::TestServer`); this binary runs it on its own so you can poke at it.
+//!
+//! *Concepts*: what a slow or broken server looks like from the client side — latency, HTTP
+//! 500, a request that never answers, a body cut short, a connection reset — and why a client
+//! needs a timeout, a status check and a length check to tell them from success.
+//!
+//! *Run* (terminal 1, the server; it prints its URL, example commands, then a stats line
+//! whenever something happened):
+//!
+//! ```text
+//! cargo run -p shared --features http --bin test-server -- --port 8080
+//! cargo run -p shared --features http --bin test-server -- --port 8080 --latency-ms 100 --jitter-ms 50
+//! cargo run -p shared --features http --bin test-server -- --port 8080 --error-rate 0.1 --hang-rate 0.02 --truncate-rate 0.02 --reset-rate 0.02
+//! cargo run -p shared --features http --bin test-server -- --port 8080 --urls /tmp/urls.txt --count 1000 --size 100000
+//! ```
+//!
+//! Terminal 2, the client:
+//!
+//! ```text
+//! curl -sS -o /dev/null -w '%{http_code} %{size_download} bytes in %{time_total} s\n' http://127.0.0.1:8080/files/000001.bin
+//! curl -i 'http://127.0.0.1:8080/files/a.bin?size=16&latency_ms=500'
+//! curl -i 'http://127.0.0.1:8080/files/a.bin?fail=500'
+//! curl --max-time 2 'http://127.0.0.1:8080/files/a.bin?fail=hang'
+//! curl -sS -o /dev/null 'http://127.0.0.1:8080/files/a.bin?fail=truncate'
+//! curl -sS 'http://127.0.0.1:8080/files/a.bin?fail=reset'
+//! curl -s http://127.0.0.1:8080/stats
+//! python3 shared/peers/py_downloader.py /tmp/urls.txt /tmp/out --mode asyncio --concurrency 64
+//! ```
+//!
+//! Stop with Ctrl-C (or `--duration SECS`). Add `--help` for every flag and the route list.
+//!
+//! *What to observe*:
+//! - `fail=500` prints a body like any other: curl (and reqwest) only report it if asked
+//!   (`curl -f`, `error_for_status()`).
+//! - `fail=hang` never returns; `--max-time` is what ends it ("Operation timed out").
+//! - `fail=truncate` sends `Content-Length: 65536` and half the bytes: curl says
+//!   "(18) transfer closed with 32768 bytes remaining". A client that reads until EOF without
+//!   checking the length would keep a half file.
+//! - `fail=reset` gets "(56) Recv failure: Connection reset by peer": no HTTP response at all.
+//! - With `--latency-ms 100`, 1,000 files take ~100 s one at a time and ~1 s with 100 in
+//!   flight: the stats line shows `max` in flight, i.e. how concurrent the client really was.
+//!
+//! *Exercises*:
+//! 1. Run the Python peer in `--mode threads` with `--concurrency 8`, then 64, against
+//!    `--latency-ms 100`; compare the seconds with the `max` in-flight figure of each run.
+//! 2. Add `--hang-rate 0.01` and run the peer again: which mode notices, and after how long?
+//!    (`urllib` is given `timeout=30`.) Change the peer's timeout and measure again.
+//! 3. With `--truncate-rate 0.05`, does the peer's `ok` count include truncated files? Check
+//!    the sizes on disk (`find /tmp/out -size -100000c`).
+//! 4. `ulimit -n 256` in the server's shell, then run a client with 1,000 connections: watch
+//!    `accept errors` appear in the stats line, and the client's connect errors or stalls.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Parser;
+use shared::server::{Faults, ROUTES, ServerConfig, TestServer, url_list, write_url_file};
+
+/// Default address: loopback only. `--host 0.0.0.0` exposes it to the network (do that only
+/// on a network you trust: it serves anything to anyone).
+const DEFAULT_HOST: &str = "127.0.0.1";
+
+/// Local HTTP test server: deterministic files, latency and faults on demand.
+#[derive(Debug, Parser)]
+#[command(version, after_help = ROUTES)]
+struct Args {
+    /// Port to listen on (0: a free port, printed at start).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = DEFAULT_HOST)]
+    host: IpAddr,
+    /// Delay before each /files response, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Extra random delay in [0, jitter) added to the latency, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    jitter_ms: u64,
+    /// Size of /files bodies in bytes (when the URL has no ?size=).
+    #[arg(long, default_value_t = 64 * 1024)]
+    size: usize,
+    /// Probability that a /files request gets a 500.
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// Probability that a /files request never gets an answer.
+    #[arg(long, default_value_t = 0.0)]
+    hang_rate: f64,
+    /// Probability that a /files body is cut after about half.
+    #[arg(long, default_value_t = 0.0)]
+    truncate_rate: f64,
+    /// Probability that a /files request gets its TCP connection reset.
+    #[arg(long, default_value_t = 0.0)]
+    reset_rate: f64,
+    /// Seed of the fault and jitter draws (same seed, same fault rates).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Write a list of --count file URLs (one per line) to this file, for the downloaders.
+    #[arg(long)]
+    urls: Option<PathBuf>,
+    /// Number of URLs written by --urls.
+    #[arg(long, default_value_t = 1000)]
+    count: usize,
+    /// Print a stats line at most every SECS seconds, when something changed (0: never).
+    #[arg(long, default_value_t = 5)]
+    stats_every: u64,
+    /// Stop after SECS seconds (0: run until Ctrl-C).
+    #[arg(long, default_value_t = 0)]
+    duration: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let faults = Faults {
+        error_500: args.error_rate,
+        hang: args.hang_rate,
+        truncate: args.truncate_rate,
+        reset: args.reset_rate,
+    };
+    faults.validate()?;
+    let config = ServerConfig::default()
+        .addr(SocketAddr::new(args.host, args.port))
+        .latency(Duration::from_millis(args.latency_ms))
+        .jitter(Duration::from_millis(args.jitter_ms))
+        .file_size(args.size)
+        .faults(faults)
+        .seed(args.seed);
+    let server = TestServer::start(config)
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+    let base = server.base_url();
+
+    // Written before the first line is printed, so a script that waits for the URL can use
+    // the file at once.
+    if let Some(path) = &args.urls {
+        let urls = url_list(&base, args.count, args.size);
+        write_url_file(path, &urls)
+            .with_context(|| format!("cannot write the URL list {}", path.display()))?;
+    }
+    println!("test-server listening on {base}");
+    println!(
+        "  files {} bytes, latency {} ms + jitter [0, {}) ms, faults {faults:?}, seed {}",
+        args.size, args.latency_ms, args.jitter_ms, args.seed
+    );
+    if let Some(path) = &args.urls {
+        println!("  wrote {} URLs to {}", args.count, path.display());
+    }
+    println!("Try:");
+    println!(
+        "  curl -sS -o /dev/null -w '%{{http_code}} %{{size_download}} bytes in %{{time_total}} s\\n' {}",
+        server.file_url(1)
+    );
+    println!("  curl -i '{base}/files/a.bin?size=16&latency_ms=500'");
+    println!("  curl -i '{base}/files/a.bin?fail=500'");
+    println!("  curl --max-time 2 '{base}/files/a.bin?fail=hang'");
+    println!("  curl -sS -o /dev/null '{base}/files/a.bin?fail=truncate'");
+    println!("  curl -sS '{base}/files/a.bin?fail=reset'");
+    println!("  curl -s {base}/stats");
+    println!(
+        "{}",
+        if args.duration > 0 {
+            "Stopping after --duration."
+        } else {
+            "Ctrl-C to stop."
+        }
+    );
+
+    let started = Instant::now();
+    let stop_after = async {
+        if args.duration > 0 {
+            tokio::time::sleep(Duration::from_secs(args.duration)).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::pin!(stop_after);
+    // `interval` with a zero period panics; a very long one stands for "never".
+    let period = match args.stats_every {
+        0 => Duration::from_secs(u64::from(u32::MAX)),
+        secs => Duration::from_secs(secs),
+    };
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = server.stats();
+    loop {
+        tokio::select! {
+            signal = tokio::signal::ctrl_c() => {
+                signal.context("cannot listen for Ctrl-C")?;
+                break;
+            }
+            () = &mut stop_after => break,
+            _ = ticks.tick() => {
+                let now = server.stats();
+                if now != last {
+                    let rate = (now.requests - last.requests.min(now.requests)) as f64
+                        / period.as_secs_f64();
+                    println!("[{:>6.1} s] {rate:.0} req/s | {now}", started.elapsed().as_secs_f64());
+                    last = now;
+                }
+            }
+        }
+    }
+
+    println!("shutting down (in-flight requests get up to 1 s)...");
+    let stats = server.stats_handle(); // outlives `server`, which `shutdown` consumes
+    server.shutdown().await;
+    println!("final: {}", stats.snapshot());
+    Ok(())
+}
