@@ -492,6 +492,10 @@ fn every_binary_answers_help() {
         env!("CARGO_BIN_EXE_chat-server"),
         env!("CARGO_BIN_EXE_chat-client"),
         env!("CARGO_BIN_EXE_chat-load"),
+        env!("CARGO_BIN_EXE_async-basics"),
+        env!("CARGO_BIN_EXE_event-loop"),
+        env!("CARGO_BIN_EXE_sensor-stream"),
+        env!("CARGO_BIN_EXE_async-downloader"),
     ] {
         let out = Command::new(exe).arg("--help").output().unwrap();
         assert!(out.status.success(), "{exe} --help failed");

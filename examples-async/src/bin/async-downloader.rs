@@ -1,0 +1,597 @@
+//! An async downloader: thousands of URLs with bounded concurrency, retries, timeouts, atomic files.
+//!
+//! Course section 8.2 (clients asynchrones): the `asyncio` + `aiohttp` downloader, in tokio +
+//! reqwest. Same behaviour as the threaded downloader: retries with exponential backoff and jitter,
+//! a timeout per attempt, `.part` file then rename, bad URL lines reported with their line number,
+//! a progress bar, a summary, an exit code, `--json`. What changes is the cost of waiting: 1,000
+//! downloads in flight are 1,000 small tasks, not 1,000 threads.
+//!
+//! With no `--urls` it starts the workspace's local HTTP server (`shared::server::TestServer`,
+//! 100 ms latency, a few injected faults), generates a URL list with one malformed line, and
+//! downloads into a temporary directory that is removed at the end (`--out DIR` keeps the files).
+//!
+//! # Concepts
+//! - **Bounded concurrency with a `Semaphore` + `JoinSet`**: a permit is acquired *before* a task
+//!   is spawned, so at most `--concurrency` tasks exist at once (spawning 10,000 tasks that then
+//!   wait on a semaphore also works, but allocates them all up front). Each download is its own
+//!   task, so the multi-thread runtime spreads them over every core, and a panic stays inside one
+//!   `JoinError`. The alternative, `stream::iter(urls).map(fetch).buffer_unordered(C)`, is shorter
+//!   but polls every future from *one* task: fine for I/O, a bottleneck once each download does
+//!   real CPU work (decompression, hashing).
+//! - **One `reqwest::Client`** for everything: it is a connection pool (keep-alive), cheap to
+//!   clone (an `Arc`), and creating one per request would redo DNS, TCP and TLS every time.
+//! - **Timeouts are not optional**: reqwest has *no* default timeout; a server that accepts and
+//!   never answers would hold a permit forever. `--timeout` bounds each attempt, body included.
+//! - **Retries**: 5xx, resets, truncated bodies and timeouts are retried with exponential backoff
+//!   and full jitter (`random(0, min(cap, base·2^n))`), so 1,000 clients that failed together do
+//!   not retry together; 4xx (except 408/429) are permanent and not retried.
+//! - **Atomic files**: write `name.part`, check the length against `Content-Length`, rename. A
+//!   reader never sees half a file, and a crash leaves only `.part` files to clean.
+//!
+//! # Run
+//! ```text
+//! cargo run --release -p examples-async --bin async-downloader                 # local server, 200 URLs
+//! cargo run --release -p examples-async --bin async-downloader -- --count 10000 --concurrency 1000 --latency 100ms --faults 0 --size 1024
+//! cargo run --release -p examples-async --bin async-downloader -- --urls urls.txt --out downloads --concurrency 64
+//! cargo run --release -p examples-async --bin async-downloader -- --faults 0.3 --retries 6 --json
+//! python3 /work/shared/peers/py_downloader.py urls.txt out --mode asyncio --concurrency 1000  # the peer
+//! ```
+//!
+//! # What to observe
+//! - Wall time ≈ `ceil(N / concurrency) × latency` (printed as "ideal"): waiting is concurrent.
+//! - Retries and their reasons in the summary; the malformed line reported as `line 7: ...`.
+//! - `--concurrency 1` vs `1000` on 1,000 URLs: 100 s vs ~0.1 s at 100 ms latency, same CPU time.
+//!
+//! # Exercises
+//! 1. Rewrite `run` with `buffer_unordered` and compare wall and CPU time at 10,000 URLs.
+//! 2. Add a per-host limit (a `HashMap<host, Arc<Semaphore>>`) on top of the global one.
+//! 3. Resume: if `name.part` exists, send `Range: bytes=N-` and append (the local server ignores
+//!    ranges: detect a `200` instead of `206` and start over).
+//! 4. Add a global deadline (`--deadline 10s`) that cancels every download with a
+//!    `CancellationToken` and still removes the `.part` files.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use futures::StreamExt;
+use rand::Rng;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// Download every URL of a list concurrently, with retries, timeouts and atomic files.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// File with one URL per line (blank lines and `#` comments are skipped). Default: a
+    /// generated list served by a local test server.
+    #[arg(long)]
+    urls: Option<PathBuf>,
+    /// Directory for the files (default: a temporary directory, removed at the end).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Downloads in flight at once.
+    #[arg(long, default_value_t = 50)]
+    concurrency: usize,
+    /// Attempts after the first one, for retryable failures.
+    #[arg(long, default_value_t = 4)]
+    retries: u32,
+    /// Limit for one attempt, body included.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// First backoff delay (doubles at each retry, capped at 2 s, with full jitter).
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    backoff: Duration,
+    /// Local server only: number of URLs to generate.
+    #[arg(long, default_value_t = 200)]
+    count: usize,
+    /// Local server only: latency of each response.
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    latency: Duration,
+    /// Local server only: size of each file in bytes.
+    #[arg(long, default_value_t = 16 * 1024)]
+    size: usize,
+    /// Local server only: probability of a fault per request (500, truncated body, reset, hang).
+    #[arg(long, default_value_t = 0.05)]
+    faults: f64,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `250ms`, `5s`, `2m`, or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad duration {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("bad duration unit in {s:?} (use ms, s, m)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("bad duration {s:?}: {e}"))
+}
+
+/// Cap of the exponential backoff.
+const BACKOFF_CAP: Duration = Duration::from_secs(2);
+
+/// One line of the URL file that is a URL we can fetch.
+#[derive(Debug, Clone)]
+struct Job {
+    line: usize,
+    url: reqwest::Url,
+    file: String,
+}
+
+/// How one URL ended.
+#[derive(Debug)]
+struct Outcome {
+    job: Job,
+    attempts: u32,
+    result: Result<u64, String>,
+}
+
+/// Why an attempt failed, and whether another attempt may help.
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    #[error("{0} (retryable)")]
+    Retryable(String),
+    #[error("{0} (not retried)")]
+    Permanent(String),
+}
+
+#[derive(serde::Serialize)]
+struct Summary {
+    urls: usize,
+    ok: usize,
+    failed: usize,
+    bad_lines: usize,
+    retries: u64,
+    bytes: u64,
+    concurrency: usize,
+    wall_s: f64,
+    ideal_s: Option<f64>,
+    ratio_to_ideal: Option<f64>,
+    failures: Vec<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    // Each download in flight holds a socket (and briefly a file): 1,000 need more than the
+    // usual soft limit of 1024 open files.
+    shared::monitor::raise_nofile_limit().context("raising RLIMIT_NOFILE")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("building the runtime")?;
+    let code = rt.block_on(async_main(args))?;
+    drop(rt);
+    if code != 0 {
+        std::process::exit(code);
+    }
+    Ok(())
+}
+
+async fn async_main(args: Args) -> anyhow::Result<i32> {
+    // The local server, when no URL file is given. It runs on its own runtime thread so its
+    // work is not counted as ours and cannot starve our tasks.
+    let mut server = None;
+    let (url_text, source) = match &args.urls {
+        Some(path) => {
+            let text = tokio::fs::read_to_string(path)
+                .await
+                .with_context(|| format!("reading {}", path.display()))?;
+            (text, path.display().to_string())
+        }
+        None => {
+            let faults = shared::server::Faults {
+                error_500: args.faults * 0.4,
+                truncate: args.faults * 0.3,
+                reset: args.faults * 0.2,
+                hang: args.faults * 0.1,
+            };
+            faults
+                .validate()
+                .map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
+            let config = shared::server::ServerConfig::default()
+                .latency(args.latency)
+                .file_size(args.size)
+                .faults(faults);
+            let s = tokio::task::spawn_blocking(move || shared::server::TestServer::spawn(config))
+                .await
+                .context("starting the test server")?
+                .context("starting the test server")?;
+            let mut urls = shared::server::url_list(&s.base_url(), args.count, args.size);
+            // A malformed line, to show how the list is validated (reported with its number).
+            urls.insert(urls.len().min(6), "htp:/not-a-url".to_string());
+            let text = urls.join("\n");
+            server = Some(s);
+            (
+                text,
+                format!("{} generated URLs on the local test server", args.count),
+            )
+        }
+    };
+
+    let (jobs, bad_lines) = parse_url_list(&url_text);
+    for (line, why) in &bad_lines {
+        eprintln!("warning: line {line}: {why}");
+    }
+    let (out, temporary) = match &args.out {
+        Some(dir) => (dir.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("async-downloader-{}", std::process::id())),
+            true,
+        ),
+    };
+    tokio::fs::create_dir_all(&out)
+        .await
+        .with_context(|| format!("creating {}", out.display()))?;
+    if !args.json {
+        println!(
+            "downloading {} URLs from {source} into {} ({} at a time, {} retries, {:?} timeout)",
+            jobs.len(),
+            out.display(),
+            args.concurrency,
+            args.retries,
+            args.timeout
+        );
+    }
+
+    let started = Instant::now();
+    let outcomes = run(jobs, &out, &args).await?;
+    let wall = started.elapsed();
+
+    let n = outcomes.len();
+    let ok = outcomes.iter().filter(|o| o.result.is_ok()).count();
+    let bytes: u64 = outcomes.iter().filter_map(|o| o.result.as_ref().ok()).sum();
+    let retries: u64 = outcomes
+        .iter()
+        .map(|o| u64::from(o.attempts.saturating_sub(1)))
+        .sum();
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| {
+            o.result.as_ref().err().map(|e| {
+                format!(
+                    "line {}: {} after {} attempts: {e}",
+                    o.job.line, o.job.url, o.attempts
+                )
+            })
+        })
+        .collect();
+    // The ideal only makes sense for the local server, whose latency we know.
+    let ideal = server
+        .as_ref()
+        .map(|_| args.latency * u32::try_from(n.div_ceil(args.concurrency)).unwrap_or(u32::MAX));
+    let summary = Summary {
+        urls: n,
+        ok,
+        failed: n - ok,
+        bad_lines: bad_lines.len(),
+        retries,
+        bytes,
+        concurrency: args.concurrency,
+        wall_s: wall.as_secs_f64(),
+        ideal_s: ideal.map(|d| d.as_secs_f64()),
+        ratio_to_ideal: ideal
+            .filter(|d| !d.is_zero())
+            .map(|d| wall.as_secs_f64() / d.as_secs_f64()),
+        failures,
+    };
+    if let Some(s) = server.take() {
+        if !args.json {
+            println!("server: {}", s.stats());
+        }
+        tokio::task::spawn_blocking(move || s.shutdown_blocking())
+            .await
+            .context("stopping the test server")?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&summary).context("serialising the summary")?
+        );
+    } else {
+        print_summary(&summary, wall);
+    }
+    if temporary {
+        tokio::fs::remove_dir_all(&out)
+            .await
+            .with_context(|| format!("removing {}", out.display()))?;
+        if !args.json {
+            println!(
+                "(removed {}; pass --out DIR to keep the files)",
+                out.display()
+            );
+        }
+    }
+    // Exit code: 0 if every valid URL was downloaded, 1 otherwise (bad lines are warnings).
+    Ok(if summary.failed == 0 { 0 } else { 1 })
+}
+
+fn print_summary(s: &Summary, wall: Duration) {
+    println!(
+        "{} ok, {} failed, {} bad lines, {} retries, {} in {}",
+        s.ok,
+        s.failed,
+        s.bad_lines,
+        s.retries,
+        shared::report::fmt_bytes(s.bytes),
+        shared::report::fmt_duration(wall)
+    );
+    println!(
+        "rate: {}",
+        shared::report::fmt_rate(s.urls as f64, wall, "files")
+    );
+    if let (Some(ideal), Some(ratio)) = (s.ideal_s, s.ratio_to_ideal) {
+        println!(
+            "ideal ceil(N/C) x latency = {}: {ratio:.2}x the ideal",
+            shared::report::fmt_duration(Duration::from_secs_f64(ideal))
+        );
+    }
+    for f in s.failures.iter().take(10) {
+        println!("failed: {f}");
+    }
+    if s.failures.len() > 10 {
+        println!("... and {} more failures", s.failures.len() - 10);
+    }
+}
+
+/// Valid jobs, and `(line number, reason)` for every line that is not a fetchable URL.
+fn parse_url_list(text: &str) -> (Vec<Job>, Vec<(usize, String)>) {
+    let mut jobs = Vec::new();
+    let mut bad = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match reqwest::Url::parse(line) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                let file = file_name_for(&url, i + 1);
+                jobs.push(Job {
+                    line: i + 1,
+                    url,
+                    file,
+                });
+            }
+            Ok(url) => bad.push((i + 1, format!("unsupported URL {url} (http or https only)"))),
+            Err(e) => bad.push((i + 1, format!("not a URL ({e}): {line:?}"))),
+        }
+    }
+    (jobs, bad)
+}
+
+/// The last path segment, made safe for a file name; the line number when there is none.
+fn file_name_for(url: &reqwest::Url, line: usize) -> String {
+    let last = url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .unwrap_or("");
+    let clean: String = last
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if clean.is_empty() || clean.starts_with('.') {
+        format!("line-{line}.bin")
+    } else {
+        clean
+    }
+}
+
+/// Download every job with at most `--concurrency` in flight; outcomes in completion order.
+async fn run(jobs: Vec<Job>, out: &Path, args: &Args) -> anyhow::Result<Vec<Outcome>> {
+    let client = reqwest::Client::builder()
+        .timeout(args.timeout)
+        .connect_timeout(args.timeout)
+        .build()
+        .context("building the HTTP client")?;
+    let bar = shared::progress::bar(jobs.len() as u64, args.json);
+    let limit = Arc::new(Semaphore::new(args.concurrency));
+    let mut set = JoinSet::new();
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let policy = Retry {
+        retries: args.retries,
+        base: args.backoff,
+    };
+    for job in jobs {
+        // Wait for a free slot *before* spawning: at most `concurrency` tasks exist. Meanwhile
+        // collect finished ones so the JoinSet does not grow either.
+        let permit = limit
+            .clone()
+            .acquire_owned()
+            .await
+            .context("the semaphore is never closed")?;
+        while let Some(done) = set.try_join_next() {
+            outcomes.push(done.context("a download task panicked")?);
+            bar.inc(1);
+        }
+        let (client, out) = (client.clone(), out.to_path_buf());
+        set.spawn(async move {
+            let outcome = download(&client, job, &out, policy).await;
+            drop(permit); // the slot frees when the download (retries included) is over
+            outcome
+        });
+    }
+    while let Some(done) = set.join_next().await {
+        outcomes.push(done.context("a download task panicked")?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(outcomes)
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Retry {
+    retries: u32,
+    base: Duration,
+}
+
+impl Retry {
+    /// Full jitter: uniform in `[0, min(cap, base · 2^attempt)]`.
+    fn delay(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1 << attempt.min(16))
+            .min(BACKOFF_CAP);
+        let ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(rand::rng().random_range(0..=ms))
+    }
+}
+
+/// One URL: attempts with backoff until success, a permanent error, or no retries left.
+async fn download(client: &reqwest::Client, job: Job, out: &Path, policy: Retry) -> Outcome {
+    let mut attempt = 0;
+    loop {
+        let result = attempt_once(client, &job, out).await;
+        attempt += 1;
+        match result {
+            Ok(bytes) => {
+                return Outcome {
+                    job,
+                    attempts: attempt,
+                    result: Ok(bytes),
+                };
+            }
+            Err(e @ AttemptError::Permanent(_)) => {
+                return Outcome {
+                    job,
+                    attempts: attempt,
+                    result: Err(e.to_string()),
+                };
+            }
+            Err(e @ AttemptError::Retryable(_)) if attempt > policy.retries => {
+                return Outcome {
+                    job,
+                    attempts: attempt,
+                    result: Err(e.to_string()),
+                };
+            }
+            Err(AttemptError::Retryable(_)) => tokio::time::sleep(policy.delay(attempt - 1)).await,
+        }
+    }
+}
+
+/// GET the URL into `file.part`, check the length, rename to `file`. Removes the `.part` on error.
+async fn attempt_once(
+    client: &reqwest::Client,
+    job: &Job,
+    out: &Path,
+) -> Result<u64, AttemptError> {
+    let part = out.join(format!("{}.part", job.file));
+    let result = fetch_to(client, &job.url, &part).await;
+    match result {
+        Ok(n) => {
+            let dest = out.join(&job.file);
+            tokio::fs::rename(&part, &dest).await.map_err(|e| {
+                AttemptError::Permanent(format!("renaming to {}: {e}", dest.display()))
+            })?;
+            Ok(n)
+        }
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&part).await; // may not exist yet
+            Err(e)
+        }
+    }
+}
+
+async fn fetch_to(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    part: &Path,
+) -> Result<u64, AttemptError> {
+    let retryable =
+        |what: &str, e: &dyn std::fmt::Display| AttemptError::Retryable(format!("{what}: {e}"));
+    let response = client.get(url.clone()).send().await.map_err(|e| {
+        if e.is_timeout() {
+            retryable("timed out", &e)
+        } else {
+            retryable("request failed", &e)
+        }
+    })?;
+    let status = response.status();
+    // reqwest does not turn a 500 into an error: without this check the error page would be
+    // saved as the file. 408 and 429 are the 4xx worth retrying.
+    if !status.is_success() {
+        let msg = format!("HTTP {status}");
+        return Err(
+            if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
+                AttemptError::Retryable(msg)
+            } else {
+                AttemptError::Permanent(msg)
+            },
+        );
+    }
+    let expected = response.content_length();
+    let mut file = tokio::fs::File::create(part)
+        .await
+        .map_err(|e| AttemptError::Permanent(format!("creating {}: {e}", part.display())))?;
+    let mut body = response.bytes_stream();
+    let mut written = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            if e.is_timeout() {
+                retryable("timed out reading the body", &e)
+            } else {
+                retryable("body interrupted", &e)
+            }
+        })?;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| AttemptError::Permanent(format!("writing {}: {e}", part.display())))?;
+        written += chunk.len() as u64;
+    }
+    // tokio's File hands writes to a blocking thread: flush waits for the last one.
+    file.flush()
+        .await
+        .map_err(|e| AttemptError::Permanent(format!("writing {}: {e}", part.display())))?;
+    if let Some(n) = expected.filter(|&n| n != written) {
+        return Err(AttemptError::Retryable(format!(
+            "truncated body: {written} of {n} bytes"
+        )));
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_list_reports_bad_lines_with_numbers() {
+        let text = "http://a/files/x.bin\n\n# comment\nnot a url\nftp://h/f\nhttps://b/c/?q=1\n";
+        let (jobs, bad) = parse_url_list(text);
+        assert_eq!(jobs.iter().map(|j| j.line).collect::<Vec<_>>(), vec![1, 6]);
+        assert_eq!(jobs[0].file, "x.bin");
+        assert_eq!(jobs[1].file, "line-6.bin");
+        assert_eq!(bad.iter().map(|b| b.0).collect::<Vec<_>>(), vec![4, 5]);
+    }
+
+    #[test]
+    fn backoff_is_bounded_by_the_cap() {
+        let r = Retry {
+            retries: 10,
+            base: Duration::from_millis(100),
+        };
+        for attempt in 0..40 {
+            assert!(r.delay(attempt) <= BACKOFF_CAP);
+        }
+        assert!(r.delay(0) <= Duration::from_millis(100));
+    }
+}

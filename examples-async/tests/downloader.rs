@@ -1,0 +1,176 @@
+//! Fault-injection tests of `async-downloader` against the workspace's local test server.
+//!
+//! The server (`shared::server::TestServer`) runs in the test process; the downloader is the real
+//! binary. Failures are forced per URL (`?fail=...`) or drawn from a seeded generator, so the
+//! outcomes are deterministic. No assertion depends on elapsed time.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use shared::server::{Faults, ServerConfig, TestServer, check_body, file_name, url_list};
+
+fn download(urls: &str, out: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
+    let list = out.parent().unwrap().join("urls.txt");
+    std::fs::write(&list, urls).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_async-downloader"))
+        .arg("--urls")
+        .arg(&list)
+        .arg("--out")
+        .arg(out)
+        .args(["--json", "--backoff", "10ms"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)));
+    (output, json)
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".part"))
+        .collect()
+}
+
+#[test]
+fn flaky_server_every_file_arrives_intact_thanks_to_retries() {
+    let faults = Faults {
+        error_500: 0.15,
+        truncate: 0.1,
+        reset: 0.1,
+        ..Faults::NONE
+    };
+    let server = TestServer::spawn(ServerConfig::default().faults(faults).seed(7)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let urls = url_list(&server.base_url(), 40, 20_000).join("\n");
+    let (output, json) = download(&urls, &out, &["--retries", "20", "--concurrency", "8"]);
+    assert!(
+        output.status.success(),
+        "{json}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(json["ok"], 40, "{json}");
+    assert!(
+        json["retries"].as_u64().unwrap() > 0,
+        "faults were injected, so some retries happened: {json}"
+    );
+    for i in 0..40 {
+        let name = file_name(i);
+        let body = std::fs::read(out.join(&name)).unwrap();
+        assert_eq!(body.len(), 20_000, "{name}");
+        assert!(check_body(&name, &body), "{name} has the wrong content");
+    }
+    assert!(leftovers(&out).is_empty());
+    let stats = server.stats();
+    assert!(stats.faults() > 0, "{stats}");
+}
+
+#[test]
+fn bad_lines_and_4xx_are_reported_and_not_retried() {
+    let server = TestServer::spawn(ServerConfig::default()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let urls = format!(
+        "{}\nnot a url\n{}\n\n# a comment\nftp://example.com/x\n",
+        server.file_url(1),
+        server.url("/status/404")
+    );
+    let (output, json) = download(&urls, &out, &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "one download failed: exit code 1"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 2:") && stderr.contains("line 6:"),
+        "{stderr}"
+    );
+    assert_eq!(json["ok"], 1);
+    assert_eq!(json["failed"], 1);
+    assert_eq!(json["bad_lines"], 2);
+    let failure = json["failures"][0].as_str().unwrap();
+    assert!(
+        failure.starts_with("line 3:")
+            && failure.contains("404")
+            && failure.contains("after 1 attempts"),
+        "{failure}"
+    );
+    assert_eq!(server.stats().status_4xx, 1, "a 404 must not be retried");
+    assert!(out.join(file_name(1)).exists());
+}
+
+#[test]
+fn a_hanging_server_is_cut_by_the_timeout_and_leaves_no_part_file() {
+    let server =
+        TestServer::spawn(ServerConfig::default().grace(Duration::from_millis(100))).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let urls = format!("{}?fail=hang\n{}\n", server.file_url(1), server.file_url(2));
+    let (output, json) = download(&urls, &out, &["--timeout", "500ms", "--retries", "1"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(json["ok"], 1);
+    let failure = json["failures"][0].as_str().unwrap();
+    assert!(
+        failure.contains("timed out") && failure.contains("after 2 attempts"),
+        "{failure}"
+    );
+    assert!(leftovers(&out).is_empty());
+}
+
+#[test]
+fn truncated_bodies_and_resets_fail_cleanly_without_retries() {
+    let server = TestServer::spawn(ServerConfig::default()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let urls = format!(
+        "{}?fail=truncate\n{}?fail=reset\n{}?fail=500\n",
+        server.file_url(1),
+        server.file_url(2),
+        server.file_url(3)
+    );
+    let (output, json) = download(&urls, &out, &["--retries", "0"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(json["failed"], 3, "{json}");
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+    for i in 1..=3 {
+        assert!(
+            !out.join(file_name(i)).exists(),
+            "a failed download left {}",
+            file_name(i)
+        );
+    }
+    let text = json["failures"].to_string();
+    assert!(text.contains("HTTP 500"), "{text}");
+}
+
+#[test]
+fn default_run_uses_its_own_server_and_ends() {
+    let output = Command::new(env!("CARGO_BIN_EXE_async-downloader"))
+        .args([
+            "--count",
+            "30",
+            "--latency",
+            "10ms",
+            "--faults",
+            "0",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["ok"], 30);
+    assert_eq!(
+        json["bad_lines"], 1,
+        "the generated list has one malformed line"
+    );
+}
