@@ -118,6 +118,9 @@ struct Args {
     /// A unique string passed on to every worker's command line, so tests can find them in /proc.
     #[arg(long, hide = true)]
     marker: Option<String>,
+    /// Workers skip PR_SET_PDEATHSIG (the parent passes it on): lets a test show the orphans.
+    #[arg(long, hide = true)]
+    no_pdeathsig: bool,
 }
 
 /// One unit of work. `poison` travels to the worker (it stands for an input that crashes it,
@@ -273,7 +276,9 @@ fn decode_answer(p: &[u8]) -> Result<(u64, u64), FrameError> {
 // ============================================================================================
 
 fn worker_main(args: &Args) -> anyhow::Result<()> {
-    die_with_parent(args.parent_pid)?;
+    if !args.no_pdeathsig {
+        die_with_parent(args.parent_pid)?;
+    }
     let mut input = BufReader::new(std::io::stdin().lock());
     let mut output = BufWriter::new(std::io::stdout().lock());
     let mut misbehave = args.garbage;
@@ -350,6 +355,7 @@ struct PoolConfig {
     workers: usize,
     max_attempts: u32,
     marker: Option<String>,
+    no_pdeathsig: bool,
     /// The next worker started gets `--garbage` (taken once, by whichever slot spawns first).
     garbage_pending: AtomicBool,
 }
@@ -415,6 +421,9 @@ impl Worker {
         cmd.arg("--worker").arg("--parent-pid").arg(std::process::id().to_string());
         if let Some(marker) = &cfg.marker {
             cmd.arg("--marker").arg(marker);
+        }
+        if cfg.no_pdeathsig {
+            cmd.arg("--no-pdeathsig");
         }
         if cfg.garbage_pending.swap(false, Ordering::SeqCst) {
             cmd.arg("--garbage");
@@ -703,6 +712,7 @@ fn parent_main(args: &Args) -> anyhow::Result<ExitCode> {
         workers,
         max_attempts: args.max_attempts,
         marker: args.marker.clone(),
+        no_pdeathsig: args.no_pdeathsig,
         garbage_pending: AtomicBool::new(garbage),
     };
     if !args.json {

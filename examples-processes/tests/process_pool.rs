@@ -1,0 +1,235 @@
+//! End-to-end tests of `process-pool`: results, fault tolerance, and no orphan processes.
+//!
+//! The orphan tests find workers the way an operator would: by scanning `/proc/*/cmdline` for a
+//! unique marker that the test passes to the pool, which passes it on to every worker.
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_process-pool");
+/// Hang guard only: nothing here depends on timing, but nothing may wait forever either.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn run(args: &[&str]) -> (Output, Value) {
+    let out = Command::new(BIN).args(args).arg("--json").output().expect("running process-pool");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("stdout is not one JSON object ({e}):\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr))
+    });
+    (out, json)
+}
+
+/// Checks every result against the task computed here, and that each id appears exactly once,
+/// in submission order. Returns the ids of failed tasks.
+fn check_results(json: &Value, tasks: u64) -> Vec<u64> {
+    let rounds = u32::try_from(json["rounds"].as_u64().unwrap()).unwrap();
+    let results = json["results"].as_array().unwrap();
+    assert_eq!(results.len() as u64, tasks, "one outcome per task");
+    let mut failed = Vec::new();
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r["id"].as_u64().unwrap(), i as u64, "results are in submission order");
+        match r["value"].as_u64() {
+            Some(v) => {
+                let seed = r["seed"].as_u64().unwrap();
+                assert_eq!(v, shared::work::cpu_task(seed, rounds), "task {i} computed the wrong value");
+            }
+            None => failed.push(i as u64),
+        }
+    }
+    failed
+}
+
+#[test]
+fn computes_the_right_results_in_submission_order() {
+    let (out, json) = run(&["--workers", "3", "--tasks", "30", "--rounds", "20000", "--no-compare"]);
+    assert!(out.status.success(), "exit status {:?}", out.status);
+    assert!(check_results(&json, 30).is_empty());
+    assert_eq!(json["stats"]["worker_failures"], 0);
+    assert_eq!(json["stats"]["workers_started"], 3);
+}
+
+#[test]
+fn the_comparison_runs_agree() {
+    let (out, json) = run(&["--workers", "2", "--tasks", "6", "--rounds", "10000"]);
+    assert!(out.status.success());
+    let rows = json["table"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "1 worker, N workers, rayon");
+    for row in &rows[1..] {
+        assert_eq!(row["agrees"], true, "{row}");
+    }
+}
+
+#[test]
+fn with_chaos_every_result_is_present_exactly_once() {
+    let (out, json) = run(&[
+        "--workers", "2", "--tasks", "24", "--rounds", "1000000", "--chaos", "0.5", "--no-compare",
+    ]);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(check_results(&json, 24).is_empty(), "chaos must not fail any task");
+    let stats = &json["stats"];
+    let failures = stats["worker_failures"].as_u64().unwrap();
+    assert!(stats["chaos_kills"].as_u64().unwrap() >= 1, "the monkey struck: {stats}");
+    assert!(failures >= stats["chaos_kills"].as_u64().unwrap());
+    assert_eq!(stats["workers_started"].as_u64().unwrap(), 2 + failures, "one replacement per dead worker");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SIGKILL"), "the parent reports how its workers died:\n{stderr}");
+}
+
+#[test]
+fn a_poison_task_fails_after_the_retry_limit_and_the_rest_succeed() {
+    let (out, json) = run(&[
+        "--workers", "2", "--tasks", "8", "--rounds", "20000", "--poison", "3", "--max-attempts", "2",
+        "--no-compare",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "a failed task makes the run fail");
+    assert_eq!(check_results(&json, 8), vec![3]);
+    assert_eq!(json["failed"], serde_json::json!([3]));
+    let poison = &json["results"][3];
+    assert_eq!(poison["attempts"], 2, "retried up to the limit, not forever");
+    assert!(poison["error"].as_str().unwrap().contains("SIGABRT"), "{poison}");
+    assert_eq!(json["stats"]["worker_failures"], 2);
+}
+
+#[test]
+fn a_worker_writing_garbage_is_a_failed_worker_not_a_crash() {
+    let (out, json) = run(&[
+        "--workers", "2", "--tasks", "10", "--rounds", "20000", "--garbage-worker", "--no-compare",
+    ]);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(check_results(&json, 10).is_empty());
+    assert_eq!(json["stats"]["protocol_errors"], 1);
+    assert_eq!(json["stats"]["worker_failures"], 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("over the 65536-byte limit"), "{stderr}");
+}
+
+// ---- No orphans. ----------------------------------------------------------------------------
+
+/// Live (not zombie) processes whose command line contains `marker`, other than `except`.
+fn processes_with_marker(marker: &str, except: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if pid == except {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        if !cmdline.split(|&b| b == 0).any(|arg| arg == marker.as_bytes()) {
+            continue;
+        }
+        // /proc/PID/stat: "pid (comm) state ppid ..."; comm may contain spaces, so split after ')'.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().chars().next());
+        if state != Some(Some('Z')) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// The state letter of `pid` (R running, S sleeping, Z zombie...), from /proc/PID/stat.
+fn state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// The ppid of `pid`, from /proc/PID/stat.
+fn ppid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn unique_marker(name: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("pool-test-{name}-{}-{nanos}", std::process::id())
+}
+
+/// Starts a long pool run (each task takes seconds) and waits until its 2 workers compute.
+fn start_long_pool(marker: &str, extra: &[&str]) -> Child {
+    let parent = Command::new(BIN)
+        .args(["--workers", "2", "--tasks", "1000", "--rounds", "2000000000", "--no-compare", "--json"])
+        .args(["--marker", marker])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting process-pool");
+    let start = Instant::now();
+    loop {
+        let workers = processes_with_marker(marker, parent.id());
+        // 'R': computing its first task (a worker waiting for one sleeps in read(2): 'S').
+        if workers.len() == 2 && workers.iter().all(|&w| state(w) == Some('R')) {
+            for w in &workers {
+                assert_eq!(ppid(*w), Some(parent.id()), "workers are children of the pool");
+            }
+            return parent;
+        }
+        assert!(start.elapsed() < PATIENCE, "the workers never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits (bounded) until no process carries the marker; returns the survivors if any remain.
+fn survivors_after_wait(marker: &str, except: u32) -> Vec<u32> {
+    let start = Instant::now();
+    loop {
+        let left = processes_with_marker(marker, except);
+        if left.is_empty() || start.elapsed() > Duration::from_secs(10) {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn kill_all(pids: &[u32]) {
+    for &pid in pids {
+        // SAFETY: kill(2) with plain integers; these are the test's own orphans.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+}
+
+#[test]
+fn sigint_kills_and_reaps_every_worker() {
+    let marker = unique_marker("sigint");
+    // Without PDEATHSIG, only the parent's own cleanup can make the workers go away.
+    let mut parent = start_long_pool(&marker, &["--no-pdeathsig"]);
+    // SAFETY: kill(2) with plain integers; the pid is our unreaped child.
+    unsafe { libc::kill(parent.id() as libc::pid_t, libc::SIGINT) };
+    let out = parent.wait_with_output().expect("waiting for the pool");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "interrupted run exits 130; stderr:\n{stderr}");
+    assert!(stderr.contains("every worker was killed and reaped"), "{stderr}");
+    // The parent reaped its workers before exiting, so nothing is left *right now*.
+    let left = processes_with_marker(&marker, 0);
+    kill_all(&left);
+    assert!(left.is_empty(), "orphan workers after SIGINT: {left:?}");
+}
+
+#[test]
+fn sigkill_of_the_parent_leaves_no_worker_thanks_to_pdeathsig() {
+    let marker = unique_marker("sigkill");
+    let mut parent = start_long_pool(&marker, &[]);
+    let parent_pid = parent.id();
+    parent.kill().expect("SIGKILL the pool"); // No handler, no destructor runs in the parent.
+    parent.wait().expect("reaping the pool");
+    let left = survivors_after_wait(&marker, parent_pid);
+    kill_all(&left);
+    assert!(left.is_empty(), "orphan workers after SIGKILL of the parent: {left:?}");
+}
+
+#[test]
+fn without_pdeathsig_a_sigkilled_parent_leaves_orphans() {
+    // The control experiment: shows that the test above can fail, and why PDEATHSIG is there.
+    let marker = unique_marker("orphans");
+    let mut parent = start_long_pool(&marker, &["--no-pdeathsig"]);
+    let workers: HashSet<u32> = processes_with_marker(&marker, parent.id()).into_iter().collect();
+    parent.kill().expect("SIGKILL the pool");
+    parent.wait().expect("reaping the pool");
+    // Each worker is seconds into a task: it only notices its parent is gone when it answers.
+    let left: HashSet<u32> = processes_with_marker(&marker, 0).into_iter().collect();
+    kill_all(&left.iter().copied().collect::<Vec<_>>());
+    assert_eq!(left, workers, "the workers outlive a SIGKILLed parent when nothing kills them");
+}
