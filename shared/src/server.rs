@@ -195,6 +195,27 @@ impl Faults {
     }
 }
 
+impl fmt::Display for Faults {
+    /// `none`, or the non-zero probabilities: `500 10%, hang 2%`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = [
+            ("500", self.error_500),
+            ("hang", self.hang),
+            ("truncate", self.truncate),
+            ("reset", self.reset),
+        ]
+        .iter()
+        .filter(|(_, p)| *p != 0.0)
+        .map(|(name, p)| format!("{name} {}%", (p * 1000.0).round() / 10.0))
+        .collect();
+        if parts.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
+    }
+}
+
 /// One kind of injected failure (the values of `?fail=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Fault {
@@ -985,6 +1006,7 @@ impl TestServer {
     /// clients); the listener is bound before this returns, so the URL works at once.
     pub fn spawn(config: ServerConfig) -> io::Result<TestServer> {
         let (listener, shared) = prepare(&config)?;
+        let addr = listener.local_addr()?;
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         if config.worker_threads > 0 {
             builder.worker_threads(config.worker_threads);
@@ -992,9 +1014,16 @@ impl TestServer {
         let runtime = builder.thread_name("test-server").enable_all().build()?;
         let listener = {
             let _guard = runtime.enter(); // registers the socket with this runtime's reactor
-            TcpListener::from_std(listener)?
+            TcpListener::from_std(listener)
         };
-        let addr = listener.local_addr()?;
+        let listener = match listener {
+            Ok(listener) => listener,
+            Err(e) => {
+                // Dropping a runtime inside another one panics; this never blocks.
+                runtime.shutdown_background();
+                return Err(e);
+            }
+        };
         let stopped = CancellationToken::new();
         let done = stopped.clone();
         let task_shared = Arc::clone(&shared);
@@ -1108,7 +1137,7 @@ fn prepare(config: &ServerConfig) -> io::Result<(StdTcpListener, Arc<Shared>)> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     // Best effort: thousands of connections need thousands of descriptors; the default soft
     // limit is often 1024. If it fails we still run, and accept errors show it in the stats.
-    let _ = raise_nofile_limit();
+    let _ = crate::monitor::raise_nofile_limit();
     let listener = bind(config.addr)?;
     let shared = Arc::new(Shared {
         latency: config.latency,
@@ -1137,35 +1166,6 @@ fn bind(addr: SocketAddr) -> io::Result<StdTcpListener> {
     Ok(socket.into())
 }
 
-/// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns the new soft limit.
-#[cfg(unix)]
-fn raise_nofile_limit() -> io::Result<libc::rlim_t> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one `rlimit` into the valid, exclusively borrowed `limit`.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        limit.rlim_cur = limit.rlim_max;
-        // SAFETY: setrlimit only reads the valid `limit`.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(limit.rlim_cur)
-}
-
-#[cfg(not(unix))]
-fn raise_nofile_limit() -> io::Result<libc::rlim_t> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "no RLIMIT_NOFILE",
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1184,6 +1184,13 @@ mod tests {
         assert_eq!(f.pick(0.65), Some(Fault::Reset));
         assert_eq!(f.pick(0.75), None);
         assert_eq!(Faults::NONE.pick(0.0), None);
+        assert_eq!(Faults::NONE.to_string(), "none");
+        let some = Faults {
+            error_500: 0.1,
+            reset: 0.025,
+            ..Faults::NONE
+        };
+        assert_eq!(some.to_string(), "500 10%, reset 2.5%");
     }
 
     #[test]

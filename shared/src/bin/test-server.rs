@@ -146,7 +146,7 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("test-server listening on {base}");
     println!(
-        "  files {} bytes, latency {} ms + jitter [0, {}) ms, faults {faults:?}, seed {}",
+        "  files {} bytes, latency {} ms + jitter [0, {}) ms, faults: {faults}, seed {}",
         args.size, args.latency_ms, args.jitter_ms, args.seed
     );
     if let Some(path) = &args.urls {
