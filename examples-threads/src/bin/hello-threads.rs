@@ -106,7 +106,10 @@ fn main() -> anyhow::Result<()> {
 
     // --- 2. move closures: the thread owns its data -------------------------------------------
     println!("\n== 2. move: the thread takes ownership of a Vec (the caller can no longer use it)");
-    let words = vec!["threads", "own", "their", "data"];
+    let words: Vec<String> = "threads own their data"
+        .split(' ')
+        .map(String::from)
+        .collect();
     let handle = thread::spawn(move || {
         // `words` now lives here. Without `move` this would be a borrow of a local of `main`,
         // and `spawn` requires 'static: the thread could outlive `main`'s stack frame.

@@ -164,8 +164,7 @@ fn counter_mutex(threads: usize, ops: u64) -> u64 {
             *counter.lock().unwrap_or_else(PoisonError::into_inner) += 1;
         }
     });
-    let n = *counter.lock().unwrap_or_else(PoisonError::into_inner);
-    n
+    *counter.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn counter_rwlock(threads: usize, ops: u64) -> u64 {
@@ -175,8 +174,7 @@ fn counter_rwlock(threads: usize, ops: u64) -> u64 {
             *counter.write().unwrap_or_else(PoisonError::into_inner) += 1;
         }
     });
-    let n = *counter.read().unwrap_or_else(PoisonError::into_inner);
-    n
+    *counter.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn counter_parking_lot(threads: usize, ops: u64) -> u64 {
@@ -187,8 +185,7 @@ fn counter_parking_lot(threads: usize, ops: u64) -> u64 {
             *counter.lock() += 1;
         }
     });
-    let n = *counter.lock();
-    n
+    *counter.lock()
 }
 
 fn counter_atomic(threads: usize, ops: u64) -> u64 {
@@ -236,8 +233,7 @@ fn table_mutex(threads: usize, ops: u64) -> u64 {
     run_threads(threads, || {
         read_mostly_ops(ops, |s| lock()[s], |s| lock()[s] += 1);
     });
-    let sum = lock().iter().sum();
-    sum
+    lock().iter().sum()
 }
 
 fn table_rwlock(threads: usize, ops: u64) -> u64 {
@@ -249,12 +245,11 @@ fn table_rwlock(threads: usize, ops: u64) -> u64 {
             |s| table.write().unwrap_or_else(PoisonError::into_inner)[s] += 1,
         );
     });
-    let sum = table
+    table
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .iter()
-        .sum();
-    sum
+        .sum()
 }
 
 fn table_atomics(threads: usize, ops: u64) -> u64 {
