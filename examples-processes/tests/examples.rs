@@ -1,5 +1,8 @@
 //! End-to-end tests of the smaller examples: they run, say what they should, and `--help` works.
 
+// Test helpers outside #[test] fns are not covered by clippy.toml's allow-unwrap-in-tests.
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 use serde_json::Value;

@@ -3,6 +3,9 @@
 //! The orphan tests find workers the way an operator would: by scanning `/proc/*/cmdline` for a
 //! unique marker that the test passes to the pool, which passes it on to every worker.
 
+// Test helpers outside #[test] fns are not covered by clippy.toml's allow-unwrap-in-tests.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashSet;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -148,8 +151,10 @@ fn unique_marker(name: &str) -> String {
 }
 
 /// Starts a long pool run (each task takes seconds) and waits until its 2 workers compute.
+// The caller waits for the returned child; clippy cannot see across the return.
+#[allow(clippy::zombie_processes)]
 fn start_long_pool(marker: &str, extra: &[&str]) -> Child {
-    let parent = Command::new(BIN)
+    let mut parent = Command::new(BIN)
         .args(["--workers", "2", "--tasks", "1000", "--rounds", "2000000000", "--no-compare", "--json"])
         .args(["--marker", marker])
         .args(extra)
@@ -167,7 +172,11 @@ fn start_long_pool(marker: &str, extra: &[&str]) -> Child {
             }
             return parent;
         }
-        assert!(start.elapsed() < PATIENCE, "the workers never started");
+        if start.elapsed() > PATIENCE {
+            let _ = parent.kill();
+            let _ = parent.wait();
+            panic!("the workers never started");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -195,7 +204,7 @@ fn kill_all(pids: &[u32]) {
 fn sigint_kills_and_reaps_every_worker() {
     let marker = unique_marker("sigint");
     // Without PDEATHSIG, only the parent's own cleanup can make the workers go away.
-    let mut parent = start_long_pool(&marker, &["--no-pdeathsig"]);
+    let parent = start_long_pool(&marker, &["--no-pdeathsig"]);
     // SAFETY: kill(2) with plain integers; the pid is our unreaped child.
     unsafe { libc::kill(parent.id() as libc::pid_t, libc::SIGINT) };
     let out = parent.wait_with_output().expect("waiting for the pool");
