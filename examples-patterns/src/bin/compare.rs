@@ -1,0 +1,777 @@
+//! The course's comparison table ("Tableau de comparaison"), measured in Rust instead of asserted.
+//!
+//! Course section: Module 8 overview and 8.4 (threading vs multiprocessing vs asyncio).
+//!
+//! The same two workloads are run six ways, and every way must compute the same result:
+//!
+//! | approach             | Python analog                          | here                                  |
+//! |----------------------|----------------------------------------|---------------------------------------|
+//! | sequential           | a plain `for` loop                     | one thread, one loop                  |
+//! | OS threads           | `threading` / `ThreadPoolExecutor`     | `std::thread::scope`, shared counter  |
+//! | worker processes     | `multiprocessing.Pool`                 | this binary re-executed as workers    |
+//! | async, 1 thread      | `asyncio` (one event loop)             | tokio current-thread runtime          |
+//! | async, multi-thread  | (no equivalent)                        | tokio multi-thread runtime            |
+//! | rayon                | (no equivalent; `Pool.map` is closest) | rayon work-stealing pool, `par_iter`  |
+//!
+//! * **I/O-bound**: `N` HTTP GETs to a local server (started in a child process, so its CPU does
+//!   not count) that answers each request after `L` ms. At most `C` requests in flight.
+//!   Ideal time: `ceil(N / C) · L`.
+//! * **CPU-bound**: `T` equal CPU tasks (`shared::work::cpu_task`). Ideal time: the sequential time
+//!   divided by the number of cores.
+//!
+//! # Concepts
+//! - Concurrency (many things in progress) versus parallelism (many things executing): async
+//!   gives the first, threads and processes give both, rayon gives parallelism for data.
+//! - There is no GIL: Rust threads run Rust code on every core at once, so the row that Python
+//!   needs `multiprocessing` for is served by plain threads.
+//! - An async runtime is not a CPU accelerator: CPU work on a current-thread runtime is
+//!   sequential, and on a multi-thread runtime it blocks the workers that should serve I/O.
+//! - Processes pay for isolation: start-up, a copy of the program's memory, and pipes instead of
+//!   shared memory.
+//! - A pool sized for CPU (rayon: one thread per core) is the wrong tool for waiting on I/O.
+//!
+//! # Run
+//! ```text
+//! cargo run --release -p examples-patterns --bin compare
+//! cargo run --release -p examples-patterns --bin compare -- --requests 500 --latency-ms 20 --concurrency 100
+//! cargo run --release -p examples-patterns --bin compare -- --tasks 16 --rounds 100000000   # bigger CPU tasks
+//! cargo run --release -p examples-patterns --bin compare -- --only cpu --json
+//! ```
+//! Use `--release`: a debug build is ~10× slower on the CPU workload and the table would measure
+//! the compiler's debug code, not the approaches.
+//!
+//! # What to observe
+//! - I/O: threads, processes and both async runtimes all come close to the ideal
+//!   `ceil(N/C)·L`; rayon (2 threads on 2 cores) is about `C/2` times slower, because it was sized
+//!   for CPU work; sequential is `N·L`.
+//! - I/O CPU column: async spends the least CPU per request; processes the most (each worker starts
+//!   a program and opens its own connections).
+//! - CPU: threads, processes, the multi-thread runtime and rayon reach ~cores× (the GIL would pin
+//!   Python threads to 1×); async on one thread stays at 1×.
+//! - Peak memory: one process per worker costs megabytes each; a thread costs its stack (touched
+//!   pages only); an async task a few hundred bytes.
+//!
+//! # Exercises
+//! 1. Set `--concurrency 1000 --requests 2000 --latency-ms 100`: which approaches still reach the
+//!    ideal, and what happens to the memory column of threads and processes?
+//! 2. In `cpu_multi_thread_runtime`, replace `spawn` with `spawn_blocking`: does the time change?
+//!    Why is `spawn_blocking` still the right call in a server that also does I/O?
+//! 3. Make the CPU tasks unequal (`rounds * (1 + i % 4)`). Which approach suffers from its static
+//!    split of work (look at `processes`), and which balances itself (rayon, threads with a shared
+//!    counter)?
+//! 4. Add a row "threads, one per task" to the CPU table with `T = 1000`: what does
+//!    oversubscription cost?
+
+use anyhow::{Context, Result, bail, ensure};
+use clap::{Parser, ValueEnum};
+use futures::StreamExt;
+use rayon::prelude::*;
+use shared::report::{self, Row, SpeedupTable, Timed};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Threading vs processes vs async vs rayon on I/O-bound and CPU-bound work, measured.
+#[derive(Parser, Debug, Clone)]
+#[command(version, about)]
+struct Args {
+    /// I/O workload: number of HTTP requests (N).
+    #[arg(long, default_value_t = 100)]
+    requests: usize,
+    /// I/O workload: server latency per request in milliseconds (L).
+    #[arg(long, default_value_t = 50)]
+    latency_ms: u64,
+    /// I/O workload: requests in flight at once (C) for threads, processes and async.
+    #[arg(long, default_value_t = 50)]
+    concurrency: usize,
+    /// I/O workload: body size of each response in bytes.
+    #[arg(long, default_value_t = 16 * 1024)]
+    size: usize,
+    /// CPU workload: number of equal tasks (T).
+    #[arg(long, default_value_t = 64)]
+    tasks: usize,
+    /// CPU workload: rounds of `shared::work::cpu_task` per task (task size).
+    #[arg(long, default_value_t = 25_000_000)]
+    rounds: u32,
+    /// Worker threads/processes for the CPU workload (default: one per core).
+    #[arg(long)]
+    cores: Option<usize>,
+    /// Run only one of the workloads.
+    #[arg(long, value_enum)]
+    only: Option<Workload>,
+    /// Print the figures as one JSON object instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Internal: run as a worker process (`--worker io|cpu`), fed by the parent.
+    #[arg(long, value_enum, hide = true)]
+    worker: Option<Workload>,
+    /// Internal: run as the child process that serves the I/O workload.
+    #[arg(long, hide = true)]
+    serve: bool,
+    /// Internal (workers): base URL of the server.
+    #[arg(long, hide = true, default_value = "")]
+    base_url: String,
+    /// Internal (workers): first task index, and the stride between this worker's tasks.
+    #[arg(long, hide = true, default_value_t = 0)]
+    start: usize,
+    #[arg(long, hide = true, default_value_t = 1)]
+    step: usize,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Workload {
+    Io,
+    Cpu,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.serve {
+        return serve(&args);
+    }
+    if let Some(kind) = args.worker {
+        return worker(kind, &args);
+    }
+    ensure!(
+        args.requests > 0 && args.concurrency > 0 && args.tasks > 0,
+        "--requests, --concurrency and --tasks must be at least 1"
+    );
+    let cores = args
+        .cores
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+
+    let io = if args.only != Some(Workload::Cpu) {
+        Some(io_table(&args)?)
+    } else {
+        None
+    };
+    let cpu = if args.only != Some(Workload::Io) {
+        Some(cpu_table(&args, cores)?)
+    } else {
+        None
+    };
+    let agree = io.iter().chain(cpu.iter()).all(SpeedupTable::all_agree);
+
+    if args.json {
+        report::print_json(&serde_json::json!({
+            "cores": cores,
+            "params": {
+                "requests": args.requests, "latency_ms": args.latency_ms,
+                "concurrency": args.concurrency, "size": args.size,
+                "tasks": args.tasks, "rounds": args.rounds,
+            },
+            "io": io.as_ref().map(SpeedupTable::to_json),
+            "cpu": cpu.as_ref().map(SpeedupTable::to_json),
+            "all_agree": agree,
+        }));
+    } else {
+        for t in io.iter().chain(cpu.iter()) {
+            t.print();
+            println!();
+        }
+        interpret(io.as_ref(), cpu.as_ref(), cores);
+    }
+    if !agree {
+        bail!("some approaches computed a different result: see the 'same result' column");
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Measuring one approach
+// ------------------------------------------------------------------------------------------------
+
+/// Runs one approach with a fresh peak-memory mark and turns it into a table row.
+/// `extra_rss_kib` adds memory that lived in other processes (the workers).
+fn measure(
+    name: &str,
+    baseline: Option<u64>,
+    f: impl FnOnce() -> Result<(u64, u64)>,
+) -> Result<(Row, u64)> {
+    report::reset_peak_rss();
+    let Timed { value, wall, cpu } = report::timed(f);
+    let (result, extra_rss_kib) = value.with_context(|| format!("approach '{name}' failed"))?;
+    let mut row = Row::new(name, wall)
+        .cpu(cpu)
+        .rss(report::peak_rss_kib() + extra_rss_kib);
+    if let Some(b) = baseline {
+        row = row.agrees(b == result);
+    }
+    Ok((row, result))
+}
+
+/// Combines per-item results so that the order in which items finish does not matter, but every
+/// item and its index do.
+fn combine(i: usize, value: u64) -> u64 {
+    shared::work::cpu_task(value ^ (i as u64).rotate_left(32), 1)
+}
+
+// ------------------------------------------------------------------------------------------------
+// I/O-bound workload
+// ------------------------------------------------------------------------------------------------
+
+fn url(base: &str, i: usize, size: usize) -> String {
+    format!("{base}/files/{}?size={size}", shared::server::file_name(i))
+}
+
+/// The result of one download: a checksum of its body, after checking it is the expected one.
+fn body_digest(i: usize, body: &[u8]) -> Result<u64> {
+    let name = shared::server::file_name(i);
+    ensure!(
+        shared::server::check_body(&name, body),
+        "{name}: body differs from what the server sends"
+    );
+    // FNV-1a: cheap, and enough to tell bodies apart.
+    let h = body.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    Ok(combine(i, h ^ body.len() as u64))
+}
+
+fn blocking_client(pool: usize) -> Result<reqwest::blocking::Client> {
+    reqwest::blocking::Client::builder()
+        .pool_max_idle_per_host(pool)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("building the HTTP client")
+}
+
+fn blocking_get(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    i: usize,
+    size: usize,
+) -> Result<u64> {
+    let resp = client
+        .get(url(base, i, size))
+        .send()
+        .and_then(|r| r.error_for_status())
+        .with_context(|| format!("GET #{i}"))?;
+    let body = resp.bytes().with_context(|| format!("reading #{i}"))?;
+    body_digest(i, &body)
+}
+
+async fn async_get(client: &reqwest::Client, base: &str, i: usize, size: usize) -> Result<u64> {
+    let resp = client
+        .get(url(base, i, size))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .with_context(|| format!("GET #{i}"))?;
+    let body = resp
+        .bytes()
+        .await
+        .with_context(|| format!("reading #{i}"))?;
+    body_digest(i, &body)
+}
+
+fn io_table(args: &Args) -> Result<SpeedupTable> {
+    let server = ServerChild::start(args)?;
+    let base = server.base_url.clone();
+    let (n, c, size) = (
+        args.requests,
+        args.concurrency.min(args.requests),
+        args.size,
+    );
+    let latency = Duration::from_millis(args.latency_ms);
+    let rounds_of = |width: usize| latency * n.div_ceil(width) as u32;
+    let rayon_threads = rayon::current_num_threads();
+
+    let mut t = SpeedupTable::new(format!(
+        "I/O-bound: {n} requests, {} ms latency each, concurrency {c}",
+        args.latency_ms
+    ));
+
+    // Warm-up: the first request pays for connecting and for the server's lazy set-up.
+    blocking_get(&blocking_client(1)?, &base, 0, size)?;
+
+    let (row, expected) = measure("sequential", None, || {
+        let client = blocking_client(1)?;
+        let mut acc = 0u64;
+        for i in 0..n {
+            acc = acc.wrapping_add(blocking_get(&client, &base, i, size)?);
+        }
+        Ok((acc, 0))
+    })?;
+    t.push(
+        row.ideal(rounds_of(1))
+            .note("one blocking client, one request at a time"),
+    );
+
+    let (row, _) = measure("threads", Some(expected), || {
+        Ok((io_threads(&base, n, c, size)?, 0))
+    })?;
+    t.push(
+        row.ideal(rounds_of(c))
+            .note(format!("{c} OS threads, blocking client")),
+    );
+
+    let (row, _) = measure("processes", Some(expected), || {
+        run_workers(Workload::Io, c, args, &base)
+    })?;
+    t.push(
+        row.ideal(rounds_of(c))
+            .note(format!("{c} worker processes, blocking client each")),
+    );
+
+    let (row, _) = measure("async, 1 thread", Some(expected), || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("building the current-thread runtime")?;
+        Ok((rt.block_on(io_async(&base, n, c, size))?, 0))
+    })?;
+    t.push(
+        row.ideal(rounds_of(c))
+            .note("current-thread runtime: the asyncio model"),
+    );
+
+    let (row, _) = measure("async, multi-thread", Some(expected), || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("building the multi-thread runtime")?;
+        Ok((rt.block_on(io_async(&base, n, c, size))?, 0))
+    })?;
+    t.push(row.ideal(rounds_of(c)).note("one worker thread per core"));
+
+    let (row, _) = measure("rayon", Some(expected), || {
+        let client = blocking_client(rayon_threads)?;
+        let acc = (0..n)
+            .into_par_iter()
+            .map(|i| blocking_get(&client, &base, i, size))
+            .try_reduce(|| 0, |a, b| Ok(a.wrapping_add(b)))?;
+        Ok((acc, 0))
+    })?;
+    t.push(row.ideal(rounds_of(rayon_threads)).note(format!(
+        "{rayon_threads} threads: sized for CPU, not for waiting"
+    )));
+    Ok(t)
+}
+
+/// `c` threads take the next request index from a shared counter until none is left: the
+/// simplest load balancing there is (a `ThreadPoolExecutor` does the same with a queue).
+fn io_threads(base: &str, n: usize, c: usize, size: usize) -> Result<u64> {
+    let client = blocking_client(c)?;
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..c)
+            .map(|_| {
+                s.spawn(|| -> Result<u64> {
+                    let mut acc = 0u64;
+                    loop {
+                        // Relaxed is enough: the counter only hands out distinct indices; no
+                        // other memory is published through it.
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            return Ok(acc);
+                        }
+                        acc = acc.wrapping_add(blocking_get(&client, base, i, size)?);
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().try_fold(0u64, |acc, h| {
+            let part = h.join().expect("an I/O thread panicked")?;
+            Ok(acc.wrapping_add(part))
+        })
+    })
+}
+
+/// At most `c` requests in flight: `buffer_unordered` polls up to `c` futures at once and yields
+/// them as they finish. The same code runs on both runtimes; only the runtime differs.
+async fn io_async(base: &str, n: usize, c: usize, size: usize) -> Result<u64> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(c)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("building the HTTP client")?;
+    let mut results = futures::stream::iter(0..n)
+        .map(|i| {
+            let client = &client;
+            async move { async_get(client, base, i, size).await }
+        })
+        .buffer_unordered(c);
+    let mut acc = 0u64;
+    while let Some(r) = results.next().await {
+        acc = acc.wrapping_add(r?);
+    }
+    Ok(acc)
+}
+
+// ------------------------------------------------------------------------------------------------
+// CPU-bound workload
+// ------------------------------------------------------------------------------------------------
+
+fn task(i: usize, rounds: u32) -> u64 {
+    combine(i, shared::work::cpu_task(i as u64, rounds))
+}
+
+fn cpu_table(args: &Args, cores: usize) -> Result<SpeedupTable> {
+    let (n, rounds) = (args.tasks, args.rounds);
+    let mut t = SpeedupTable::new(format!(
+        "CPU-bound: {n} tasks of {rounds} rounds, {cores} cores"
+    ));
+    let (row, expected) = measure("sequential", None, || {
+        Ok((
+            (0..n).fold(0u64, |acc, i| acc.wrapping_add(task(i, rounds))),
+            0,
+        ))
+    })?;
+    let seq = row.wall;
+    let parallel_ideal = seq / cores.min(n) as u32;
+    t.push(row.ideal(seq).note("one thread"));
+
+    let (row, _) = measure("threads", Some(expected), || {
+        let next = AtomicUsize::new(0);
+        let acc = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..cores)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut acc = 0u64;
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= n {
+                                return acc;
+                            }
+                            acc = acc.wrapping_add(task(i, rounds));
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().fold(0u64, |acc, h| {
+                acc.wrapping_add(h.join().expect("a CPU thread panicked"))
+            })
+        });
+        Ok((acc, 0))
+    })?;
+    t.push(
+        row.ideal(parallel_ideal)
+            .note(format!("{cores} OS threads, no GIL")),
+    );
+
+    let (row, _) = measure("processes", Some(expected), || {
+        run_workers(Workload::Cpu, cores, args, "")
+    })?;
+    t.push(
+        row.ideal(parallel_ideal)
+            .note(format!("{cores} worker processes")),
+    );
+
+    let (row, _) = measure("async, 1 thread", Some(expected), || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .context("building the current-thread runtime")?;
+        Ok((rt.block_on(cpu_tasks(n, rounds))?, 0))
+    })?;
+    t.push(row.ideal(seq).note("tasks take turns on one thread"));
+
+    let (row, _) = measure("async, multi-thread", Some(expected), || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cores)
+            .build()
+            .context("building the multi-thread runtime")?;
+        Ok((rt.block_on(cpu_tasks(n, rounds))?, 0))
+    })?;
+    t.push(
+        row.ideal(parallel_ideal)
+            .note("parallel, but blocks the workers I/O would need"),
+    );
+
+    let (row, _) = measure("rayon", Some(expected), || {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(cores)
+            .build()
+            .context("building the rayon pool")?;
+        let acc = pool.install(|| {
+            (0..n)
+                .into_par_iter()
+                .map(|i| task(i, rounds))
+                .reduce(|| 0, u64::wrapping_add)
+        });
+        Ok((acc, 0))
+    })?;
+    t.push(
+        row.ideal(parallel_ideal)
+            .note("work stealing over the same cores"),
+    );
+    Ok(t)
+}
+
+/// One task per item on whatever runtime we are in. CPU work in a task never yields: on one
+/// thread the tasks simply run one after another.
+async fn cpu_tasks(n: usize, rounds: u32) -> Result<u64> {
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        set.spawn(async move { task(i, rounds) });
+    }
+    let mut acc = 0u64;
+    while let Some(r) = set.join_next().await {
+        acc = acc.wrapping_add(r.context("a CPU task panicked")?);
+    }
+    Ok(acc)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Worker processes (the `multiprocessing.Pool` row)
+// ------------------------------------------------------------------------------------------------
+
+/// Starts `count` copies of this program in worker mode, each with a static share of the items
+/// (`start, start + count, …`), and adds up what they print. Returns the combined result and the
+/// sum of the workers' peak memory, which lives outside this process.
+///
+/// This is the simplest process pool: the work is split before it starts, results come back on
+/// stdout. `examples-processes/process-pool` builds the real one (task queue over pipes,
+/// crashed-worker replacement).
+fn run_workers(kind: Workload, count: usize, args: &Args, base: &str) -> Result<(u64, u64)> {
+    let exe = std::env::current_exe().context("locating this program to re-execute it")?;
+    let mut children = Vec::with_capacity(count);
+    for w in 0..count {
+        let mut cmd = Command::new(&exe);
+        cmd.arg("--worker")
+            .arg(match kind {
+                Workload::Io => "io",
+                Workload::Cpu => "cpu",
+            })
+            .args(["--start", &w.to_string(), "--step", &count.to_string()])
+            .args(["--requests", &args.requests.to_string()])
+            .args(["--size", &args.size.to_string()])
+            .args(["--tasks", &args.tasks.to_string()])
+            .args(["--rounds", &args.rounds.to_string()])
+            .args(["--base-url", base])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        // `Reaper` kills and waits for every child if we return early, so an error here never
+        // leaves orphans behind.
+        children.push(Reaper(cmd.spawn().context("starting a worker process")?));
+    }
+    let mut acc = 0u64;
+    let mut rss = 0u64;
+    for mut child in children {
+        let out = child.0.stdout.take().expect("stdout was piped");
+        let mut line = String::new();
+        BufReader::new(out)
+            .read_line(&mut line)
+            .context("reading a worker's result")?;
+        let status = child.0.wait().context("waiting for a worker")?;
+        ensure!(status.success(), "a worker failed: {status}");
+        let mut parts = line.split_whitespace().map(str::parse::<u64>);
+        match (parts.next(), parts.next()) {
+            (Some(Ok(v)), Some(Ok(kib))) => {
+                acc = acc.wrapping_add(v);
+                rss += kib;
+            }
+            _ => bail!("a worker printed {line:?}, expected '<result> <peak KiB>'"),
+        }
+    }
+    Ok((acc, rss))
+}
+
+/// Kills and reaps a child process when dropped (no-op if it was already waited for).
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Worker mode: do items `start, start + step, …` and print `<result> <peak RSS KiB>`.
+fn worker(kind: Workload, args: &Args) -> Result<()> {
+    let mut acc = 0u64;
+    match kind {
+        Workload::Cpu => {
+            for i in (args.start..args.tasks).step_by(args.step) {
+                acc = acc.wrapping_add(task(i, args.rounds));
+            }
+        }
+        Workload::Io => {
+            let client = blocking_client(1)?;
+            for i in (args.start..args.requests).step_by(args.step) {
+                acc = acc.wrapping_add(blocking_get(&client, &args.base_url, i, args.size)?);
+            }
+        }
+    }
+    println!("{acc} {}", report::peak_rss_kib());
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------
+// The local server, in its own process
+// ------------------------------------------------------------------------------------------------
+
+/// The I/O workload's server runs in a child process so that the CPU column shows only the
+/// client's work. The child serves until its stdin closes, which also happens if we die: no
+/// orphan server survives us.
+struct ServerChild {
+    child: Reaper,
+    base_url: String,
+}
+
+impl ServerChild {
+    fn start(args: &Args) -> Result<ServerChild> {
+        let exe = std::env::current_exe().context("locating this program to re-execute it")?;
+        let mut child = Reaper(
+            Command::new(exe)
+                .args(["--serve", "--latency-ms", &args.latency_ms.to_string()])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .context("starting the local server process")?,
+        );
+        let out = child.0.stdout.take().expect("stdout was piped");
+        let mut line = String::new();
+        BufReader::new(out)
+            .read_line(&mut line)
+            .context("reading the server's address")?;
+        let base_url = line
+            .trim()
+            .strip_prefix("listening ")
+            .with_context(|| format!("unexpected first line from the server: {line:?}"))?
+            .to_string();
+        Ok(ServerChild { child, base_url })
+    }
+}
+
+impl Drop for ServerChild {
+    fn drop(&mut self) {
+        // Closing stdin asks the server to stop; `Reaper` kills it if it does not.
+        drop(self.child.0.stdin.take());
+        let _ = self.child.0.wait();
+    }
+}
+
+fn serve(args: &Args) -> Result<()> {
+    let config = shared::server::ServerConfig::default()
+        .latency(Duration::from_millis(args.latency_ms))
+        // One runtime thread is plenty for a few thousand idle-waiting requests and leaves the
+        // cores to the approaches being measured.
+        .worker_threads(1);
+    let server = shared::server::TestServer::spawn(config).context("starting the test server")?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening {}", server.base_url())?;
+    out.flush()?;
+    // Serve until the parent closes our stdin (or dies).
+    let mut sink = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+    server.shutdown_blocking();
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------
+// What the numbers say
+// ------------------------------------------------------------------------------------------------
+
+fn find<'a>(t: &'a SpeedupTable, name: &str) -> Option<(usize, &'a Row)> {
+    t.rows().iter().enumerate().find(|(_, r)| r.name == name)
+}
+
+fn interpret(io: Option<&SpeedupTable>, cpu: Option<&SpeedupTable>, cores: usize) {
+    println!("What this says (compare with the course's table):");
+    if let Some(cpu) = cpu {
+        if let Some((i, _)) = find(cpu, "threads") {
+            println!(
+                "- CPU-bound, threads: {:.2}x on {cores} cores. Python threads stay near 1x here \
+                 (the GIL runs one thread's bytecode at a time); Rust has no GIL, so the \
+                 'Parallélisme réel' and 'CPU intensif' rows are ✅ for threads too.",
+                cpu.speedup(i)
+            );
+        }
+        if let Some((i, _)) = find(cpu, "async, 1 thread") {
+            println!(
+                "- CPU-bound, async on one thread: {:.2}x. Async is concurrency, not \
+                 parallelism: CPU work never awaits, so tasks just take turns.",
+                cpu.speedup(i)
+            );
+        }
+        if let (Some((ip, p)), Some((it, t))) = (find(cpu, "processes"), find(cpu, "threads")) {
+            let start_up = if p.wall > t.wall {
+                format!(
+                    "{} more wall time (starting programs, pipes)",
+                    report::fmt_duration(p.wall - t.wall)
+                )
+            } else {
+                "no measurable start-up cost at this task size".to_string()
+            };
+            println!(
+                "- CPU-bound, processes: {:.2}x vs threads {:.2}x: {start_up}, and {} of \
+                 memory (all processes) instead of {}.",
+                cpu.speedup(ip),
+                cpu.speedup(it),
+                report::fmt_bytes(p.peak_rss_kib.unwrap_or(0) * 1024),
+                report::fmt_bytes(t.peak_rss_kib.unwrap_or(0) * 1024),
+            );
+        }
+    }
+    if let Some(io) = io {
+        let best = io
+            .rows()
+            .iter()
+            .filter(|r| r.name != "sequential")
+            .min_by_key(|r| r.wall);
+        if let Some(best) = best {
+            println!(
+                "- I/O-bound: fastest was '{}' at {} (ideal {}). Threads, processes and async \
+                 all overlap the waiting; the GIL is released while Python waits too, which is \
+                 why the course rates threading ✅ for I/O.",
+                best.name,
+                report::fmt_duration(best.wall),
+                best.ideal.map(report::fmt_duration).unwrap_or_default()
+            );
+        }
+        if let (Some((_, a)), Some((_, t))) = (find(io, "async, 1 thread"), find(io, "threads")) {
+            println!(
+                "- I/O-bound CPU cost: async used {} of CPU, threads {}: waiting is cheap in \
+                 both, but a task is far cheaper than a thread when there are thousands.",
+                a.cpu.map(report::fmt_duration).unwrap_or_default(),
+                t.cpu.map(report::fmt_duration).unwrap_or_default()
+            );
+        }
+        if let Some((i, _)) = find(io, "rayon") {
+            println!(
+                "- I/O-bound, rayon: {:.2}x only. Its pool has one thread per core, each \
+                 blocked while it waits: use async or a larger thread pool for I/O.",
+                io.speedup(i)
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combine_depends_on_index_and_value() {
+        assert_ne!(combine(0, 1), combine(1, 1));
+        assert_ne!(combine(0, 1), combine(0, 2));
+        assert_eq!(combine(3, 9), combine(3, 9));
+    }
+
+    #[test]
+    fn digest_rejects_a_wrong_body() {
+        let name = shared::server::file_name(4);
+        let good = shared::server::expected_body(&name, 1000);
+        assert!(body_digest(4, &good).is_ok());
+        assert!(body_digest(5, &good).is_err(), "body of #4 is not #5's");
+        let mut bad = good.clone();
+        bad[10] ^= 1;
+        assert!(body_digest(4, &bad).is_err());
+    }
+
+    #[test]
+    fn every_split_of_the_cpu_work_adds_up_to_the_same_result() {
+        let (n, rounds) = (10, 100);
+        let seq = (0..n).fold(0u64, |a, i| a.wrapping_add(task(i, rounds)));
+        for step in 1..=4 {
+            let split = (0..step)
+                .flat_map(|start| (start..n).step_by(step))
+                .fold(0u64, |a, i| a.wrapping_add(task(i, rounds)));
+            assert_eq!(split, seq, "step {step}");
+        }
+    }
+}
