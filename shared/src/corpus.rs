@@ -13,6 +13,7 @@ use std::io::Write;
 use std::path::Path;
 
 /// The head of the distribution: real words, most frequent first.
+#[rustfmt::skip]
 const COMMON: &[&str] = &[
     "the", "of", "and", "to", "a", "in", "is", "it", "that", "for", "was", "on", "are", "as",
     "with", "be", "at", "this", "have", "from", "or", "by", "one", "had", "not", "but", "what",
@@ -26,6 +27,7 @@ const COMMON: &[&str] = &[
     "café", "naïve", "élève", "à", "où", "très", "façade",
 ];
 
+#[rustfmt::skip]
 const ONSETS: &[&str] = &[
     "b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z", "br",
     "ch", "cl", "cr", "dr", "fl", "gr", "pl", "pr", "sh", "st", "th", "tr",
@@ -137,7 +139,10 @@ pub fn write(path: &Path, bytes: usize, seed: u64) -> std::io::Result<()> {
         let mut piece = 0u64;
         while left > 0 {
             let n = left.min(PIECE);
-            f.write_all(&generate(n, seed.wrapping_add(piece.wrapping_mul(0x9E37_79B9))))?;
+            f.write_all(&generate(
+                n,
+                seed.wrapping_add(piece.wrapping_mul(0x9E37_79B9)),
+            ))?;
             left -= n;
             piece += 1;
         }
@@ -174,10 +179,24 @@ mod tests {
         freq.sort_unstable_by(|a, b| b.cmp(a));
         // Zipf: rank 1 is ~2^s times rank 2 and ~10^s times rank 10; allow sampling noise.
         let r1 = freq[0] as f64;
-        assert!((1.6..2.6).contains(&(r1 / freq[1] as f64)), "{:?}", &freq[..3]);
-        assert!((8.0..17.0).contains(&(r1 / freq[9] as f64)), "{:?}", &freq[..10]);
+        assert!(
+            (1.6..2.6).contains(&(r1 / freq[1] as f64)),
+            "{:?}",
+            &freq[..3]
+        );
+        assert!(
+            (8.0..17.0).contains(&(r1 / freq[9] as f64)),
+            "{:?}",
+            &freq[..10]
+        );
         assert!(counts.len() > 10_000, "long tail: {}", counts.len());
-        assert_eq!(counts.iter().max_by_key(|(_, c)| **c).map(|(w, _)| w.as_str()), Some("the"));
+        assert_eq!(
+            counts
+                .iter()
+                .max_by_key(|(_, c)| **c)
+                .map(|(w, _)| w.as_str()),
+            Some("the")
+        );
     }
 
     #[test]

@@ -286,7 +286,13 @@ impl SpeedupTable {
         }
         let ncols = lines[0].len();
         let widths: Vec<usize> = (0..ncols)
-            .map(|c| lines.iter().map(|l| l[c].chars().count()).max().unwrap_or(0))
+            .map(|c| {
+                lines
+                    .iter()
+                    .map(|l| l[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         let mut out = String::new();
         if !self.title.is_empty() {

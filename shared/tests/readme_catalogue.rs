@@ -67,7 +67,10 @@ fn every_binary_is_in_the_catalogue_and_every_row_is_a_binary() {
     assert!(real.len() >= 6, "found only {real:?}");
     let missing: Vec<_> = real.difference(&listed).collect();
     let stale: Vec<_> = listed.difference(&real).collect();
-    assert!(missing.is_empty(), "binaries missing from the README catalogue: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "binaries missing from the README catalogue: {missing:?}"
+    );
     assert!(stale.is_empty(), "README rows without a binary: {stale:?}");
 }
 
@@ -107,6 +110,9 @@ fn every_catalogue_binary_answers_help() {
             String::from_utf8_lossy(&out.stderr)
         );
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("Usage"), "{krate}/{bin} --help printed no usage: {text}");
+        assert!(
+            text.contains("Usage"),
+            "{krate}/{bin} --help printed no usage: {text}"
+        );
     }
 }
