@@ -8,8 +8,16 @@ use std::process::Command;
 use serde_json::Value;
 
 fn json_of(bin: &str, args: &[&str]) -> Value {
-    let out = Command::new(bin).args(args).arg("--json").output().expect("running the example");
-    assert!(out.status.success(), "{bin} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin)
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("running the example");
+    assert!(
+        out.status.success(),
+        "{bin} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
 }
 
@@ -25,7 +33,10 @@ fn every_binary_has_help() {
     ] {
         let out = Command::new(bin).arg("--help").output().unwrap();
         assert!(out.status.success(), "{bin} --help");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"), "{bin} --help");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage:"),
+            "{bin} --help"
+        );
     }
 }
 
@@ -36,7 +47,11 @@ fn spawn_process_tour_runs_every_step() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for expected in [
         r#"args ["two words", "$(not expanded)"]"#,
         "GREETING=bonjour",
@@ -49,7 +64,10 @@ fn spawn_process_tour_runs_every_step() {
         "2 MiB through cat and back",
         "identical",
     ] {
-        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
     }
 }
 
@@ -57,12 +75,42 @@ fn spawn_process_tour_runs_every_step() {
 fn isolation_contains_every_fault_in_a_process_and_only_panics_in_a_thread() {
     let json = json_of(env!("CARGO_BIN_EXE_isolation"), &[]);
     let faults = json["faults"].as_array().unwrap();
-    let row = |name: &str| faults.iter().find(|f| f["fault"] == name).unwrap_or_else(|| panic!("no {name} row"));
-    assert!(row("panic")["process"].as_str().unwrap().starts_with("exited with code 101"));
-    assert!(row("abort")["process"].as_str().unwrap().contains("SIGABRT"));
-    assert!(row("stack-overflow")["process"].as_str().unwrap().contains("overflowed its stack"));
-    assert!(row("killed")["process"].as_str().unwrap().contains("SIGKILL"));
-    assert!(row("exit")["process"].as_str().unwrap().starts_with("exited with code 3"));
+    let row = |name: &str| {
+        faults
+            .iter()
+            .find(|f| f["fault"] == name)
+            .unwrap_or_else(|| panic!("no {name} row"))
+    };
+    assert!(
+        row("panic")["process"]
+            .as_str()
+            .unwrap()
+            .starts_with("exited with code 101")
+    );
+    assert!(
+        row("abort")["process"]
+            .as_str()
+            .unwrap()
+            .contains("SIGABRT")
+    );
+    assert!(
+        row("stack-overflow")["process"]
+            .as_str()
+            .unwrap()
+            .contains("overflowed its stack")
+    );
+    assert!(
+        row("killed")["process"]
+            .as_str()
+            .unwrap()
+            .contains("SIGKILL")
+    );
+    assert!(
+        row("exit")["process"]
+            .as_str()
+            .unwrap()
+            .starts_with("exited with code 3")
+    );
     for f in faults {
         let survived = f["thread_survived"].as_bool().unwrap();
         assert_eq!(survived, f["fault"] == "panic", "{f}");
@@ -73,27 +121,117 @@ fn isolation_contains_every_fault_in_a_process_and_only_panics_in_a_thread() {
 fn spawn_cost_reports_medians_and_memory() {
     let json = json_of(
         env!("CARGO_BIN_EXE_spawn-cost"),
-        &["--thread-iters", "100", "--process-iters", "10", "--idle", "2"],
+        &[
+            "--thread-iters",
+            "100",
+            "--process-iters",
+            "10",
+            "--idle",
+            "2",
+        ],
     );
     let spawn = json["spawn"].as_array().unwrap();
     assert!(spawn.len() >= 3);
     for row in spawn {
         let median = row["median_us"].as_f64().unwrap();
-        assert!(median > 0.0 && row["min_us"].as_f64().unwrap() <= median, "{row}");
+        assert!(
+            median > 0.0 && row["min_us"].as_f64().unwrap() <= median,
+            "{row}"
+        );
     }
     let memory = json["memory"].as_array().unwrap();
     assert_eq!(memory.len(), 2);
-    assert!(memory[1]["rss_kib_each"].as_f64().unwrap() > 0.0, "idle processes have a resident size");
+    assert!(
+        memory[1]["rss_kib_each"].as_f64().unwrap() > 0.0,
+        "idle processes have a resident size"
+    );
 }
 
 #[test]
 fn pipe_ipc_moves_every_message() {
-    let json = json_of(env!("CARGO_BIN_EXE_pipe-ipc"), &["--mib", "1", "--round-trips", "50"]);
+    let json = json_of(
+        env!("CARGO_BIN_EXE_pipe-ipc"),
+        &["--mib", "1", "--round-trips", "50"],
+    );
     let rows = json["one_way"].as_array().unwrap();
     assert_eq!(rows.len(), 4);
     for r in rows {
         // Each run checked its own counts (the child reports messages and bytes received).
-        assert!(r["pipe_mib_s"].as_f64().unwrap() > 0.0 && r["channel_mib_s"].as_f64().unwrap() > 0.0);
+        assert!(
+            r["pipe_mib_s"].as_f64().unwrap() > 0.0 && r["channel_mib_s"].as_f64().unwrap() > 0.0
+        );
     }
     assert!(json["round_trip"]["pipe_us"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn image_batch_processes_reports_broken_files_and_matches_threads() {
+    let root = tempfile::tempdir().unwrap();
+    let (in_dir, out_dir) = (root.path().join("in"), root.path().join("out"));
+    // Small images: `shared` is not optimised in debug builds.
+    let spec = shared::images::SampleSpec {
+        count: 5,
+        max_mp: 0.15,
+        min_mp: 0.05,
+        ..Default::default()
+    };
+    let good = shared::images::generate_folder(&in_dir, &spec).unwrap();
+    let broken = shared::images::write_broken_files(&in_dir).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_image-batch-processes"))
+        .arg(&in_dir)
+        .arg(&out_dir)
+        .args(["--workers", "2", "--size", "64", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "broken files make the run fail: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ok"], good.len());
+    assert_eq!(json["failed"], broken.len());
+    assert_eq!(
+        json["identical"], true,
+        "processes and rayon wrote the same bytes"
+    );
+    let kinds: Vec<&str> = json["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["empty", "decode", "unsupported", "too_large"] {
+        assert!(kinds.contains(&kind), "no {kind} failure in {kinds:?}");
+    }
+    // Exactly one thumbnail per good image, none for the broken ones, no temporary leftovers.
+    let mut written: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    let mut expected: Vec<String> = good
+        .iter()
+        .map(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .replace(".png", ".png.jpg")
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(written, expected);
+    let per_worker: u64 = json["per_worker"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["images"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        per_worker,
+        good.len() as u64,
+        "every good image was done by exactly one worker"
+    );
 }

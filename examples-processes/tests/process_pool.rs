@@ -17,10 +17,17 @@ const BIN: &str = env!("CARGO_BIN_EXE_process-pool");
 const PATIENCE: Duration = Duration::from_secs(30);
 
 fn run(args: &[&str]) -> (Output, Value) {
-    let out = Command::new(BIN).args(args).arg("--json").output().expect("running process-pool");
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("running process-pool");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let json = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!("stdout is not one JSON object ({e}):\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "stdout is not one JSON object ({e}):\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     (out, json)
 }
@@ -33,11 +40,19 @@ fn check_results(json: &Value, tasks: u64) -> Vec<u64> {
     assert_eq!(results.len() as u64, tasks, "one outcome per task");
     let mut failed = Vec::new();
     for (i, r) in results.iter().enumerate() {
-        assert_eq!(r["id"].as_u64().unwrap(), i as u64, "results are in submission order");
+        assert_eq!(
+            r["id"].as_u64().unwrap(),
+            i as u64,
+            "results are in submission order"
+        );
         match r["value"].as_u64() {
             Some(v) => {
                 let seed = r["seed"].as_u64().unwrap();
-                assert_eq!(v, shared::work::cpu_task(seed, rounds), "task {i} computed the wrong value");
+                assert_eq!(
+                    v,
+                    shared::work::cpu_task(seed, rounds),
+                    "task {i} computed the wrong value"
+                );
             }
             None => failed.push(i as u64),
         }
@@ -47,7 +62,15 @@ fn check_results(json: &Value, tasks: u64) -> Vec<u64> {
 
 #[test]
 fn computes_the_right_results_in_submission_order() {
-    let (out, json) = run(&["--workers", "3", "--tasks", "30", "--rounds", "20000", "--no-compare"]);
+    let (out, json) = run(&[
+        "--workers",
+        "3",
+        "--tasks",
+        "30",
+        "--rounds",
+        "20000",
+        "--no-compare",
+    ]);
     assert!(out.status.success(), "exit status {:?}", out.status);
     assert!(check_results(&json, 30).is_empty());
     assert_eq!(json["stats"]["worker_failures"], 0);
@@ -68,40 +91,95 @@ fn the_comparison_runs_agree() {
 #[test]
 fn with_chaos_every_result_is_present_exactly_once() {
     let (out, json) = run(&[
-        "--workers", "2", "--tasks", "24", "--rounds", "1000000", "--chaos", "0.5", "--no-compare",
+        "--workers",
+        "2",
+        "--tasks",
+        "24",
+        "--rounds",
+        "1000000",
+        "--chaos",
+        "0.5",
+        "--no-compare",
     ]);
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(check_results(&json, 24).is_empty(), "chaos must not fail any task");
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        check_results(&json, 24).is_empty(),
+        "chaos must not fail any task"
+    );
     let stats = &json["stats"];
     let failures = stats["worker_failures"].as_u64().unwrap();
-    assert!(stats["chaos_kills"].as_u64().unwrap() >= 1, "the monkey struck: {stats}");
+    assert!(
+        stats["chaos_kills"].as_u64().unwrap() >= 1,
+        "the monkey struck: {stats}"
+    );
     assert!(failures >= stats["chaos_kills"].as_u64().unwrap());
-    assert_eq!(stats["workers_started"].as_u64().unwrap(), 2 + failures, "one replacement per dead worker");
+    assert_eq!(
+        stats["workers_started"].as_u64().unwrap(),
+        2 + failures,
+        "one replacement per dead worker"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("SIGKILL"), "the parent reports how its workers died:\n{stderr}");
+    assert!(
+        stderr.contains("SIGKILL"),
+        "the parent reports how its workers died:\n{stderr}"
+    );
 }
 
 #[test]
 fn a_poison_task_fails_after_the_retry_limit_and_the_rest_succeed() {
     let (out, json) = run(&[
-        "--workers", "2", "--tasks", "8", "--rounds", "20000", "--poison", "3", "--max-attempts", "2",
+        "--workers",
+        "2",
+        "--tasks",
+        "8",
+        "--rounds",
+        "20000",
+        "--poison",
+        "3",
+        "--max-attempts",
+        "2",
         "--no-compare",
     ]);
-    assert_eq!(out.status.code(), Some(1), "a failed task makes the run fail");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed task makes the run fail"
+    );
     assert_eq!(check_results(&json, 8), vec![3]);
     assert_eq!(json["failed"], serde_json::json!([3]));
     let poison = &json["results"][3];
-    assert_eq!(poison["attempts"], 2, "retried up to the limit, not forever");
-    assert!(poison["error"].as_str().unwrap().contains("SIGABRT"), "{poison}");
+    assert_eq!(
+        poison["attempts"], 2,
+        "retried up to the limit, not forever"
+    );
+    assert!(
+        poison["error"].as_str().unwrap().contains("SIGABRT"),
+        "{poison}"
+    );
     assert_eq!(json["stats"]["worker_failures"], 2);
 }
 
 #[test]
 fn a_worker_writing_garbage_is_a_failed_worker_not_a_crash() {
     let (out, json) = run(&[
-        "--workers", "2", "--tasks", "10", "--rounds", "20000", "--garbage-worker", "--no-compare",
+        "--workers",
+        "2",
+        "--tasks",
+        "10",
+        "--rounds",
+        "20000",
+        "--garbage-worker",
+        "--no-compare",
     ]);
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(check_results(&json, 10).is_empty());
     assert_eq!(json["stats"]["protocol_errors"], 1);
     assert_eq!(json["stats"]["worker_failures"], 1);
@@ -115,17 +193,28 @@ fn a_worker_writing_garbage_is_a_failed_worker_not_a_crash() {
 fn processes_with_marker(marker: &str, except: u32) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         if pid == except {
             continue;
         }
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
-        if !cmdline.split(|&b| b == 0).any(|arg| arg == marker.as_bytes()) {
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        if !cmdline
+            .split(|&b| b == 0)
+            .any(|arg| arg == marker.as_bytes())
+        {
             continue;
         }
         // /proc/PID/stat: "pid (comm) state ppid ..."; comm may contain spaces, so split after ')'.
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().chars().next());
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let state = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.trim_start().chars().next());
         if state != Some(Some('Z')) {
             found.push(pid);
         }
@@ -142,11 +231,19 @@ fn state(pid: u32) -> Option<char> {
 /// The ppid of `pid`, from /proc/PID/stat.
 fn ppid(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn unique_marker(name: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("pool-test-{name}-{}-{nanos}", std::process::id())
 }
 
@@ -155,7 +252,16 @@ fn unique_marker(name: &str) -> String {
 #[allow(clippy::zombie_processes)]
 fn start_long_pool(marker: &str, extra: &[&str]) -> Child {
     let mut parent = Command::new(BIN)
-        .args(["--workers", "2", "--tasks", "1000", "--rounds", "2000000000", "--no-compare", "--json"])
+        .args([
+            "--workers",
+            "2",
+            "--tasks",
+            "1000",
+            "--rounds",
+            "2000000000",
+            "--no-compare",
+            "--json",
+        ])
         .args(["--marker", marker])
         .args(extra)
         .stdout(Stdio::null())
@@ -168,7 +274,11 @@ fn start_long_pool(marker: &str, extra: &[&str]) -> Child {
         // 'R': computing its first task (a worker waiting for one sleeps in read(2): 'S').
         if workers.len() == 2 && workers.iter().all(|&w| state(w) == Some('R')) {
             for w in &workers {
-                assert_eq!(ppid(*w), Some(parent.id()), "workers are children of the pool");
+                assert_eq!(
+                    ppid(*w),
+                    Some(parent.id()),
+                    "workers are children of the pool"
+                );
             }
             return parent;
         }
@@ -209,8 +319,15 @@ fn sigint_kills_and_reaps_every_worker() {
     unsafe { libc::kill(parent.id() as libc::pid_t, libc::SIGINT) };
     let out = parent.wait_with_output().expect("waiting for the pool");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "interrupted run exits 130; stderr:\n{stderr}");
-    assert!(stderr.contains("every worker was killed and reaped"), "{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "interrupted run exits 130; stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("every worker was killed and reaped"),
+        "{stderr}"
+    );
     // The parent reaped its workers before exiting, so nothing is left *right now*.
     let left = processes_with_marker(&marker, 0);
     kill_all(&left);
@@ -226,7 +343,10 @@ fn sigkill_of_the_parent_leaves_no_worker_thanks_to_pdeathsig() {
     parent.wait().expect("reaping the pool");
     let left = survivors_after_wait(&marker, parent_pid);
     kill_all(&left);
-    assert!(left.is_empty(), "orphan workers after SIGKILL of the parent: {left:?}");
+    assert!(
+        left.is_empty(),
+        "orphan workers after SIGKILL of the parent: {left:?}"
+    );
 }
 
 #[test]
@@ -234,11 +354,16 @@ fn without_pdeathsig_a_sigkilled_parent_leaves_orphans() {
     // The control experiment: shows that the test above can fail, and why PDEATHSIG is there.
     let marker = unique_marker("orphans");
     let mut parent = start_long_pool(&marker, &["--no-pdeathsig"]);
-    let workers: HashSet<u32> = processes_with_marker(&marker, parent.id()).into_iter().collect();
+    let workers: HashSet<u32> = processes_with_marker(&marker, parent.id())
+        .into_iter()
+        .collect();
     parent.kill().expect("SIGKILL the pool");
     parent.wait().expect("reaping the pool");
     // Each worker is seconds into a task: it only notices its parent is gone when it answers.
     let left: HashSet<u32> = processes_with_marker(&marker, 0).into_iter().collect();
     kill_all(&left.iter().copied().collect::<Vec<_>>());
-    assert_eq!(left, workers, "the workers outlive a SIGKILLed parent when nothing kills them");
+    assert_eq!(
+        left, workers,
+        "the workers outlive a SIGKILLed parent when nothing kills them"
+    );
 }

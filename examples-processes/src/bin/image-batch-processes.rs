@@ -184,7 +184,13 @@ impl WireOptions {
         ThumbOptions {
             max_width: self.max_width,
             max_height: self.max_height,
-            format: if self.png { OutputFormat::Png } else { OutputFormat::Jpeg { quality: self.jpeg_quality } },
+            format: if self.png {
+                OutputFormat::Png
+            } else {
+                OutputFormat::Jpeg {
+                    quality: self.jpeg_quality,
+                }
+            },
             grayscale: self.grayscale,
             blur: self.blur,
             max_pixels: self.max_pixels,
@@ -248,7 +254,10 @@ fn send_line(w: &mut impl Write, msg: &impl Serialize) -> anyhow::Result<()> {
 /// without buffering more than `MAX_LINE` bytes of it.
 fn recv_line<T: for<'de> Deserialize<'de>>(r: &mut impl BufRead) -> anyhow::Result<Option<T>> {
     let mut line = String::new();
-    let n = r.take(MAX_LINE as u64 + 1).read_line(&mut line).context("reading a line")?;
+    let n = r
+        .take(MAX_LINE as u64 + 1)
+        .read_line(&mut line)
+        .context("reading a line")?;
     if n == 0 {
         return Ok(None);
     }
@@ -258,7 +267,8 @@ fn recv_line<T: for<'de> Deserialize<'de>>(r: &mut impl BufRead) -> anyhow::Resu
         }
         bail!("stream ended inside a line ({n} bytes, no newline)");
     }
-    serde_json::from_str(&line).with_context(|| format!("not a valid message: {:?}", line.trim_end()))
+    serde_json::from_str(&line)
+        .with_context(|| format!("not a valid message: {:?}", line.trim_end()))
 }
 
 // ============================================================================================
@@ -268,7 +278,15 @@ fn recv_line<T: for<'de> Deserialize<'de>>(r: &mut impl BufRead) -> anyhow::Resu
 fn worker_main(parent_pid: Option<u32>) -> anyhow::Result<()> {
     // Die with the parent even if it is SIGKILLed (see process-pool.rs for the two pitfalls).
     // SAFETY: PR_SET_PDEATHSIG takes a signal number; no pointers are passed.
-    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
     if rc != 0 {
         return Err(std::io::Error::last_os_error()).context("prctl(PR_SET_PDEATHSIG)");
     }
@@ -293,7 +311,10 @@ fn worker_main(parent_pid: Option<u32>) -> anyhow::Result<()> {
                 bytes_in: info.bytes_in,
                 bytes_out: info.bytes_out,
             }),
-            Err(e) => WireResult::Err(Failure { kind: e.kind().into(), reason: e.reason() }),
+            Err(e) => WireResult::Err(Failure {
+                kind: e.kind().into(),
+                reason: e.reason(),
+            }),
         };
         send_line(&mut output, &Answer { id: req.id, result })?;
     }
@@ -366,7 +387,11 @@ fn spawn_worker(exe: &Path, wire: &WireOptions) -> anyhow::Result<Worker> {
     let mut to_worker = BufWriter::new(child.stdin.take().expect("stdin was piped"));
     let from_worker = BufReader::new(child.stdout.take().expect("stdout was piped"));
     send_line(&mut to_worker, wire).context("sending the options to a new worker")?;
-    Ok(Worker { child, to_worker, from_worker })
+    Ok(Worker {
+        child,
+        to_worker,
+        from_worker,
+    })
 }
 
 fn retire(state: &PoolState, slot: usize, mut w: Worker, graceful: bool) -> String {
@@ -375,7 +400,9 @@ fn retire(state: &PoolState, slot: usize, mut w: Worker, graceful: bool) -> Stri
         let _ = w.child.kill();
     }
     drop(w.to_worker); // EOF: a healthy worker leaves its loop and exits 0.
-    w.child.wait().map_or_else(|e| format!("could not be reaped: {e}"), describe)
+    w.child
+        .wait()
+        .map_or_else(|e| format!("could not be reaped: {e}"), describe)
 }
 
 struct SlotCtx<'a> {
@@ -389,7 +416,12 @@ struct SlotCtx<'a> {
 /// Attempts per image: a worker that dies on an image is replaced and the image retried once.
 const MAX_ATTEMPTS: u32 = 2;
 
-fn run_slot(slot: usize, cx: &SlotCtx, jobs: &Receiver<(usize, Job)>, outcomes: &Sender<(usize, Outcome)>) {
+fn run_slot(
+    slot: usize,
+    cx: &SlotCtx,
+    jobs: &Receiver<(usize, Job)>,
+    outcomes: &Sender<(usize, Outcome)>,
+) {
     let mut worker: Option<Worker> = None;
     'jobs: for (id, job) in jobs.iter() {
         let output = cx.out_dir.join(&job.rel_output);
@@ -397,7 +429,13 @@ fn run_slot(slot: usize, cx: &SlotCtx, jobs: &Receiver<(usize, Job)>, outcomes: 
             // JSON strings are UTF-8; a Unix path need not be. Refuse it here rather than
             // fail to encode it and blame the worker. (A binary protocol would carry raw bytes.)
             let reason = "the path is not UTF-8 and cannot travel in a JSON message".to_owned();
-            let _ = outcomes.send((id, Outcome::Failed(Failure { kind: "path".into(), reason })));
+            let _ = outcomes.send((
+                id,
+                Outcome::Failed(Failure {
+                    kind: "path".into(),
+                    reason,
+                }),
+            ));
             continue;
         }
         let mut attempt = 0;
@@ -409,18 +447,30 @@ fn run_slot(slot: usize, cx: &SlotCtx, jobs: &Receiver<(usize, Job)>, outcomes: 
             if worker.is_none() {
                 match spawn_worker(cx.exe, cx.wire) {
                     Ok(w) => {
-                        *cx.state.pids[slot].lock().unwrap_or_else(|e| e.into_inner()) = Some(w.child.id());
+                        *cx.state.pids[slot]
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner()) = Some(w.child.id());
                         worker = Some(w);
                         if cx.state.stop.load(Ordering::SeqCst) {
                             break Outcome::Cancelled;
                         }
                     }
-                    Err(e) => break Outcome::Failed(Failure { kind: "worker_start".into(), reason: format!("{e:#}") }),
+                    Err(e) => {
+                        break Outcome::Failed(Failure {
+                            kind: "worker_start".into(),
+                            reason: format!("{e:#}"),
+                        });
+                    }
                 }
             }
             let w = worker.as_mut().expect("a worker was just ensured");
-            let req = Request { id, input: job.input.clone(), output: output.clone() };
-            let answer = send_line(&mut w.to_worker, &req).and_then(|()| recv_line::<Answer>(&mut w.from_worker));
+            let req = Request {
+                id,
+                input: job.input.clone(),
+                output: output.clone(),
+            };
+            let answer = send_line(&mut w.to_worker, &req)
+                .and_then(|()| recv_line::<Answer>(&mut w.from_worker));
             match answer {
                 Ok(Some(a)) if a.id == id => {
                     break match a.result {
@@ -430,18 +480,31 @@ fn run_slot(slot: usize, cx: &SlotCtx, jobs: &Receiver<(usize, Job)>, outcomes: 
                 }
                 other => {
                     let what = match other {
-                        Ok(Some(a)) => format!("answer for job {} while job {id} was running", a.id),
+                        Ok(Some(a)) => {
+                            format!("answer for job {} while job {id} was running", a.id)
+                        }
                         Ok(None) => "worker closed its stdout".into(),
                         Err(e) => format!("{e:#}"),
                     };
-                    let status = retire(cx.state, slot, worker.take().expect("the failed worker"), false);
+                    let status = retire(
+                        cx.state,
+                        slot,
+                        worker.take().expect("the failed worker"),
+                        false,
+                    );
                     if cx.state.stop.load(Ordering::SeqCst) {
                         break Outcome::Cancelled;
                     }
-                    let msg = format!("worker died on {} (attempt {attempt}/{MAX_ATTEMPTS}): {what} ({status})", job.input.display());
+                    let msg = format!(
+                        "worker died on {} (attempt {attempt}/{MAX_ATTEMPTS}): {what} ({status})",
+                        job.input.display()
+                    );
                     cx.bar.suspend(|| eprintln!("{msg}"));
                     if attempt >= MAX_ATTEMPTS {
-                        break Outcome::Failed(Failure { kind: "worker_crash".into(), reason: msg });
+                        break Outcome::Failed(Failure {
+                            kind: "worker_crash".into(),
+                            reason: msg,
+                        });
                     }
                 }
             }
@@ -468,17 +531,28 @@ fn run_processes(
     json: bool,
 ) -> anyhow::Result<Vec<Outcome>> {
     let exe = std::env::current_exe().context("finding our own binary to re-execute")?;
-    let state = PoolState { stop: Arc::clone(stop), pids: (0..workers).map(|_| Mutex::new(None)).collect() };
+    let state = PoolState {
+        stop: Arc::clone(stop),
+        pids: (0..workers).map(|_| Mutex::new(None)).collect(),
+    };
     // The whole batch is known: the queue holds it and is closed, so slots stop when it is empty.
     let (job_tx, job_rx) = crossbeam_channel::bounded(jobs.len().max(1));
     for (i, j) in jobs.iter().enumerate() {
-        job_tx.send((i, j.clone())).expect("the queue holds the whole batch");
+        job_tx
+            .send((i, j.clone()))
+            .expect("the queue holds the whole batch");
     }
     drop(job_tx);
     let (out_tx, out_rx) = crossbeam_channel::unbounded();
     let bar = shared::progress::bar(jobs.len() as u64, json);
     bar.set_message("worker processes");
-    let cx = SlotCtx { exe: &exe, wire, out_dir, state: &state, bar: bar.clone() };
+    let cx = SlotCtx {
+        exe: &exe,
+        wire,
+        out_dir,
+        state: &state,
+        bar: bar.clone(),
+    };
     let mut outcomes: Vec<Option<Outcome>> = vec![None; jobs.len()];
     std::thread::scope(|s| {
         for slot in 0..workers {
@@ -506,19 +580,35 @@ fn run_processes(
         }
     });
     bar.finish_and_clear();
-    Ok(outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Cancelled)).collect())
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or(Outcome::Cancelled))
+        .collect())
 }
 
 /// The threaded peer, in-process: the same jobs on a rayon pool of the same size (this is what
 /// `examples-threads`' image-batch does).
-fn run_rayon(jobs: &[Job], threads: usize, out_dir: &Path, opts: &ThumbOptions, json: bool) -> anyhow::Result<Vec<Outcome>> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("building the rayon pool")?;
+fn run_rayon(
+    jobs: &[Job],
+    threads: usize,
+    out_dir: &Path,
+    opts: &ThumbOptions,
+    json: bool,
+) -> anyhow::Result<Vec<Outcome>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("building the rayon pool")?;
     let bar = shared::progress::bar(jobs.len() as u64, json);
     bar.set_message("rayon threads");
     let outcomes = pool.install(|| {
         jobs.par_iter()
             .map(|job| {
-                let o = match thumbnail::thumbnail_file(&job.input, &out_dir.join(&job.rel_output), opts) {
+                let o = match thumbnail::thumbnail_file(
+                    &job.input,
+                    &out_dir.join(&job.rel_output),
+                    opts,
+                ) {
                     Ok(info) => Outcome::Done {
                         done: Done {
                             src_w: info.src_w,
@@ -529,7 +619,10 @@ fn run_rayon(jobs: &[Job], threads: usize, out_dir: &Path, opts: &ThumbOptions, 
                         },
                         worker: rayon::current_thread_index().unwrap_or(0),
                     },
-                    Err(e) => Outcome::Failed(Failure { kind: e.kind().into(), reason: e.reason() }),
+                    Err(e) => Outcome::Failed(Failure {
+                        kind: e.kind().into(),
+                        reason: e.reason(),
+                    }),
                 };
                 bar.inc(1);
                 o
@@ -561,7 +654,9 @@ fn main() -> anyhow::Result<ExitCode> {
         scaled_decode: !args.full_decode,
     };
     let opts = wire.to_options();
-    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if workers == 0 {
         bail!("--workers must be at least 1");
     }
@@ -583,7 +678,11 @@ fn main() -> anyhow::Result<ExitCode> {
                     p
                 }
             };
-            let spec = SampleSpec { count: args.count, seed: args.seed, ..SampleSpec::default() };
+            let spec = SampleSpec {
+                count: args.count,
+                seed: args.seed,
+                ..SampleSpec::default()
+            };
             let generated = timed(|| images::generate_folder(&dir, &spec));
             let mut files = generated.value?;
             if args.with_broken {
@@ -601,14 +700,17 @@ fn main() -> anyhow::Result<ExitCode> {
             dir
         }
     };
-    let in_dir = in_dir.canonicalize().with_context(|| format!("input folder {}", in_dir.display()))?;
+    let in_dir = in_dir
+        .canonicalize()
+        .with_context(|| format!("input folder {}", in_dir.display()))?;
     if !in_dir.is_dir() {
         bail!("{} is not a folder", in_dir.display());
     }
     let out_dir = match &args.out_dir {
         Some(d) => {
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-            d.canonicalize().with_context(|| format!("output folder {}", d.display()))?
+            d.canonicalize()
+                .with_context(|| format!("output folder {}", d.display()))?
         }
         None => tempfile::Builder::new()
             .prefix("image-batch-processes-thumbs-")
@@ -617,8 +719,8 @@ fn main() -> anyhow::Result<ExitCode> {
             .keep(),
     };
     check_no_overlap(&in_dir, &out_dir)?;
-    let mut inputs =
-        thumbnail::find_images(&in_dir, args.recursive).with_context(|| format!("listing {}", in_dir.display()))?;
+    let mut inputs = thumbnail::find_images(&in_dir, args.recursive)
+        .with_context(|| format!("listing {}", in_dir.display()))?;
     inputs.retain(|p| !p.starts_with(&out_dir)); // Never take our own outputs as inputs.
     let (jobs, collisions) = plan_jobs(&in_dir, &inputs, opts.format);
 
@@ -628,7 +730,10 @@ fn main() -> anyhow::Result<ExitCode> {
     let interrupted = stop.load(Ordering::SeqCst);
 
     // --- The threaded comparison on the same folder, into a scratch folder.
-    let mut table = SpeedupTable::new(format!("{} images, {workers} workers, same folder", jobs.len()));
+    let mut table = SpeedupTable::new(format!(
+        "{} images, {workers} workers, same folder",
+        jobs.len()
+    ));
     let mut identical = None;
     if !args.no_compare && !interrupted {
         let scratch = tempfile::Builder::new()
@@ -639,7 +744,11 @@ fn main() -> anyhow::Result<ExitCode> {
         let thread_outcomes = threads.value?;
         let same = same_results(&jobs, &thread_outcomes, scratch.path(), &outcomes, &out_dir)?;
         identical = Some(same);
-        table.push(Row::new(format!("rayon, {workers} threads"), threads.wall).cpu(threads.cpu).note("image-batch's way"));
+        table.push(
+            Row::new(format!("rayon, {workers} threads"), threads.wall)
+                .cpu(threads.cpu)
+                .note("image-batch's way"),
+        );
         table.push(
             Row::new(format!("{workers} worker processes"), run.wall)
                 .cpu(run.cpu)
@@ -680,7 +789,11 @@ fn main() -> anyhow::Result<ExitCode> {
                 "worker processes took {:.0}% {} than threads on the same images{}",
                 (ratio - 1.0).abs() * 100.0,
                 if ratio >= 1.0 { "longer" } else { "less time" },
-                if identical == Some(true) { ", and wrote byte-identical thumbnails." } else { "." }
+                if identical == Some(true) {
+                    ", and wrote byte-identical thumbnails."
+                } else {
+                    "."
+                }
             );
             if identical == Some(false) {
                 println!("processes and threads wrote DIFFERENT outputs (see above)");
@@ -700,7 +813,10 @@ fn main() -> anyhow::Result<ExitCode> {
 /// Refuses output folders that could overwrite an input (same rule as image-batch).
 fn check_no_overlap(in_dir: &Path, out_dir: &Path) -> anyhow::Result<()> {
     if in_dir == out_dir {
-        bail!("refusing to write thumbnails into the input folder {} (choose another OUT_DIR)", in_dir.display());
+        bail!(
+            "refusing to write thumbnails into the input folder {} (choose another OUT_DIR)",
+            in_dir.display()
+        );
     }
     if in_dir.starts_with(out_dir) {
         bail!(
@@ -713,7 +829,11 @@ fn check_no_overlap(in_dir: &Path, out_dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Maps every input to its output path; inputs that would write the same output are reported.
-fn plan_jobs(in_dir: &Path, inputs: &[PathBuf], format: OutputFormat) -> (Vec<Job>, Vec<(PathBuf, Failure)>) {
+fn plan_jobs(
+    in_dir: &Path,
+    inputs: &[PathBuf],
+    format: OutputFormat,
+) -> (Vec<Job>, Vec<(PathBuf, Failure)>) {
     let rel = |input: &Path| thumbnail::output_path(in_dir, Path::new(""), input, format);
     let mut by_output: HashMap<PathBuf, usize> = HashMap::new();
     for input in inputs {
@@ -723,17 +843,35 @@ fn plan_jobs(in_dir: &Path, inputs: &[PathBuf], format: OutputFormat) -> (Vec<Jo
     for input in inputs {
         let rel_output = rel(input);
         if by_output[&rel_output] == 1 {
-            jobs.push(Job { input: input.clone(), rel_output });
+            jobs.push(Job {
+                input: input.clone(),
+                rel_output,
+            });
         } else {
-            let reason = format!("output {} would be written for several inputs", rel_output.display());
-            collisions.push((input.clone(), Failure { kind: "collision".into(), reason }));
+            let reason = format!(
+                "output {} would be written for several inputs",
+                rel_output.display()
+            );
+            collisions.push((
+                input.clone(),
+                Failure {
+                    kind: "collision".into(),
+                    reason,
+                },
+            ));
         }
     }
     (jobs, collisions)
 }
 
 /// True if both runs succeeded and failed on the same images and wrote the same bytes.
-fn same_results(jobs: &[Job], a: &[Outcome], a_dir: &Path, b: &[Outcome], b_dir: &Path) -> anyhow::Result<bool> {
+fn same_results(
+    jobs: &[Job],
+    a: &[Outcome],
+    a_dir: &Path,
+    b: &[Outcome],
+    b_dir: &Path,
+) -> anyhow::Result<bool> {
     let mut same = true;
     for ((job, x), y) in jobs.iter().zip(a).zip(b) {
         match (x, y) {
@@ -766,8 +904,18 @@ struct Summary<'a> {
 }
 
 impl<'a> Summary<'a> {
-    fn new(jobs: &[Job], collisions: &[(PathBuf, Failure)], outcomes: &'a [Outcome], workers: usize) -> Self {
-        let mut s = Summary { ok: Vec::new(), failures: collisions.to_vec(), cancelled: 0, per_worker: vec![(0, 0.0); workers] };
+    fn new(
+        jobs: &[Job],
+        collisions: &[(PathBuf, Failure)],
+        outcomes: &'a [Outcome],
+        workers: usize,
+    ) -> Self {
+        let mut s = Summary {
+            ok: Vec::new(),
+            failures: collisions.to_vec(),
+            cancelled: 0,
+            per_worker: vec![(0, 0.0); workers],
+        };
         for (job, o) in jobs.iter().zip(outcomes) {
             match o {
                 Outcome::Done { done, worker } => {
@@ -792,8 +940,16 @@ impl<'a> Summary<'a> {
     fn print(&self, in_dir: &Path, out_dir: &Path, wall: Duration, cpu: Duration) {
         let rel = |p: &Path| p.strip_prefix(in_dir).unwrap_or(p).display().to_string();
         if !self.failures.is_empty() {
-            println!("{} file(s) FAILED (skipped, no output written):", self.failures.len());
-            let width = self.failures.iter().map(|f| rel(&f.0).len()).max().unwrap_or(0);
+            println!(
+                "{} file(s) FAILED (skipped, no output written):",
+                self.failures.len()
+            );
+            let width = self
+                .failures
+                .iter()
+                .map(|f| rel(&f.0).len())
+                .max()
+                .unwrap_or(0);
             for (path, f) in &self.failures {
                 println!("  {:width$}  {}", rel(path), f.reason);
             }
@@ -804,14 +960,23 @@ impl<'a> Summary<'a> {
             "ok {}  failed {}{}  |  {:.1} MP in {}  |  {}  {}  |  cpu {} (workers included once reaped)",
             self.ok.len(),
             self.failures.len(),
-            if self.cancelled > 0 { format!("  cancelled {}", self.cancelled) } else { String::new() },
+            if self.cancelled > 0 {
+                format!("  cancelled {}", self.cancelled)
+            } else {
+                String::new()
+            },
             self.megapixels(),
             fmt_duration(wall),
             fmt_rate(self.ok.len() as f64, wall, "images"),
             fmt_rate(self.megapixels(), wall, "MP"),
             fmt_duration(cpu),
         );
-        println!("read {}, wrote {} of thumbnails to {}", fmt_bytes(bytes_in), fmt_bytes(bytes_out), out_dir.display());
+        println!(
+            "read {}, wrote {} of thumbnails to {}",
+            fmt_bytes(bytes_in),
+            fmt_bytes(bytes_out),
+            out_dir.display()
+        );
         for (i, (n, mp)) in self.per_worker.iter().enumerate() {
             println!("  worker slot-{i}: {n:3} images, {mp:7.1} MP");
         }
@@ -825,10 +990,28 @@ mod tests {
     #[test]
     fn json_lines_round_trip() {
         let mut buf = Vec::new();
-        let answer = Answer { id: 4, result: WireResult::Err(Failure { kind: "decode".into(), reason: "bad".into() }) };
+        let answer = Answer {
+            id: 4,
+            result: WireResult::Err(Failure {
+                kind: "decode".into(),
+                reason: "bad".into(),
+            }),
+        };
         send_line(&mut buf, &answer).unwrap();
-        send_line(&mut buf, &Request { id: 5, input: "a b.jpg".into(), output: "o\nut.jpg".into() }).unwrap();
-        assert_eq!(buf.iter().filter(|&&b| b == b'\n').count(), 2, "newlines inside strings are escaped");
+        send_line(
+            &mut buf,
+            &Request {
+                id: 5,
+                input: "a b.jpg".into(),
+                output: "o\nut.jpg".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            buf.iter().filter(|&&b| b == b'\n').count(),
+            2,
+            "newlines inside strings are escaped"
+        );
         let mut r = &buf[..];
         let a: Answer = recv_line(&mut r).unwrap().unwrap();
         assert!(matches!(a.result, WireResult::Err(ref f) if f.kind == "decode"));
@@ -840,8 +1023,18 @@ mod tests {
     #[test]
     fn oversized_truncated_and_garbage_lines_are_errors() {
         let long = vec![b'x'; MAX_LINE + 10];
-        assert!(recv_line::<Answer>(&mut &long[..]).unwrap_err().to_string().contains("longer"));
-        assert!(recv_line::<Answer>(&mut &b"{\"id\":1"[..]).unwrap_err().to_string().contains("inside a line"));
+        assert!(
+            recv_line::<Answer>(&mut &long[..])
+                .unwrap_err()
+                .to_string()
+                .contains("longer")
+        );
+        assert!(
+            recv_line::<Answer>(&mut &b"{\"id\":1"[..])
+                .unwrap_err()
+                .to_string()
+                .contains("inside a line")
+        );
         assert!(recv_line::<Answer>(&mut &b"hello\n"[..]).is_err());
     }
 

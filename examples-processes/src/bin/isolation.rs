@@ -75,7 +75,13 @@ enum Fault {
     Exit,
 }
 
-const ALL: [Fault; 5] = [Fault::Panic, Fault::Abort, Fault::StackOverflow, Fault::Killed, Fault::Exit];
+const ALL: [Fault; 5] = [
+    Fault::Panic,
+    Fault::Abort,
+    Fault::StackOverflow,
+    Fault::Killed,
+    Fault::Exit,
+];
 const SURVIVED: &str = "main thread carried on";
 
 fn main() -> anyhow::Result<()> {
@@ -126,7 +132,10 @@ fn child_main(fault: Fault, in_thread: bool) {
         .expect("spawning the faulty thread");
     match handle.join() {
         Ok(()) => println!("{SURVIVED}: the thread returned normally"),
-        Err(payload) => println!("{SURVIVED}: join() returned Err({:?})", panic_message(&*payload)),
+        Err(payload) => println!(
+            "{SURVIVED}: join() returned Err({:?})",
+            panic_message(&*payload)
+        ),
     }
 }
 
@@ -167,7 +176,11 @@ fn describe(status: ExitStatus) -> String {
 /// Runs this binary with `--fault`, captures its output, returns (status, stdout, first stderr line).
 fn run_child(fault: Fault, in_thread: bool) -> anyhow::Result<(ExitStatus, String, String)> {
     let exe = std::env::current_exe().context("finding our own binary")?;
-    let name = fault.to_possible_value().expect("no skipped variants").get_name().to_owned();
+    let name = fault
+        .to_possible_value()
+        .expect("no skipped variants")
+        .get_name()
+        .to_owned();
     let mut cmd = Command::new(exe);
     // Predictable stderr: no backtrace even if the user has RUST_BACKTRACE set.
     cmd.args(["--fault", &name]).env("RUST_BACKTRACE", "0");
@@ -180,7 +193,10 @@ fn run_child(fault: Fault, in_thread: bool) -> anyhow::Result<(ExitStatus, Strin
     unsafe {
         use std::os::unix::process::CommandExt;
         cmd.pre_exec(|| {
-            let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
             libc::setrlimit(libc::RLIMIT_CORE, &none);
             Ok(())
         });
@@ -190,12 +206,20 @@ fn run_child(fault: Fault, in_thread: bool) -> anyhow::Result<(ExitStatus, Strin
         .stderr(Stdio::piped())
         .output()
         .with_context(|| format!("running the {name} child"))?;
-    Ok((out.status, String::from_utf8_lossy(&out.stdout).into_owned(), summary(&String::from_utf8_lossy(&out.stderr))))
+    Ok((
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        summary(&String::from_utf8_lossy(&out.stderr)),
+    ))
 }
 
 /// The line of a child's stderr that says what happened.
 fn summary(stderr: &str) -> String {
-    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     if let Some(i) = lines.iter().position(|l| l.contains("panicked at")) {
         return format!("panic: {}", lines.get(i + 1).unwrap_or(&"?"));
     }
@@ -208,11 +232,15 @@ fn summary(stderr: &str) -> String {
 fn parent_main(json: bool) -> anyhow::Result<()> {
     // First, the one case that is safe to show in *this* process: a panicking thread.
     // (The default panic hook still prints the panic on stderr; the thread's death is caught.)
-    let joined = std::thread::spawn(|| -> u32 { panic!("a panic in a thread of the parent") }).join();
+    let joined =
+        std::thread::spawn(|| -> u32 { panic!("a panic in a thread of the parent") }).join();
     if let Err(payload) = &joined
         && !json
     {
-        println!("in this very process: a thread panicked, join() returned Err({:?})\n", panic_message(&**payload));
+        println!(
+            "in this very process: a thread panicked, join() returned Err({:?})\n",
+            panic_message(&**payload)
+        );
     }
 
     let mut outcomes = Vec::new();
@@ -227,11 +255,19 @@ fn parent_main(json: bool) -> anyhow::Result<()> {
         let (status, stdout, _) = run_child(fault, true)?;
         let thread_survived = stdout.contains(SURVIVED);
         let thread = if thread_survived {
-            format!("caught at join(), process carried on ({})", describe(status))
+            format!(
+                "caught at join(), process carried on ({})",
+                describe(status)
+            )
         } else {
             format!("whole process died: {}", describe(status))
         };
-        outcomes.push(Outcome { fault, process, thread, thread_survived });
+        outcomes.push(Outcome {
+            fault,
+            process,
+            thread,
+            thread_survived,
+        });
         std::thread::sleep(Duration::from_millis(1)); // Keep stderr lines of children in order.
     }
 
@@ -239,10 +275,18 @@ fn parent_main(json: bool) -> anyhow::Result<()> {
         shared::report::print_json(&serde_json::json!({ "faults": outcomes }));
         return Ok(());
     }
-    println!("{:<15} | {:<66} | thread (hosted in a child process)", "fault", "worker process: the parent sees");
+    println!(
+        "{:<15} | {:<66} | thread (hosted in a child process)",
+        "fault", "worker process: the parent sees"
+    );
     println!("{}", "-".repeat(136));
     for o in &outcomes {
-        let name = o.fault.to_possible_value().expect("no skipped variants").get_name().to_owned();
+        let name = o
+            .fault
+            .to_possible_value()
+            .expect("no skipped variants")
+            .get_name()
+            .to_owned();
         println!("{name:<15} | {:<66} | {}", o.process, o.thread);
     }
     let survived = outcomes.iter().filter(|o| o.thread_survived).count();
@@ -257,5 +301,9 @@ fn parent_main(json: bool) -> anyhow::Result<()> {
 }
 
 fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max { s.to_owned() } else { format!("{}…", s.chars().take(max).collect::<String>()) }
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    }
 }

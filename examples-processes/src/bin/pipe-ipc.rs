@@ -97,7 +97,10 @@ fn main() -> anyhow::Result<()> {
         Some(other) => bail!("unknown child mode {other}"),
         None => {}
     }
-    ensure!(args.mib > 0 && args.max_messages > 0 && args.round_trips > 0, "counts must be positive");
+    ensure!(
+        args.mib > 0 && args.max_messages > 0 && args.round_trips > 0,
+        "counts must be positive"
+    );
     let exe = std::env::current_exe().context("finding our own binary")?;
 
     let mut one_way = Vec::new();
@@ -118,12 +121,16 @@ fn main() -> anyhow::Result<()> {
     let round_trip = RoundTrip {
         size: 64,
         round_trips: args.round_trips,
-        channel_us: channel_round_trip(64, args.round_trips)?.as_secs_f64() * 1e6 / args.round_trips as f64,
-        pipe_us: pipe_round_trip(&exe, 64, args.round_trips)?.as_secs_f64() * 1e6 / args.round_trips as f64,
+        channel_us: channel_round_trip(64, args.round_trips)?.as_secs_f64() * 1e6
+            / args.round_trips as f64,
+        pipe_us: pipe_round_trip(&exe, 64, args.round_trips)?.as_secs_f64() * 1e6
+            / args.round_trips as f64,
     };
 
     if args.json {
-        shared::report::print_json(&serde_json::json!({ "one_way": one_way, "round_trip": round_trip }));
+        shared::report::print_json(
+            &serde_json::json!({ "one_way": one_way, "round_trip": round_trip }),
+        );
         return Ok(());
     }
     println!("one way, streaming: a producer sends, a consumer receives and counts");
@@ -133,7 +140,11 @@ fn main() -> anyhow::Result<()> {
     );
     for r in &one_way {
         let rate = |mib_s: f64, secs: f64| {
-            format!("{:>6.0} MiB/s {:>9}", mib_s, shared::report::fmt_duration(Duration::from_secs_f64(secs)))
+            format!(
+                "{:>6.0} MiB/s {:>9}",
+                mib_s,
+                shared::report::fmt_duration(Duration::from_secs_f64(secs))
+            )
         };
         println!(
             "{:>9} {:>9} | {:>22} | {:>22} | {:>16.2}x",
@@ -154,8 +165,12 @@ fn main() -> anyhow::Result<()> {
         round_trip.pipe_us / round_trip.channel_us
     );
     println!();
-    println!("A channel moves ownership (no copy); a pipe copies every byte twice through the kernel and");
-    println!("costs a system call per buffer. For a process pool: send few, large-enough messages.");
+    println!(
+        "A channel moves ownership (no copy); a pipe copies every byte twice through the kernel and"
+    );
+    println!(
+        "costs a system call per buffer. For a process pool: send few, large-enough messages."
+    );
     Ok(())
 }
 
@@ -211,7 +226,10 @@ fn child_echo() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn spawn_child(exe: &std::path::Path, mode: &str) -> anyhow::Result<(Child, ChildStdin, ChildStdout)> {
+fn spawn_child(
+    exe: &std::path::Path,
+    mode: &str,
+) -> anyhow::Result<(Child, ChildStdin, ChildStdout)> {
     let mut child = Command::new(exe)
         .args(["--child", mode])
         .stdin(Stdio::piped())
@@ -247,7 +265,10 @@ fn channel_one_way(size: usize, messages: usize) -> anyhow::Result<Duration> {
     drop(tx);
     let (n, bytes) = consumer.join().expect("the consumer cannot panic");
     let elapsed = start.elapsed();
-    ensure!(n == messages && bytes == messages * size, "channel lost messages");
+    ensure!(
+        n == messages && bytes == messages * size,
+        "channel lost messages"
+    );
     Ok(elapsed)
 }
 
@@ -268,7 +289,10 @@ fn pipe_one_way(exe: &std::path::Path, size: usize, messages: usize) -> anyhow::
     let elapsed = start.elapsed();
     let status = child.wait().context("reaping the sink")?;
     ensure!(status.success(), "sink failed: {status}");
-    ensure!(line.trim() == format!("{messages} {}", messages * size), "sink counted {line:?}");
+    ensure!(
+        line.trim() == format!("{messages} {}", messages * size),
+        "sink counted {line:?}"
+    );
     Ok(elapsed)
 }
 

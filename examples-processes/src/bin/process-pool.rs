@@ -196,7 +196,10 @@ mod frame {
             return Ok(None);
         }
         if got < header.len() {
-            return Err(FrameError::Truncated { got, want: header.len() });
+            return Err(FrameError::Truncated {
+                got,
+                want: header.len(),
+            });
         }
         let len = u32::from_le_bytes(header) as usize;
         if len > MAX_FRAME {
@@ -243,7 +246,10 @@ fn encode_request(t: &Task) -> Vec<u8> {
 
 fn decode_request(p: &[u8]) -> Result<Task, FrameError> {
     if p.len() != 22 || p[0] != TAG_REQUEST {
-        return Err(FrameError::BadMessage(format!("request of {} bytes", p.len())));
+        return Err(FrameError::BadMessage(format!(
+            "request of {} bytes",
+            p.len()
+        )));
     }
     Ok(Task {
         id: u64::from_le_bytes(p[1..9].try_into().expect("8 bytes")),
@@ -264,7 +270,10 @@ fn encode_answer(id: u64, value: u64) -> Vec<u8> {
 
 fn decode_answer(p: &[u8]) -> Result<(u64, u64), FrameError> {
     if p.len() != 17 || p[0] != TAG_ANSWER {
-        return Err(FrameError::BadMessage(format!("answer of {} bytes", p.len())));
+        return Err(FrameError::BadMessage(format!(
+            "answer of {} bytes",
+            p.len()
+        )));
     }
     let id = u64::from_le_bytes(p[1..9].try_into().expect("8 bytes"));
     let value = u64::from_le_bytes(p[9..17].try_into().expect("8 bytes"));
@@ -288,7 +297,11 @@ fn worker_main(args: &Args) -> anyhow::Result<()> {
         let task = decode_request(&payload)?;
         if task.poison {
             // Stands for a real crash (segfault in a C decoder, an `abort` in an assertion).
-            eprintln!("worker {}: task {} is poison, aborting", std::process::id(), task.id);
+            eprintln!(
+                "worker {}: task {} is poison, aborting",
+                std::process::id(),
+                task.id
+            );
             std::process::abort();
         }
         let value = shared::work::cpu_task(task.seed, task.rounds);
@@ -315,7 +328,15 @@ fn worker_main(args: &Args) -> anyhow::Result<()> {
 /// do this: SIGKILL a Pool's parent and its workers keep running.
 fn die_with_parent(expected_parent: Option<u32>) -> anyhow::Result<()> {
     // SAFETY: PR_SET_PDEATHSIG takes a signal number; no pointers are passed.
-    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
     if rc != 0 {
         return Err(std::io::Error::last_os_error()).context("prctl(PR_SET_PDEATHSIG)");
     }
@@ -418,7 +439,9 @@ enum AttemptError {
 impl Worker {
     fn spawn(cfg: &PoolConfig) -> anyhow::Result<Worker> {
         let mut cmd = Command::new(&cfg.exe);
-        cmd.arg("--worker").arg("--parent-pid").arg(std::process::id().to_string());
+        cmd.arg("--worker")
+            .arg("--parent-pid")
+            .arg(std::process::id().to_string());
         if let Some(marker) = &cfg.marker {
             cmd.arg("--marker").arg(marker);
         }
@@ -438,11 +461,18 @@ impl Worker {
             .process_group(0);
         // std creates the pipes with O_CLOEXEC: worker B does not inherit worker A's pipe ends,
         // so when A dies we really see EOF. (With a bare fork() and no close_fds, EOF never comes.)
-        let mut child = cmd.spawn().with_context(|| format!("starting worker {}", cfg.exe.display()))?;
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting worker {}", cfg.exe.display()))?;
         let pid = child.id();
         let stdin = child.stdin.take().expect("stdin was piped");
         let stdout = child.stdout.take().expect("stdout was piped");
-        Ok(Worker { child, pid, to_worker: BufWriter::new(stdin), from_worker: BufReader::new(stdout) })
+        Ok(Worker {
+            child,
+            pid,
+            to_worker: BufWriter::new(stdin),
+            from_worker: BufReader::new(stdout),
+        })
     }
 
     /// Sends one task and waits for its answer.
@@ -577,7 +607,13 @@ fn run_slot(
             Ok(v) => (Some(v), None),
             Err(e) => (None, Some(e)),
         };
-        let outcome = Outcome { id: task.id, seed: task.seed, value, error, attempts: attempt };
+        let outcome = Outcome {
+            id: task.id,
+            seed: task.seed,
+            value,
+            error,
+            attempts: attempt,
+        };
         if outcomes.send(outcome).is_err() {
             break; // The collector is gone (shutting down).
         }
@@ -602,7 +638,12 @@ struct PoolRun {
 }
 
 /// Runs the whole batch on `cfg.workers` processes; outcomes come back in submission order.
-fn run_pool(tasks: &[Task], cfg: &PoolConfig, stop: &Arc<AtomicBool>, json: bool) -> anyhow::Result<PoolRun> {
+fn run_pool(
+    tasks: &[Task],
+    cfg: &PoolConfig,
+    stop: &Arc<AtomicBool>,
+    json: bool,
+) -> anyhow::Result<PoolRun> {
     let state = PoolState {
         stop: Arc::clone(stop),
         pids: (0..cfg.workers).map(|_| Mutex::new(None)).collect(),
@@ -620,13 +661,19 @@ fn run_pool(tasks: &[Task], cfg: &PoolConfig, stop: &Arc<AtomicBool>, json: bool
     let bar = shared::progress::bar(tasks.len() as u64, json);
 
     std::thread::scope(|scope| {
-        let mut guard = KillOnDrop { state: &state, armed: true };
+        let mut guard = KillOnDrop {
+            state: &state,
+            armed: true,
+        };
         let slots: Vec<_> = (0..cfg.workers)
             .map(|slot| {
-                let (state, task_rx, out_tx, bar) = (&state, task_rx.clone(), out_tx.clone(), bar.clone());
+                let (state, task_rx, out_tx, bar) =
+                    (&state, task_rx.clone(), out_tx.clone(), bar.clone());
                 std::thread::Builder::new()
                     .name(format!("slot-{slot}"))
-                    .spawn_scoped(scope, move || run_slot(slot, cfg, state, &task_rx, &out_tx, &bar))
+                    .spawn_scoped(scope, move || {
+                        run_slot(slot, cfg, state, &task_rx, &out_tx, &bar)
+                    })
                     .expect("spawning a slot thread")
             })
             .collect();
@@ -666,14 +713,22 @@ fn run_pool(tasks: &[Task], cfg: &PoolConfig, stop: &Arc<AtomicBool>, json: bool
         }
         bar.finish_and_clear();
         if interrupted {
-            return Ok(PoolRun { outcomes: by_id.into_iter().flatten().collect(), stats, interrupted });
+            return Ok(PoolRun {
+                outcomes: by_id.into_iter().flatten().collect(),
+                stats,
+                interrupted,
+            });
         }
         let outcomes = by_id
             .into_iter()
             .enumerate()
             .map(|(i, o)| o.with_context(|| format!("task {i} has no outcome")))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(PoolRun { outcomes, stats, interrupted })
+        Ok(PoolRun {
+            outcomes,
+            stats,
+            interrupted,
+        })
     })
 }
 
@@ -723,7 +778,11 @@ fn parent_main(args: &Args) -> anyhow::Result<ExitCode> {
         );
     }
 
-    let mut table = SpeedupTable::new(format!("{} CPU-bound tasks, {} rounds each", tasks.len(), args.rounds));
+    let mut table = SpeedupTable::new(format!(
+        "{} CPU-bound tasks, {} rounds each",
+        tasks.len(),
+        args.rounds
+    ));
     let mut baseline: Option<Vec<Outcome>> = None;
     if !args.no_compare {
         let calm: Vec<Task> = tasks.iter().map(|t| Task { chaos: false, ..*t }).collect();
@@ -732,28 +791,45 @@ fn parent_main(args: &Args) -> anyhow::Result<ExitCode> {
         if pool.interrupted {
             return interrupted(&stop);
         }
-        table.push(Row::new("1 worker process", run.wall).cpu(run.cpu).note("baseline"));
+        table.push(
+            Row::new("1 worker process", run.wall)
+                .cpu(run.cpu)
+                .note("baseline"),
+        );
         baseline = Some(pool.outcomes);
     }
 
-    let run = shared::report::timed(|| run_pool(&tasks, &config(workers, args.garbage_worker), &stop, args.json));
+    let run = shared::report::timed(|| {
+        run_pool(
+            &tasks,
+            &config(workers, args.garbage_worker),
+            &stop,
+            args.json,
+        )
+    });
     let pool = run.value?;
     if pool.interrupted {
         return interrupted(&stop);
     }
     let values = |os: &[Outcome]| os.iter().map(|o| o.value).collect::<Vec<_>>();
-    let mut row = Row::new(format!("{workers} worker processes"), run.wall).cpu(run.cpu).note(format!(
-        "{} workers started, {} failures",
-        pool.stats.workers_started, pool.stats.worker_failures
-    ));
+    let mut row = Row::new(format!("{workers} worker processes"), run.wall)
+        .cpu(run.cpu)
+        .note(format!(
+            "{} workers started, {} failures",
+            pool.stats.workers_started, pool.stats.worker_failures
+        ));
     if let Some(base) = &baseline {
-        row = row.ideal(table.rows()[0].wall / workers as u32).agrees(values(base) == values(&pool.outcomes));
+        row = row
+            .ideal(table.rows()[0].wall / workers as u32)
+            .agrees(values(base) == values(&pool.outcomes));
     }
     table.push(row);
 
     if !args.no_compare {
         // The same work on threads in this process: what the pool costs over rayon.
-        let threads = rayon::ThreadPoolBuilder::new().num_threads(workers).build()?;
+        let threads = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .build()?;
         let run = shared::report::timed(|| {
             threads.install(|| {
                 tasks
@@ -772,7 +848,11 @@ fn parent_main(args: &Args) -> anyhow::Result<ExitCode> {
     }
 
     let failed: Vec<&Outcome> = pool.outcomes.iter().filter(|o| o.value.is_none()).collect();
-    let checksum = pool.outcomes.iter().filter_map(|o| o.value).fold(0u64, |a, v| a.rotate_left(5) ^ v);
+    let checksum = pool
+        .outcomes
+        .iter()
+        .filter_map(|o| o.value)
+        .fold(0u64, |a, v| a.rotate_left(5) ^ v);
     if args.json {
         shared::report::print_json(&serde_json::json!({
             "workers": workers,
@@ -785,16 +865,27 @@ fn parent_main(args: &Args) -> anyhow::Result<ExitCode> {
             "table": table.to_json(),
         }));
     } else {
-        let shown = if args.print_all { pool.outcomes.len() } else { 6 };
+        let shown = if args.print_all {
+            pool.outcomes.len()
+        } else {
+            6
+        };
         println!("results, in submission order:");
         for o in pool.outcomes.iter().take(shown) {
             match (&o.value, &o.error) {
                 (Some(v), _) => println!("  task {:>3}: {v:#018x}", o.id),
-                (None, e) => println!("  task {:>3}: FAILED: {}", o.id, e.as_deref().unwrap_or("?")),
+                (None, e) => println!(
+                    "  task {:>3}: FAILED: {}",
+                    o.id,
+                    e.as_deref().unwrap_or("?")
+                ),
             }
         }
         if shown < pool.outcomes.len() {
-            println!("  … {} more (--print-all), checksum {checksum:#018x}", pool.outcomes.len() - shown);
+            println!(
+                "  … {} more (--print-all), checksum {checksum:#018x}",
+                pool.outcomes.len() - shown
+            );
         }
         let s = pool.stats;
         println!(
@@ -805,10 +896,15 @@ fn parent_main(args: &Args) -> anyhow::Result<ExitCode> {
         table.print();
         println!();
         println!("Every task ran to completion exactly once or is listed as failed: the collector");
-        println!("stores outcomes by id and would panic on a duplicate. Dead workers were reaped and replaced.");
+        println!(
+            "stores outcomes by id and would panic on a duplicate. Dead workers were reaped and replaced."
+        );
     }
     if !failed.is_empty() {
-        eprintln!("failed tasks: {:?}", failed.iter().map(|o| o.id).collect::<Vec<_>>());
+        eprintln!(
+            "failed tasks: {:?}",
+            failed.iter().map(|o| o.id).collect::<Vec<_>>()
+        );
         for o in &failed {
             eprintln!("  task {}: {}", o.id, o.error.as_deref().unwrap_or("?"));
         }
@@ -843,21 +939,30 @@ mod tests {
         assert_eq!(read_frame(&mut r).unwrap().unwrap(), b"first");
         assert_eq!(read_frame(&mut r).unwrap().unwrap(), b"");
         assert_eq!(read_frame(&mut r).unwrap().unwrap(), vec![7u8; 1000]);
-        assert!(read_frame(&mut r).unwrap().is_none(), "EOF between frames is a clean end");
+        assert!(
+            read_frame(&mut r).unwrap().is_none(),
+            "EOF between frames is a clean end"
+        );
     }
 
     #[test]
     fn truncated_header_is_an_error_not_a_clean_end() {
         let stream = framed(b"hello");
         let mut r = &stream[..2];
-        assert!(matches!(read_frame(&mut r), Err(FrameError::Truncated { got: 2, want: 4 })));
+        assert!(matches!(
+            read_frame(&mut r),
+            Err(FrameError::Truncated { got: 2, want: 4 })
+        ));
     }
 
     #[test]
     fn truncated_payload_is_detected() {
         let stream = framed(b"hello world");
         let mut r = &stream[..stream.len() - 3];
-        assert!(matches!(read_frame(&mut r), Err(FrameError::Truncated { got: 8, want: 11 })));
+        assert!(matches!(
+            read_frame(&mut r),
+            Err(FrameError::Truncated { got: 8, want: 11 })
+        ));
     }
 
     #[test]
@@ -868,17 +973,32 @@ mod tests {
             other => panic!("expected TooLarge, got {other:?}"),
         }
         let just_over = u32::try_from(MAX_FRAME + 1).unwrap().to_le_bytes();
-        assert!(matches!(read_frame(&mut &just_over[..]), Err(FrameError::TooLarge(_))));
+        assert!(matches!(
+            read_frame(&mut &just_over[..]),
+            Err(FrameError::TooLarge(_))
+        ));
         let mut sink = Vec::new();
-        assert!(matches!(write_frame(&mut sink, &vec![0; MAX_FRAME + 1]), Err(FrameError::TooLarge(_))));
+        assert!(matches!(
+            write_frame(&mut sink, &vec![0; MAX_FRAME + 1]),
+            Err(FrameError::TooLarge(_))
+        ));
         assert!(sink.is_empty(), "nothing is written for a refused frame");
         write_frame(&mut sink, &vec![0; MAX_FRAME]).unwrap();
-        assert_eq!(read_frame(&mut &sink[..]).unwrap().unwrap().len(), MAX_FRAME);
+        assert_eq!(
+            read_frame(&mut &sink[..]).unwrap().unwrap().len(),
+            MAX_FRAME
+        );
     }
 
     #[test]
     fn messages_round_trip_and_reject_the_wrong_kind() {
-        let t = Task { id: 9, seed: u64::MAX - 3, rounds: 77, poison: true, chaos: false };
+        let t = Task {
+            id: 9,
+            seed: u64::MAX - 3,
+            rounds: 77,
+            poison: true,
+            chaos: false,
+        };
         assert_eq!(decode_request(&encode_request(&t)).unwrap(), t);
         assert_eq!(decode_answer(&encode_answer(9, 123)).unwrap(), (9, 123));
         assert!(decode_answer(&encode_request(&t)).is_err());

@@ -100,35 +100,64 @@ fn main() -> anyhow::Result<()> {
         Some(_) => {
             // Idle worker: block until the parent closes our stdin.
             let mut sink = Vec::new();
-            std::io::stdin().read_to_end(&mut sink).context("waiting on stdin")?;
+            std::io::stdin()
+                .read_to_end(&mut sink)
+                .context("waiting on stdin")?;
             return Ok(());
         }
         None => {}
     }
     let args = Args::parse();
-    ensure!(args.thread_iters > 0 && args.process_iters > 0 && args.idle > 0, "counts must be positive");
+    ensure!(
+        args.thread_iters > 0 && args.process_iters > 0 && args.idle > 0,
+        "counts must be positive"
+    );
     let exe = std::env::current_exe().context("finding our own binary")?;
 
     let mut spawn = vec![measure("thread spawn + join", args.thread_iters, || {
-        std::thread::spawn(|| std::hint::black_box(1u64)).join().expect("an empty thread cannot panic");
+        std::thread::spawn(|| std::hint::black_box(1u64))
+            .join()
+            .expect("an empty thread cannot panic");
         Ok(())
     })?];
-    spawn.push(measure("process spawn + wait (this binary)", args.process_iters, || {
-        let status = Command::new(&exe).arg("--child-exit").status().context("spawning ourselves")?;
-        ensure!(status.success(), "child failed: {status}");
-        Ok(())
-    })?);
-    spawn.push(measure("process spawn + wait (/bin/true)", args.process_iters, || {
-        let status = Command::new("true").status().context("spawning true")?;
-        ensure!(status.success(), "true failed: {status}");
-        Ok(())
-    })?);
-    // What a Python process pool pays per worker before importing anything (if python3 exists).
-    if Command::new("python3").args(["-c", "pass"]).status().is_ok_and(|s| s.success()) {
-        spawn.push(measure("process spawn + wait (python3 -c pass)", (args.process_iters / 10).max(5), || {
-            Command::new("python3").args(["-c", "pass"]).status().context("spawning python3")?;
+    spawn.push(measure(
+        "process spawn + wait (this binary)",
+        args.process_iters,
+        || {
+            let status = Command::new(&exe)
+                .arg("--child-exit")
+                .status()
+                .context("spawning ourselves")?;
+            ensure!(status.success(), "child failed: {status}");
             Ok(())
-        })?);
+        },
+    )?);
+    spawn.push(measure(
+        "process spawn + wait (/bin/true)",
+        args.process_iters,
+        || {
+            let status = Command::new("true").status().context("spawning true")?;
+            ensure!(status.success(), "true failed: {status}");
+            Ok(())
+        },
+    )?);
+    // What a Python process pool pays per worker before importing anything (if python3 exists).
+    if Command::new("python3")
+        .args(["-c", "pass"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        spawn.push(measure(
+            "process spawn + wait (python3 -c pass)",
+            (args.process_iters / 10).max(5),
+            || {
+                Command::new("python3")
+                    .args(["-c", "pass"])
+                    .status()
+                    .context("spawning python3")?;
+                Ok(())
+            },
+        )?);
     }
 
     let memory = vec![thread_memory(args.idle)?, process_memory(&exe, args.idle)?];
@@ -143,7 +172,10 @@ fn main() -> anyhow::Result<()> {
         }));
         return Ok(());
     }
-    println!("{:<40} {:>7} {:>11} {:>11} {:>11}", "creation", "runs", "median", "p90", "min");
+    println!(
+        "{:<40} {:>7} {:>11} {:>11} {:>11}",
+        "creation", "runs", "median", "p90", "min"
+    );
     for r in &spawn {
         println!(
             "{:<40} {:>7} {:>8.1} µs {:>8.1} µs {:>8.1} µs",
@@ -151,10 +183,18 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!();
-    println!("{:<40} {:>7} {:>14} {:>14}", "memory (idle)", "count", "RSS each", "PSS each");
+    println!(
+        "{:<40} {:>7} {:>14} {:>14}",
+        "memory (idle)", "count", "RSS each", "PSS each"
+    );
     for m in &memory {
-        let pss = m.pss_kib_each.map_or("-".to_owned(), |p| format!("{p:.0} KiB"));
-        println!("{:<40} {:>7} {:>10.0} KiB {:>14}", m.what, m.count, m.rss_kib_each, pss);
+        let pss = m
+            .pss_kib_each
+            .map_or("-".to_owned(), |p| format!("{p:.0} KiB"));
+        println!(
+            "{:<40} {:>7} {:>10.0} KiB {:>14}",
+            m.what, m.count, m.rss_kib_each, pss
+        );
     }
     println!();
     println!("What it means for a pool:");
@@ -169,12 +209,18 @@ fn main() -> anyhow::Result<()> {
     println!(
         "- a pool pays instead one pipe round trip per task (see pipe-ipc): batch small tasks into chunks;"
     );
-    println!("- memory: a thread is nearly free, a process costs its own heap and page tables: size pools to cores, not to tasks.");
+    println!(
+        "- memory: a thread is nearly free, a process costs its own heap and page tables: size pools to cores, not to tasks."
+    );
     Ok(())
 }
 
 /// Runs `f` `iters` times (after a short warm-up) and returns the distribution of its duration.
-fn measure(what: &str, iters: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<SpawnRow> {
+fn measure(
+    what: &str,
+    iters: usize,
+    mut f: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<SpawnRow> {
     for _ in 0..(iters / 20).max(2) {
         f()?; // Warm-up: page cache, dynamic loader, allocator.
     }

@@ -87,7 +87,14 @@ fn child_main(args: &Args) -> anyhow::Result<()> {
     let greeting = std::env::var("GREETING").unwrap_or_else(|_| "(unset)".into());
     println!("child pid {}: args {:?}", std::process::id(), args.rest);
     println!("child: GREETING={greeting}, cwd={}", cwd.display());
-    println!("child: HOME is {}", if std::env::var_os("HOME").is_some() { "set" } else { "cleared" });
+    println!(
+        "child: HOME is {}",
+        if std::env::var_os("HOME").is_some() {
+            "set"
+        } else {
+            "cleared"
+        }
+    );
     eprintln!("child: this line goes to stderr");
     std::process::exit(3);
 }
@@ -125,8 +132,15 @@ fn step1_args_env_cwd() -> anyhow::Result<()> {
         .output() // Pipes stdout and stderr, waits, collects both (in two threads' worth of care).
         .context("running the child")?;
     print!("{}", String::from_utf8_lossy(&out.stdout));
-    println!("captured stderr: {:?}", String::from_utf8_lossy(&out.stderr).trim_end());
-    println!("status: {} (success: {})", describe(out.status), out.status.success());
+    println!(
+        "captured stderr: {:?}",
+        String::from_utf8_lossy(&out.stderr).trim_end()
+    );
+    println!(
+        "status: {} (success: {})",
+        describe(out.status),
+        out.status.success()
+    );
     // A non-zero exit is a *result*, not an `Err`: `output()` only fails if the child could not
     // be started at all. Check the status yourself (Python's `check=True`).
     ensure!(out.status.code() == Some(3), "the child should exit with 3");
@@ -136,7 +150,10 @@ fn step1_args_env_cwd() -> anyhow::Result<()> {
 fn step2_signals() -> anyhow::Result<()> {
     println!("\n== 2. exit codes and signals ==");
     for script in ["exit 0", "exit 42", "kill -TERM $$", "kill -KILL $$"] {
-        let status = Command::new("sh").args(["-c", script]).status().context("running sh")?;
+        let status = Command::new("sh")
+            .args(["-c", script])
+            .status()
+            .context("running sh")?;
         println!("sh -c {script:<16} -> {}", describe(status));
     }
     Ok(())
@@ -145,7 +162,10 @@ fn step2_signals() -> anyhow::Result<()> {
 fn step3_timeout(deadline: Duration) -> anyhow::Result<()> {
     println!("\n== 3. a child that outlives its deadline is killed and reaped ==");
     let start = Instant::now();
-    let mut child = Command::new("sleep").arg("30").spawn().context("starting sleep")?;
+    let mut child = Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .context("starting sleep")?;
     // std has no `wait_timeout`; poll `try_wait` (cheap: one waitpid(WNOHANG)). Production code
     // uses a pidfd with poll(2), or the `wait-timeout` crate, to avoid the polling latency.
     let status = loop {
@@ -164,7 +184,10 @@ fn step3_timeout(deadline: Duration) -> anyhow::Result<()> {
         describe(status),
         start.elapsed()
     );
-    ensure!(status.signal() == Some(libc::SIGKILL), "the child should have been killed");
+    ensure!(
+        status.signal() == Some(libc::SIGKILL),
+        "the child should have been killed"
+    );
     Ok(())
 }
 
@@ -189,10 +212,19 @@ fn step4_pipeline(dir: &std::path::Path) -> anyhow::Result<()> {
     let wc_out = wc.wait_with_output().context("waiting for wc")?;
     let ls_status = ls.wait().context("waiting for ls")?; // Every child is waited for.
     if !ls_status.success() || !wc_out.status.success() {
-        bail!("pipeline failed: ls {}, wc {}", describe(ls_status), describe(wc_out.status));
+        bail!(
+            "pipeline failed: ls {}, wc {}",
+            describe(ls_status),
+            describe(wc_out.status)
+        );
     }
-    let counted: usize = String::from_utf8_lossy(&wc_out.stdout).trim().parse().context("parsing wc's output")?;
-    let entries = std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?.count();
+    let counted: usize = String::from_utf8_lossy(&wc_out.stdout)
+        .trim()
+        .parse()
+        .context("parsing wc's output")?;
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .count();
     println!("wc -l says {counted}, std::fs::read_dir says {entries}");
     // Not `ensure!`: a name with a newline in it makes `ls | wc -l` lie (a real pitfall of shell
     // pipelines that `read_dir` does not have).
@@ -220,8 +252,13 @@ fn step5_stdin(mib: usize) -> anyhow::Result<()> {
     let echoed = std::thread::scope(|s| -> anyhow::Result<Vec<u8>> {
         let writer = s.spawn(move || stdin.write_all(&input).map(|()| input));
         let mut echoed = Vec::with_capacity(mib * 1024 * 1024);
-        stdout.read_to_end(&mut echoed).context("reading cat's output")?;
-        let input = writer.join().expect("the writer thread panicked").context("writing to cat")?;
+        stdout
+            .read_to_end(&mut echoed)
+            .context("reading cat's output")?;
+        let input = writer
+            .join()
+            .expect("the writer thread panicked")
+            .context("writing to cat")?;
         ensure!(echoed == input, "cat changed the bytes");
         Ok(echoed)
     })?;
