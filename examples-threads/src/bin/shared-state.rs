@@ -57,7 +57,7 @@ struct Args {
     #[arg(long)]
     threads: Option<usize>,
     /// Operations per thread.
-    #[arg(long, default_value_t = 2_000_000)]
+    #[arg(long, default_value_t = 5_000_000)]
     ops: u64,
     /// Print the figures as one JSON object.
     #[arg(long)]
@@ -287,7 +287,7 @@ fn poisoning_demo() -> anyhow::Result<String> {
         Err(poisoned) => {
             let guard = poisoned.into_inner();
             format!(
-                "a thread panicked holding the Mutex; lock() now returns Err(PoisonError). \
+                "a thread panicked holding the Mutex; lock() now returns Err(PoisonError).\n   \
                  into_inner() recovers the data: {:?} (the push before the panic is kept).",
                 *guard
             )
