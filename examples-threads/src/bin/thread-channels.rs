@@ -113,12 +113,12 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "   {:<22} {:>10} {:>22} {:>12} {:>10}",
-        "channel", "received", "producer blocked/total", "peak backlog", "wall"
+        "   {:<22} {:>8} {:>34}  {:>12} {:>10}",
+        "channel", "received", "each producer: blocked / running", "peak backlog", "wall"
     );
     for r in [&bounded, &unbounded] {
         println!(
-            "   {:<22} {:>10} {:>22} {:>12} {:>10}",
+            "   {:<22} {:>8} {:>34}  {:>12} {:>10}",
             r.channel,
             r.received,
             format!(
@@ -131,7 +131,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!(
-        "   Bounded: producers wait in send() (blocked ≈ total); the backlog stays at the capacity, {}\n   \
+        "   Bounded: producers wait in send() (blocked ≈ running); the backlog stays at the capacity, {}\n   \
          (sampled counters may read one more). Unbounded: producers never wait and everything\n   \
          they produce piles up in memory until the consumer catches up.",
         args.capacity
@@ -187,9 +187,9 @@ enum Queue {
 struct Backpressure {
     channel: String,
     received: usize,
-    /// Sum over producers of the time spent inside `send` (waiting for room in the queue).
+    /// Time a producer spent inside `send` (waiting for room in the queue), mean over producers.
     producer_blocked_s: f64,
-    /// Sum over producers of their whole running time.
+    /// A producer's whole running time, mean over producers.
     producer_total_s: f64,
     /// Most messages ever waiting in the queue at once (sent and not yet received). Sampled by
     /// the producers with two counters, so it can read one more than the queue really held.
@@ -204,7 +204,7 @@ fn backpressure(
     messages: usize,
     consumer_delay: Duration,
 ) -> anyhow::Result<Backpressure> {
-    // Both channel kinds behind one `Sender`-like closure so the producers are the same code.
+    // Both channel kinds behind one small enum, so the producers are the same code.
     enum Tx {
         Bounded(mpsc::SyncSender<Vec<u8>>),
         Unbounded(mpsc::Sender<Vec<u8>>),
@@ -287,8 +287,8 @@ fn backpressure(
             Queue::Unbounded => "channel() (unbounded)".into(),
         },
         received: count,
-        producer_blocked_s: producer_blocked.as_secs_f64(),
-        producer_total_s: producer_total.as_secs_f64(),
+        producer_blocked_s: producer_blocked.as_secs_f64() / producers as f64,
+        producer_total_s: producer_total.as_secs_f64() / producers as f64,
         peak_backlog: peak.load(Ordering::SeqCst),
         wall_s: start.elapsed().as_secs_f64(),
     })
