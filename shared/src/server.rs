@@ -61,9 +61,10 @@
 //! - **reset**: the TCP connection is aborted with RST (`SO_LINGER` 0) before any response byte:
 //!   the client sees "connection reset by peer".
 //!
-//! Draws use the request's sequence number and the seed (`splitmix64(seed, n)`), so a seeded run
-//! produces the same fault *rate* every time. Which URL gets which fault still depends on the
-//! order in which concurrent requests arrive, exactly as with a real flaky server.
+//! The draw of the `n`-th `/files` request is a hash of the seed and `n` (splitmix64), so the
+//! first `n` requests of a seeded run get exactly the same number of each fault every time,
+//! whatever the concurrency. Which URL gets which fault still depends on the order in which
+//! concurrent requests arrive, exactly as with a real flaky server.
 //!
 //! # Capacity and shutdown
 //!
@@ -71,6 +72,9 @@
 //! files limit is raised to its hard maximum at start, keep-alive is on and bodies are zero-copy
 //! slices of one shared 1 MiB block, so the server holds thousands of concurrent connections
 //! without using much memory or CPU (it must not steal the cores the clients are measured on).
+//! Measured on 2 cores (release): 2,000 requests in flight at once (64 KiB bodies, 2 s latency)
+//! peak at 30 MiB RSS on 3 threads, and a request costs the server about 0.1–0.2 ms of CPU,
+//! a new TCP connection included.
 //!
 //! Shutdown (explicit or on `Drop`) stops accepting, lets in-flight requests finish for at most
 //! [`ServerConfig::grace`], answers hung requests with 503 and closes every connection. It never
@@ -139,7 +143,7 @@ pub struct Faults {
 
 /// Why a [`Faults`] value was rejected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("invalid fault probabilities {faults:?}: {reason}")]
+#[error("invalid fault probabilities ({faults}): {reason}")]
 pub struct InvalidFaults {
     /// The rejected value.
     pub faults: Faults,
@@ -1154,7 +1158,7 @@ fn prepare(config: &ServerConfig) -> io::Result<(StdTcpListener, Arc<Shared>)> {
     Ok((listener, shared))
 }
 
-/// A non-blocking listener with a large backlog (`std` and tokio use 128 and 1024).
+/// A non-blocking listener with a large backlog (`std` and tokio both use 128).
 fn bind(addr: SocketAddr) -> io::Result<StdTcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;

@@ -78,40 +78,40 @@ struct Args {
     #[arg(long, default_value = DEFAULT_HOST)]
     host: IpAddr,
     /// Delay before each /files response, in milliseconds.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "MS", default_value_t = 0)]
     latency_ms: u64,
     /// Extra random delay in [0, jitter) added to the latency, in milliseconds.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "MS", default_value_t = 0)]
     jitter_ms: u64,
     /// Size of /files bodies in bytes (when the URL has no ?size=).
-    #[arg(long, default_value_t = 64 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
     size: usize,
     /// Probability that a /files request gets a 500.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
     error_rate: f64,
     /// Probability that a /files request never gets an answer.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
     hang_rate: f64,
     /// Probability that a /files body is cut after about half.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
     truncate_rate: f64,
     /// Probability that a /files request gets its TCP connection reset.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
     reset_rate: f64,
     /// Seed of the fault and jitter draws (same seed, same fault rates).
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Write a list of --count file URLs (one per line) to this file, for the downloaders.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     urls: Option<PathBuf>,
     /// Number of URLs written by --urls.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, value_name = "N", default_value_t = 1000)]
     count: usize,
     /// Print a stats line at most every SECS seconds, when something changed (0: never).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
     stats_every: u64,
     /// Stop after SECS seconds (0: run until Ctrl-C).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
     duration: u64,
 }
 
