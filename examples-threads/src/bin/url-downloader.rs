@@ -578,7 +578,7 @@ fn run_pool(jobs: &[Job], workers: usize, ctx: &Ctx, mp: &MultiProgress) -> RunR
             let (job_rx, out_tx): (Receiver<&Job>, Sender<Outcome>) =
                 (job_rx.clone(), out_tx.clone());
             let line = shared::progress::worker_line(mp, &format!("worker-{id:02}"));
-            thread::Builder::new()
+            let spawned = thread::Builder::new()
                 .name(format!("download-{id:02}"))
                 .spawn_scoped(s, move || {
                     for job in job_rx.iter() {
@@ -591,8 +591,13 @@ fn run_pool(jobs: &[Job], workers: usize, ctx: &Ctx, mp: &MultiProgress) -> RunR
                         }
                     }
                     line.finish_and_clear();
-                })
-                .expect("spawning a download worker (thread limit?)");
+                });
+            // Out of threads or memory (try `--workers 100000`): carry on with those we have.
+            // The closure, with its channel ends, was dropped, so nothing waits for it.
+            if let Err(e) = spawned {
+                eprintln!("could start only {id} of {workers} workers: {e}");
+                break;
+            }
         }
         // Our copies must go, or the loop below would never see the end of the results.
         drop(out_tx);
