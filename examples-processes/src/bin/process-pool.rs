@@ -33,8 +33,8 @@
 //!   For tasks of ~20 ms, processes cost almost nothing more than threads: the pool is started
 //!   once and each task costs one small write and one small read.
 //! - `--chaos`: lines such as `worker 4242 failed on task 17 (attempt 1/3): worker closed its
-//!   stdout (killed by signal 9 (SIGKILL))`, then the results are still all there, in submission order, and agree with the
-//!   1-worker run.
+//!   stdout (killed by signal 9 (SIGKILL))`, then the results are still all there, in
+//!   submission order, and agree with the 1-worker run.
 //! - `--poison 7`: task 7 crashes its worker 3 times (SIGABRT) and is reported failed; exit code 1.
 //! - Ctrl-C: `interrupted`, exit code 130, and `pgrep -f process-pool` finds nothing left.
 //!
