@@ -1,0 +1,347 @@
+//! Locks: `Mutex` and its guard's scope, poisoning and recovery, `RwLock` (readers in parallel,
+//! the writer waits), parking_lot's versions, and `ReentrantMutex`, Python's `RLock`.
+//!
+//! Course section **8.3 — Gestion des verrous et synchronisation** ("Locks, RLocks").
+//!
+//! Python's `with lock:` releases at the end of the block; Rust's `lock()` returns a *guard*
+//! that releases when it goes out of scope, and the data is only reachable through the guard,
+//! so "forgot to lock" does not compile. The remaining mistakes are about *how long* you hold
+//! it, what happens when a holder panics, and which lock fits the access pattern. Each part
+//! below measures or shows one of them.
+//!
+//! # Concepts
+//! - Guards and scope: hold the lock for the update, not for the slow work around it
+//!   (measured: slow work inside vs outside the critical section).
+//! - Poisoning: a std `Mutex` whose holder panicked returns `Err(PoisonError)`; you can still
+//!   get the data (`into_inner`) and `clear_poison()` once you have repaired it.
+//!   parking_lot has no poisoning (a panic just unlocks).
+//! - `RwLock`: many readers or one writer. Readers really run in parallel (measured); a writer
+//!   waits for the readers in place, and new readers then wait for the writer (writer
+//!   preference), or a steady stream of readers could starve it.
+//! - parking_lot: `Mutex<()>` in 1 byte, no poisoning, `const fn new`, timeouts
+//!   (`try_lock_for`), fair unlock, upgradable reads; std caught up in speed on Linux (futex).
+//! - `ReentrantMutex`: a thread may lock it again while holding it (Python's `RLock`). std has
+//!   none on purpose: two live guards on one thread would be two `&mut` to the same data, so it
+//!   can only hand out `&T` (add a `RefCell` for mutation), and the need for re-entrancy usually
+//!   means a lock is held across a call that should not need it.
+//!
+//! # Run
+//! ```text
+//! cargo run --release -p examples-sync --bin locks
+//! cargo run --release -p examples-sync --bin locks -- --threads 8 --json
+//! ```
+//!
+//! # What to observe
+//! - Slow work inside the lock: the threads run one after another (time ≈ threads × work);
+//!   outside: in parallel (time ≈ work).
+//! - The poisoned mutex: `lock()` fails, the data is still there, and after `clear_poison()`
+//!   the mutex works again.
+//! - RwLock readers: N readers holding the lock for 20 ms finish in about 20 ms together, not N × 20.
+//! - A reader arriving while a writer waits is refused by `try_read` (the writer goes first).
+//! - Locking a std `Mutex` twice on one thread would deadlock (or panic): `try_lock` shows
+//!   `WouldBlock`; the `ReentrantMutex` just counts the nesting.
+//!
+//! # Exercises
+//! 1. Move the `thread::sleep` of `slow_work_inside` after the guard's scope by returning a value
+//!    out of the block. Which data does the slow part really need?
+//! 2. Poison a `parking_lot::Mutex` the same way. What state is the data in afterwards?
+//! 3. Use `parking_lot::RwLock::upgradable_read` for "read, and write only if missing" (a
+//!    cache fill). Why can only one upgradable reader exist at a time?
+//! 4. Rewrite `nested_report` without the re-entrant lock: lock once at the top and pass
+//!    `&mut Vec<String>` down. Which version would you rather debug?
+
+use std::cell::RefCell;
+use std::sync::{Mutex, PoisonError, RwLock, TryLockError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::ensure;
+use clap::Parser;
+use examples_sync::table::{Table, fmt_duration};
+use parking_lot::ReentrantMutex;
+use serde::Serialize;
+
+/// Tour of Mutex, poisoning, RwLock, parking_lot and ReentrantMutex, with measurements.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Threads for the measured parts.
+    #[arg(long, default_value_t = 4)]
+    threads: u32,
+    /// Length of the "slow work" (I/O, a computation) each thread does, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    work_ms: u64,
+    /// Lock/unlock pairs per thread for the raw speed comparison.
+    #[arg(long, default_value_t = 1_000_000)]
+    ops: u64,
+    /// Print the figures as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Report {
+    threads: u32,
+    work_ms: u64,
+    slow_work_inside_s: f64,
+    slow_work_outside_s: f64,
+    mutex_readers_s: f64,
+    rwlock_readers_s: f64,
+    poison_recovered: bool,
+    reader_refused_while_writer_waits: bool,
+    std_mutex_ns_per_op: f64,
+    parking_lot_mutex_ns_per_op: f64,
+    std_mutex_contended_ns_per_op: f64,
+    parking_lot_mutex_contended_ns_per_op: f64,
+    reentrant_depth_reached: usize,
+}
+
+/// Every thread appends to a shared log after some slow work. `inside`: the guard is taken
+/// first and held during the work (a common accident: `let log = log.lock()` at the top).
+fn slow_work(threads: u32, work: Duration, inside: bool) -> Duration {
+    let log = Mutex::new(Vec::new());
+    let start = Instant::now();
+    thread::scope(|s| {
+        for i in 0..threads {
+            let log = &log;
+            s.spawn(move || {
+                if inside {
+                    let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+                    thread::sleep(work); // everybody else waits for this
+                    log.push(i);
+                } else {
+                    thread::sleep(work); // no lock needed to do the work
+                    log.lock().unwrap_or_else(PoisonError::into_inner).push(i);
+                    // the temporary guard is dropped at the end of the statement
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+/// Readers holding a lock for `work` each: a `Mutex` serializes them, a `RwLock` does not.
+fn readers(threads: u32, work: Duration, rw: bool) -> Duration {
+    let config = vec![1u8; 1024];
+    let (mutex, rwlock) = (Mutex::new(config.clone()), RwLock::new(config));
+    let start = Instant::now();
+    thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                if rw {
+                    let cfg = rwlock.read().unwrap_or_else(PoisonError::into_inner);
+                    thread::sleep(work); // a long read: parsing, rendering, ...
+                    std::hint::black_box(cfg.len());
+                } else {
+                    let cfg = mutex.lock().unwrap_or_else(PoisonError::into_inner);
+                    thread::sleep(work);
+                    std::hint::black_box(cfg.len());
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+/// A thread panics halfway through an update; the next `lock()` reports it.
+fn poisoning(quiet: bool) -> anyhow::Result<bool> {
+    let balances = Mutex::new(vec![100i64, 0]);
+    // Silence the default panic message for this intentional panic.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let joined = thread::scope(|s| {
+        s.spawn(|| {
+            let mut b = balances.lock().unwrap_or_else(PoisonError::into_inner);
+            b[0] -= 50; // debit done...
+            panic!("network error before the credit"); // ...credit never happens
+        })
+        .join()
+    });
+    std::panic::set_hook(hook);
+    ensure!(joined.is_err(), "the thread was meant to panic");
+
+    let recovered = match balances.lock() {
+        Ok(_) => false,
+        Err(poisoned) => {
+            // The data is still reachable: inspect it, repair it, then clear the flag.
+            let mut b = poisoned.into_inner();
+            if !quiet {
+                println!(
+                    "  lock() -> Err(PoisonError); data seen through it: {:?} (sum {}, should be 100)",
+                    *b,
+                    b.iter().sum::<i64>()
+                );
+            }
+            b[1] += 50; // repair: complete the transfer (or roll back, as your domain needs)
+            drop(b);
+            balances.clear_poison();
+            true
+        }
+    };
+    let after = balances.lock().is_ok();
+    if !quiet {
+        println!("  after repair + clear_poison(): lock() is Ok = {after}");
+    }
+    Ok(recovered && after)
+}
+
+/// A reader arrives while a writer waits behind an active reader.
+fn writer_preference(quiet: bool) -> bool {
+    let lock = RwLock::new(0u32);
+    let first_reader = lock.read().unwrap_or_else(PoisonError::into_inner);
+    let refused = thread::scope(|s| {
+        let writer = s.spawn(|| {
+            *lock.write().unwrap_or_else(PoisonError::into_inner) += 1;
+        });
+        // Give the writer time to start waiting. (A demo, not a test: the answer depends on
+        // the platform's policy, which std does not promise.)
+        thread::sleep(Duration::from_millis(50));
+        let refused = matches!(lock.try_read(), Err(TryLockError::WouldBlock));
+        drop(first_reader);
+        writer.join().expect("writer does not panic");
+        refused
+    });
+    if !quiet {
+        println!(
+            "  try_read() while a writer waits behind a reader: {}",
+            if refused {
+                "WouldBlock (the writer goes first: no writer starvation)"
+            } else {
+                "granted (readers preferred: a stream of readers can starve the writer)"
+            }
+        );
+    }
+    refused
+}
+
+/// ns per lock+increment+unlock, `threads` threads hammering one lock.
+fn lock_speed(threads: u32, ops: u64, parking: bool) -> f64 {
+    let std_lock = Mutex::new(0u64);
+    let pl_lock = parking_lot::Mutex::new(0u64);
+    let start = Instant::now();
+    thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                for _ in 0..ops {
+                    if parking {
+                        *pl_lock.lock() += 1;
+                    } else {
+                        *std_lock.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+                    }
+                }
+            });
+        }
+    });
+    start.elapsed().as_nanos() as f64 / (ops * u64::from(threads)) as f64
+}
+
+/// Python's `RLock`: a function that locks, calling another that locks the same lock.
+fn nested_report(log: &ReentrantMutex<RefCell<Vec<String>>>, depth: usize) -> usize {
+    let guard = log.lock(); // re-entrant: fine while this thread already holds it
+    guard.borrow_mut().push(format!("depth {depth}"));
+    if depth < 3 {
+        // The RefCell borrow above has ended; the lock is still held.
+        return nested_report(log, depth + 1);
+    }
+    depth
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    ensure!(args.threads >= 2, "--threads must be at least 2");
+    let work = Duration::from_millis(args.work_ms);
+    let quiet = args.json;
+    let say = |s: &str| {
+        if !quiet {
+            println!("{s}");
+        }
+    };
+    let mut r = Report { threads: args.threads, work_ms: args.work_ms, ..Default::default() };
+
+    say("1. Guards and scope: slow work inside or outside the critical section");
+    r.slow_work_inside_s = slow_work(args.threads, work, true).as_secs_f64();
+    r.slow_work_outside_s = slow_work(args.threads, work, false).as_secs_f64();
+
+    say("2. Poisoning: a thread panics while holding a std Mutex");
+    r.poison_recovered = poisoning(quiet)?;
+
+    say("3. RwLock: readers in parallel, the writer waits");
+    r.mutex_readers_s = readers(args.threads, work, false).as_secs_f64();
+    r.rwlock_readers_s = readers(args.threads, work, true).as_secs_f64();
+    r.reader_refused_while_writer_waits = writer_preference(quiet);
+
+    say("4. std vs parking_lot: lock + increment + unlock");
+    r.std_mutex_ns_per_op = lock_speed(1, args.ops, false);
+    r.parking_lot_mutex_ns_per_op = lock_speed(1, args.ops, true);
+    r.std_mutex_contended_ns_per_op = lock_speed(args.threads, args.ops / 4, false);
+    r.parking_lot_mutex_contended_ns_per_op = lock_speed(args.threads, args.ops / 4, true);
+    if !quiet {
+        println!(
+            "  size_of Mutex<()>: std {} bytes, parking_lot {} byte(s); RwLock<()>: std {}, parking_lot {}",
+            size_of::<Mutex<()>>(),
+            size_of::<parking_lot::Mutex<()>>(),
+            size_of::<RwLock<()>>(),
+            size_of::<parking_lot::RwLock<()>>()
+        );
+    }
+
+    say("5. Re-entrancy: Python's RLock");
+    let std_mutex = Mutex::new(());
+    let held = std_mutex.lock().unwrap_or_else(PoisonError::into_inner);
+    let again = matches!(std_mutex.try_lock(), Err(TryLockError::WouldBlock));
+    drop(held);
+    if !quiet {
+        println!(
+            "  std Mutex locked twice on one thread: try_lock -> {} (lock() would deadlock or panic)",
+            if again { "WouldBlock" } else { "Ok?!" }
+        );
+    }
+    let log = ReentrantMutex::new(RefCell::new(Vec::new()));
+    r.reentrant_depth_reached = nested_report(&log, 0);
+    if !quiet {
+        println!(
+            "  parking_lot::ReentrantMutex, locked at each of 4 nested calls: {:?}",
+            log.lock().borrow()
+        );
+    }
+
+    if args.json {
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
+    }
+    println!();
+    let mut table = Table::new(["measurement", "time", "note"]);
+    let d = |s: f64| fmt_duration(Duration::from_secs_f64(s));
+    let n = args.threads;
+    table.row([
+        format!("{n} threads, slow work inside the lock"),
+        d(r.slow_work_inside_s),
+        format!("~{n} x {} ms: serialized", args.work_ms),
+    ]);
+    table.row([
+        format!("{n} threads, slow work outside the lock"),
+        d(r.slow_work_outside_s),
+        format!("~{} ms: parallel", args.work_ms),
+    ]);
+    table.row([format!("{n} readers, Mutex"), d(r.mutex_readers_s), "one at a time".into()]);
+    table.row([format!("{n} readers, RwLock"), d(r.rwlock_readers_s), "all at once".into()]);
+    let ns = |v: f64| format!("{v:.1} ns/op");
+    table.row(["std Mutex, 1 thread".into(), ns(r.std_mutex_ns_per_op), "uncontended".into()]);
+    table.row([
+        "parking_lot Mutex, 1 thread".into(),
+        ns(r.parking_lot_mutex_ns_per_op),
+        "uncontended".to_string(),
+    ]);
+    table.row([
+        format!("std Mutex, {n} threads"),
+        ns(r.std_mutex_contended_ns_per_op),
+        "contended".into(),
+    ]);
+    table.row([
+        format!("parking_lot Mutex, {n} threads"),
+        ns(r.parking_lot_mutex_contended_ns_per_op),
+        "contended".into(),
+    ]);
+    table.print();
+    Ok(())
+}
