@@ -22,11 +22,12 @@
 //! ```
 //!
 //! # What to observe
-//! - Thread spawn+join in the order of 10-20 µs; a process of this binary around 0.5-1 ms:
-//!   50-100× more. `python3 -c pass` (if installed) costs ~10-20 ms: that is what
-//!   `multiprocessing`'s "spawn" start method pays per worker before any import.
-//! - Per idle thread, tens of KiB resident; per idle process of this binary, ~1-2 MiB RSS and
-//!   less PSS.
+//! - Thread spawn+join in tens of µs (less on an idle machine: the new thread must get a core);
+//!   a process of this binary around 1 ms: 30-100× more. `python3 -c pass` (if installed) costs
+//!   tens to hundreds of ms: what `multiprocessing`'s "spawn" start method pays per worker
+//!   before importing anything.
+//! - Per idle thread, ~10 KiB resident; per idle process of this binary, ~2 MiB RSS but only
+//!   ~250 KiB PSS: the binary's code and the C library are shared between the copies.
 //! - The conclusion printed at the end: create workers once and reuse them (a pool), and make
 //!   each task long compared with the cost of a message to a worker.
 //!
