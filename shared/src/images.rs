@@ -9,7 +9,7 @@
 //! - a smooth four-corner gradient with a vignette (sky, walls, out-of-focus background);
 //! - soft-edged discs and rectangles, some translucent (objects);
 //! - a "page" with rows of small glyph-like marks (text, the finest detail of a photo);
-//! - per-pixel grain (sensor noise), which keeps the JPEG files photo-sized.
+//! - per-pixel grain (sensor noise), which keeps the JPEG files photo-sized (~0.2 bytes/pixel).
 //!
 //! Sizes are drawn log-uniformly between [`SampleSpec::min_mp`] and [`SampleSpec::max_mp`]
 //! megapixels with common aspect ratios (landscape and portrait), so a batch mixes a few large
@@ -225,7 +225,11 @@ pub fn generate_folder(dir: &Path, spec: &SampleSpec) -> anyhow::Result<Vec<Path
 /// Renders and encodes one planned image (JPEG or PNG bytes).
 pub fn encode_sample(p: &SamplePlan, jpeg_quality: u8) -> anyhow::Result<Vec<u8>> {
     let (w, h) = (p.width, p.height);
-    let rgb = render_rgb(w, h, p.seed);
+    // Grain sized for realistic files: the JPEGs come out at ~0.2 bytes per pixel at q90, like
+    // phone photos (the camera's denoiser leaves only faint sensor noise); PNGs are mostly
+    // graphics and screenshots, nearly noise-free.
+    let grain = if p.kind.extension() == "jpg" { 5..11 } else { 1..3 };
+    let rgb = render_rgb(w, h, p.seed, grain);
     let mut out = Vec::with_capacity((w * h) as usize / 4);
     match p.kind {
         SampleKind::Jpeg | SampleKind::JpegGray | SampleKind::JpegCmyk => {
@@ -289,7 +293,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 // Rendering. Plain loops over a byte buffer; no per-pixel allocation, no trait objects.
 
 /// Renders the photo-like RGB content of one image (row-major, 3 bytes per pixel).
-pub fn render_rgb(w: u32, h: u32, seed: u64) -> Vec<u8> {
+/// `grain` is the range the noise amplitude is drawn from (±amplitude per channel).
+pub fn render_rgb(w: u32, h: u32, seed: u64, grain: std::ops::Range<u32>) -> Vec<u8> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (wu, hu) = (w as usize, h as usize);
     let mut buf = vec![0u8; wu * hu * 3];
@@ -407,8 +412,8 @@ pub fn render_rgb(w: u32, h: u32, seed: u64) -> Vec<u8> {
         y += cell_h + glyph;
     }
 
-    // 4. Grain: a cheap xorshift per pixel, amplitude ±(6..14).
-    let amp = rng.random_range(6..14u32) as i32;
+    // 4. Grain: a cheap xorshift per pixel.
+    let amp = rng.random_range(grain) as i32;
     let mut s: u32 = rng.random::<u32>() | 1;
     for v in buf.iter_mut() {
         s ^= s << 13;
