@@ -430,12 +430,6 @@ struct Worker {
     from_worker: BufReader<ChildStdout>,
 }
 
-/// Why a task attempt did not produce an answer.
-enum AttemptError {
-    /// The worker is gone or talks nonsense: replace it and retry.
-    Worker(FrameError),
-}
-
 impl Worker {
     fn spawn(cfg: &PoolConfig) -> anyhow::Result<Worker> {
         let mut cmd = Command::new(&cfg.exe);
@@ -475,13 +469,14 @@ impl Worker {
         })
     }
 
-    /// Sends one task and waits for its answer.
-    fn run(&mut self, task: &Task, chaos_delay: Option<Duration>) -> Result<u64, AttemptError> {
+    /// Sends one task and waits for its answer. Any error means: this worker is unusable (dead,
+    /// or out of sync with the protocol); replace it.
+    fn run(&mut self, task: &Task, chaos_delay: Option<Duration>) -> Result<u64, FrameError> {
         let send = frame::write_frame(&mut self.to_worker, &encode_request(task))
             .and_then(|()| self.to_worker.flush().map_err(FrameError::from));
         // A dead worker makes the write fail with EPIPE (Rust ignores SIGPIPE, so it is an error,
         // not a silent death of the parent). Its exit status is more useful than "broken pipe".
-        send.map_err(AttemptError::Worker)?;
+        send?;
         if let Some(delay) = chaos_delay {
             // The chaos monkey strikes mid-task. It goes through the owner of the `Child`, so the
             // pid cannot have been reaped and reused (see exercise 4).
@@ -491,19 +486,19 @@ impl Worker {
         let answer = match frame::read_frame(&mut self.from_worker) {
             Ok(Some(payload)) => payload,
             Ok(None) => {
-                return Err(AttemptError::Worker(FrameError::Io(std::io::Error::new(
+                return Err(FrameError::Io(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
                     "worker closed its stdout",
-                ))));
+                )));
             }
-            Err(e) => return Err(AttemptError::Worker(e)),
+            Err(e) => return Err(e),
         };
-        let (id, value) = decode_answer(&answer).map_err(AttemptError::Worker)?;
+        let (id, value) = decode_answer(&answer)?;
         if id != task.id {
-            return Err(AttemptError::Worker(FrameError::BadMessage(format!(
+            return Err(FrameError::BadMessage(format!(
                 "answer for task {id} while task {} was running",
                 task.id
-            ))));
+            )));
         }
         Ok(value)
     }
@@ -580,7 +575,7 @@ fn run_slot(
             let chaos = (task.chaos && attempt == 1).then(|| chaos_delay(&task));
             match w.run(&task, chaos) {
                 Ok(value) => break Ok(value),
-                Err(AttemptError::Worker(err)) => {
+                Err(err) => {
                     let dead = worker.take().expect("the worker that just failed");
                     let pid = dead.pid;
                     let status = retire(state, slot, dead, false);
