@@ -100,7 +100,10 @@ impl<T> BoundedBuffer<T> {
 
     /// A buffer with the given signalling, to compare them (or to break it on purpose).
     pub fn with_signalling(capacity: usize, signalling: Signalling) -> Self {
-        assert!(capacity > 0, "a bounded buffer needs room for at least one item");
+        assert!(
+            capacity > 0,
+            "a bounded buffer needs room for at least one item"
+        );
         BoundedBuffer {
             state: Mutex::new(State {
                 items: VecDeque::with_capacity(capacity),
@@ -258,7 +261,11 @@ mod tests {
                 consumers.into_iter().map(|c| c.join().unwrap()).sum()
             });
             let n = producers * per_producer;
-            assert_eq!(total, n * (n - 1) / 2, "{signalling:?} lost or duplicated items");
+            assert_eq!(
+                total,
+                n * (n - 1) / 2,
+                "{signalling:?} lost or duplicated items"
+            );
         }
     }
 }

@@ -51,7 +51,10 @@ impl<T> TicketLock<T> {
     /// A new, unlocked ticket lock.
     pub fn new(value: T) -> Self {
         TicketLock {
-            tickets: Mutex::new(Tickets { next: 0, serving: 0 }),
+            tickets: Mutex::new(Tickets {
+                next: 0,
+                serving: 0,
+            }),
             turn_changed: Condvar::new(),
             data: Mutex::new(value),
         }
@@ -105,13 +108,17 @@ impl<T> TicketGuard<'_, T> {
 impl<T> std::ops::Deref for TicketGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        self.data.as_ref().expect("data guard is present until drop")
+        self.data
+            .as_ref()
+            .expect("data guard is present until drop")
     }
 }
 
 impl<T> std::ops::DerefMut for TicketGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        self.data.as_mut().expect("data guard is present until drop")
+        self.data
+            .as_mut()
+            .expect("data guard is present until drop")
     }
 }
 

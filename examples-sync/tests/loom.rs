@@ -143,7 +143,11 @@ fn ticket_lock_is_exclusive_and_fifo() {
         let inside = Arc::new(AtomicUsize::new(0));
         let enter = |lock: &TicketLock<Vec<u64>>, inside: &AtomicUsize| {
             let mut guard = lock.lock();
-            assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders at once");
+            assert_eq!(
+                inside.fetch_add(1, Ordering::SeqCst),
+                0,
+                "two holders at once"
+            );
             let ticket = guard.ticket();
             guard.push(ticket);
             inside.fetch_sub(1, Ordering::SeqCst);

@@ -124,42 +124,54 @@ impl Gate {
 
 fn run(args: &Args, signalling: Signalling) -> anyhow::Result<RunReport> {
     let buffer = BoundedBuffer::with_signalling(args.capacity, signalling);
-    let gate = Gate { open: Mutex::new(false), changed: Condvar::new() };
+    let gate = Gate {
+        open: Mutex::new(false),
+        changed: Condvar::new(),
+    };
     let n = args.producers * args.items;
     let (sum, elapsed) = thread::scope(|s| -> anyhow::Result<(u64, Duration)> {
         let consumers = (0..args.consumers)
             .map(|i| {
                 let (buffer, gate) = (&buffer, &gate);
-                thread::Builder::new().name(format!("consumer-{i}")).spawn_scoped(s, move || {
-                    gate.wait();
-                    // `pop` returns None once the buffer is closed and drained.
-                    std::iter::from_fn(|| buffer.pop()).sum::<u64>()
-                })
+                thread::Builder::new()
+                    .name(format!("consumer-{i}"))
+                    .spawn_scoped(s, move || {
+                        gate.wait();
+                        // `pop` returns None once the buffer is closed and drained.
+                        std::iter::from_fn(|| buffer.pop()).sum::<u64>()
+                    })
             })
             .collect::<Result<Vec<_>, _>>()
             .context("spawning consumers")?;
         let producers = (0..args.producers)
             .map(|p| {
                 let (buffer, gate) = (&buffer, &gate);
-                thread::Builder::new().name(format!("producer-{p}")).spawn_scoped(s, move || {
-                    gate.wait();
-                    for i in 0..args.items {
-                        // Blocks while full: back-pressure. Fails only after close().
-                        buffer.push(p * args.items + i).expect("closed only after producers end");
-                    }
-                })
+                thread::Builder::new()
+                    .name(format!("producer-{p}"))
+                    .spawn_scoped(s, move || {
+                        gate.wait();
+                        for i in 0..args.items {
+                            // Blocks while full: back-pressure. Fails only after close().
+                            buffer
+                                .push(p * args.items + i)
+                                .expect("closed only after producers end");
+                        }
+                    })
             })
             .collect::<Result<Vec<_>, _>>()
             .context("spawning producers")?;
         let start = Instant::now();
         gate.open();
         for p in producers {
-            p.join().map_err(|_| anyhow::anyhow!("a producer panicked"))?;
+            p.join()
+                .map_err(|_| anyhow::anyhow!("a producer panicked"))?;
         }
         buffer.close(); // tells the consumers there is nothing more to come
         let mut sum = 0;
         for c in consumers {
-            sum += c.join().map_err(|_| anyhow::anyhow!("a consumer panicked"))?;
+            sum += c
+                .join()
+                .map_err(|_| anyhow::anyhow!("a consumer panicked"))?;
         }
         Ok((sum, start.elapsed()))
     })?;
@@ -177,7 +189,10 @@ fn run(args: &Args, signalling: Signalling) -> anyhow::Result<RunReport> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    ensure!(args.producers >= 1 && args.consumers >= 1, "need producers and consumers");
+    ensure!(
+        args.producers >= 1 && args.consumers >= 1,
+        "need producers and consumers"
+    );
     ensure!(args.capacity >= 1, "--capacity must be at least 1");
     let runs = [
         Signalling::SEPARATE_NOTIFY_ONE,
@@ -187,7 +202,10 @@ fn main() -> anyhow::Result<()> {
     .into_iter()
     .map(|s| run(&args, s))
     .collect::<anyhow::Result<Vec<_>>>()?;
-    ensure!(runs.iter().all(|r| r.checksum_ok), "items were lost or duplicated");
+    ensure!(
+        runs.iter().all(|r| r.checksum_ok),
+        "items were lost or duplicated"
+    );
 
     if args.json {
         println!(
@@ -208,15 +226,29 @@ fn main() -> anyhow::Result<()> {
         args.consumers,
         args.producers * args.items
     );
-    let mut table =
-        Table::new(["signalling", "checksum", "wake-ups", "futile", "futile %", "time", "throughput"]);
+    let mut table = Table::new([
+        "signalling",
+        "checksum",
+        "wake-ups",
+        "futile",
+        "futile %",
+        "time",
+        "throughput",
+    ]);
     for r in &runs {
         table.row([
             r.signalling.to_string(),
-            if r.checksum_ok { "ok".into() } else { "WRONG".into() },
+            if r.checksum_ok {
+                "ok".into()
+            } else {
+                "WRONG".into()
+            },
             r.wakeups.to_string(),
             r.futile_wakeups.to_string(),
-            format!("{:.0} %", 100.0 * r.futile_wakeups as f64 / r.wakeups.max(1) as f64),
+            format!(
+                "{:.0} %",
+                100.0 * r.futile_wakeups as f64 / r.wakeups.max(1) as f64
+            ),
             fmt_duration(Duration::from_secs_f64(r.elapsed_s)),
             fmt_rate(r.items_per_s),
         ]);

@@ -147,7 +147,10 @@ impl Stage {
         match scenario {
             Scenario::Transfer => Stage {
                 locks: vec!["account A".into(), "account B".into()],
-                threads: vec![("transfer A->B".into(), 0, 1), ("transfer B->A".into(), 1, 0)],
+                threads: vec![
+                    ("transfer A->B".into(), 0, 1),
+                    ("transfer B->A".into(), 1, 0),
+                ],
                 initial: 1_000_000,
             },
             // Philosopher i: left fork i, then right fork i+1 (mod n).
@@ -194,16 +197,23 @@ impl BoardState {
     fn others_settled(&self, me: usize, n: usize) -> bool {
         let held = |lock: usize| self.threads.values().any(|t| t.holds.contains(&lock));
         self.threads.len() == n
-            && self.threads.iter().filter(|(id, _)| **id != me).all(|(_, t)| {
-                t.first_round_done || !t.holds.is_empty() || t.waits_for.is_some_and(held)
-            })
+            && self
+                .threads
+                .iter()
+                .filter(|(id, _)| **id != me)
+                .all(|(_, t)| {
+                    t.first_round_done || !t.holds.is_empty() || t.waits_for.is_some_and(held)
+                })
     }
 }
 
 impl Board {
     fn new(n: usize) -> Self {
         Board {
-            state: StdMutex::new(BoardState { first_round_pending: n, ..Default::default() }),
+            state: StdMutex::new(BoardState {
+                first_round_pending: n,
+                ..Default::default()
+            }),
             changed: Condvar::new(),
         }
     }
@@ -268,10 +278,18 @@ struct RunReport {
 /// forever (parking_lot's detector removes them from their queues): we detach them.
 fn run(args: &Args, fix: Option<Fix>) -> anyhow::Result<RunReport> {
     let stage = Stage::new(args.scenario, args.seats);
-    ensure!(stage.locks.len() >= 2, "a deadlock needs at least 2 locks (--seats >= 2)");
+    ensure!(
+        stage.locks.len() >= 2,
+        "a deadlock needs at least 2 locks (--seats >= 2)"
+    );
     // Leaked on purpose: after a deadlock, the stuck threads keep borrowing the locks forever.
-    let locks: &'static [Mutex<i64>] =
-        Vec::leak(stage.locks.iter().map(|_| Mutex::new(stage.initial)).collect());
+    let locks: &'static [Mutex<i64>] = Vec::leak(
+        stage
+            .locks
+            .iter()
+            .map(|_| Mutex::new(stage.initial))
+            .collect(),
+    );
     let big_lock: &'static Mutex<()> = Box::leak(Box::new(Mutex::new(())));
     let n = stage.threads.len();
     let board: &'static Board = Box::leak(Box::new(Board::new(n)));
@@ -391,7 +409,12 @@ fn run(args: &Args, fix: Option<Fix>) -> anyhow::Result<RunReport> {
             for t in stuck.iter().filter_map(|i| state.threads.get(i)) {
                 let holds: Vec<&str> = t.holds.iter().map(|&l| lock_names[l].as_str()).collect();
                 let waits = t.waits_for.map_or("?", |l| lock_names[l].as_str());
-                cycle.push(format!("{} holds [{}], waits for {}", t.name, holds.join(", "), waits));
+                cycle.push(format!(
+                    "{} holds [{}], waits for {}",
+                    t.name,
+                    holds.join(", "),
+                    waits
+                ));
             }
             break true;
         }
@@ -406,7 +429,10 @@ fn run(args: &Args, fix: Option<Fix>) -> anyhow::Result<RunReport> {
     if !deadlocked {
         let mut last = start;
         for h in handles {
-            last = last.max(h.join().map_err(|_| anyhow::anyhow!("a worker thread panicked"))?);
+            last = last.max(
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a worker thread panicked"))?,
+            );
         }
         elapsed = last - start;
         let values: Vec<i64> = locks.iter().map(|m| *m.lock()).collect();
@@ -446,7 +472,11 @@ fn print_deadlock(report: &RunReport) {
 fn row(table: &mut Table, r: &RunReport) {
     table.row([
         r.fix.map_or("none (opposite order)", Fix::name).to_string(),
-        if r.deadlocked { "DEADLOCK".into() } else { "completed".into() },
+        if r.deadlocked {
+            "DEADLOCK".into()
+        } else {
+            "completed".into()
+        },
         format!("{}/{}", r.completed_rounds, r.expected_rounds),
         r.retries.to_string(),
         match r.invariant_ok {
@@ -477,10 +507,19 @@ fn main() -> anyhow::Result<ExitCode> {
     let all_ok = reports.iter().all(|r| r.invariant_ok != Some(false));
 
     if args.json {
-        println!("{}", serde_json::json!({ "scenario": args.scenario, "runs": reports }));
+        println!(
+            "{}",
+            serde_json::json!({ "scenario": args.scenario, "runs": reports })
+        );
     } else {
-        let mut table =
-            Table::new(["fix", "outcome", "rounds done", "retries", "invariant", "time"]);
+        let mut table = Table::new([
+            "fix",
+            "outcome",
+            "rounds done",
+            "retries",
+            "invariant",
+            "time",
+        ]);
         for r in &reports {
             row(&mut table, r);
         }
@@ -490,12 +529,18 @@ fn main() -> anyhow::Result<ExitCode> {
                 Scenario::Transfer => "two transfers, two accounts",
                 Scenario::Philosophers => "dining philosophers",
             },
-            reports.first().map_or(0, |r| r.expected_rounds / args.rounds.max(1)),
+            reports
+                .first()
+                .map_or(0, |r| r.expected_rounds / args.rounds.max(1)),
             args.rounds
         );
         table.print();
     }
     ensure!(all_ok, "a fix broke the invariant");
     // Deadlocked threads are still parked; returning from main ends the process anyway.
-    Ok(if any_deadlock { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if any_deadlock {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

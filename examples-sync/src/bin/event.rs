@@ -95,11 +95,13 @@ fn start_event(workers: usize, r: &mut Report) -> anyhow::Result<()> {
         let handles = (0..workers)
             .map(|i| {
                 let (start, released, set_at) = (&start, &released, &set_at);
-                thread::Builder::new().name(format!("worker-{i}")).spawn_scoped(s, move || {
-                    start.wait();
-                    released.fetch_add(1, Ordering::SeqCst);
-                    set_at.get().map_or(Duration::ZERO, Instant::elapsed)
-                })
+                thread::Builder::new()
+                    .name(format!("worker-{i}"))
+                    .spawn_scoped(s, move || {
+                        start.wait();
+                        released.fetch_add(1, Ordering::SeqCst);
+                        set_at.get().map_or(Duration::ZERO, Instant::elapsed)
+                    })
             })
             .collect::<Result<Vec<_>, _>>()
             .context("spawning workers")?;
@@ -176,7 +178,10 @@ static LOADS: AtomicUsize = AtomicUsize::new(0);
 static CONFIG: LazyLock<Vec<String>> = LazyLock::new(|| {
     LOADS.fetch_add(1, Ordering::SeqCst);
     thread::sleep(Duration::from_millis(20)); // a slow load: the other threads wait for it
-    vec!["max_connections=100".to_string(), "timeout_s=30".to_string()]
+    vec![
+        "max_connections=100".to_string(),
+        "timeout_s=30".to_string(),
+    ]
 });
 
 /// Part 4: `LazyLock` (init closure fixed at the definition) and `OnceLock` (init chosen at the
@@ -206,8 +211,9 @@ fn async_notify(r: &mut Report) -> anyhow::Result<()> {
         let notify = Arc::new(tokio::sync::Notify::new());
         // Sent before anybody waits: notify_one stores one permit, the next waiter consumes it.
         notify.notify_one();
-        let received =
-            tokio::time::timeout(Duration::from_secs(5), notify.notified()).await.is_ok();
+        let received = tokio::time::timeout(Duration::from_secs(5), notify.notified())
+            .await
+            .is_ok();
         r.notify_stored_permit_received = received;
 
         // notify_waiters wakes the tasks waiting *now* and stores nothing.
@@ -245,21 +251,38 @@ fn main() -> anyhow::Result<()> {
     ensure!(args.tick_ms >= 1, "--tick-ms must be at least 1");
     let mut r = Report::default();
     start_event(args.workers, &mut r)?;
-    periodic_worker(Duration::from_millis(args.tick_ms), Duration::from_millis(args.run_ms), &mut r);
+    periodic_worker(
+        Duration::from_millis(args.tick_ms),
+        Duration::from_millis(args.run_ms),
+        &mut r,
+    );
     barrier_phases(args.workers, &mut r);
     once_init(&mut r);
     async_notify(&mut r)?;
 
-    ensure!(r.workers_released == args.workers, "a worker missed the start event");
-    ensure!(r.barrier_leaders == 1 && r.barrier_phase_order_ok, "barrier broken");
-    ensure!(r.lazy_inits == 1, "LazyLock ran its initializer {} times", r.lazy_inits);
+    ensure!(
+        r.workers_released == args.workers,
+        "a worker missed the start event"
+    );
+    ensure!(
+        r.barrier_leaders == 1 && r.barrier_phase_order_ok,
+        "barrier broken"
+    );
+    ensure!(
+        r.lazy_inits == 1,
+        "LazyLock ran its initializer {} times",
+        r.lazy_inits
+    );
 
     if args.json {
         println!("{}", serde_json::to_string(&r)?);
         return Ok(());
     }
     let d = |s: f64| fmt_duration(Duration::from_secs_f64(s));
-    println!("1. Event (src/event.rs): {} workers waiting on one start event", args.workers);
+    println!(
+        "1. Event (src/event.rs): {} workers waiting on one start event",
+        args.workers
+    );
     println!(
         "   set() released {}/{} workers; slowest woke {} after set()",
         r.workers_released,
@@ -270,7 +293,10 @@ fn main() -> anyhow::Result<()> {
         "   after clear(): wait_timeout(10 ms) returned {}",
         !r.timeout_returned_false
     );
-    println!("2. Periodic worker: `while !stop.wait_timeout({} ms)`", args.tick_ms);
+    println!(
+        "2. Periodic worker: `while !stop.wait_timeout({} ms)`",
+        args.tick_ms
+    );
     println!(
         "   {} ticks in {} ms; stopped {} after set() (a sleep loop: up to {} ms)",
         r.ticks,
@@ -293,6 +319,9 @@ fn main() -> anyhow::Result<()> {
         "   notify_one() before anyone waits -> permit stored and received: {}",
         r.notify_stored_permit_received
     );
-    println!("   notify_waiters() woke {} of 3 waiting tasks", r.notify_waiters_reached);
+    println!(
+        "   notify_waiters() woke {} of 3 waiting tasks",
+        r.notify_waiters_reached
+    );
     Ok(())
 }

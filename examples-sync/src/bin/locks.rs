@@ -256,7 +256,11 @@ fn main() -> anyhow::Result<()> {
             println!("{s}");
         }
     };
-    let mut r = Report { threads: args.threads, work_ms: args.work_ms, ..Default::default() };
+    let mut r = Report {
+        threads: args.threads,
+        work_ms: args.work_ms,
+        ..Default::default()
+    };
 
     say("1. Guards and scope: slow work inside or outside the critical section");
     r.slow_work_inside_s = slow_work(args.threads, work, true).as_secs_f64();
@@ -323,10 +327,22 @@ fn main() -> anyhow::Result<()> {
         d(r.slow_work_outside_s),
         format!("~{} ms: parallel", args.work_ms),
     ]);
-    table.row([format!("{n} readers, Mutex"), d(r.mutex_readers_s), "one at a time".into()]);
-    table.row([format!("{n} readers, RwLock"), d(r.rwlock_readers_s), "all at once".into()]);
+    table.row([
+        format!("{n} readers, Mutex"),
+        d(r.mutex_readers_s),
+        "one at a time".into(),
+    ]);
+    table.row([
+        format!("{n} readers, RwLock"),
+        d(r.rwlock_readers_s),
+        "all at once".into(),
+    ]);
     let ns = |v: f64| format!("{v:.1} ns/op");
-    table.row(["std Mutex, 1 thread".into(), ns(r.std_mutex_ns_per_op), "uncontended".into()]);
+    table.row([
+        "std Mutex, 1 thread".into(),
+        ns(r.std_mutex_ns_per_op),
+        "uncontended".into(),
+    ]);
     table.row([
         "parking_lot Mutex, 1 thread".into(),
         ns(r.parking_lot_mutex_ns_per_op),

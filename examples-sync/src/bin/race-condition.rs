@@ -335,7 +335,9 @@ mod tests {
         // The yield inside the window makes a switch at the worst moment near-certain; summing
         // over a few runs makes a zero practically impossible.
         for v in Variant::ALL.into_iter().filter(|v| v.racy()) {
-            let lost: u64 = (0..5).map(|_| 4 * 20_000 - run_once(v, 4, 20_000, true)).sum();
+            let lost: u64 = (0..5)
+                .map(|_| 4 * 20_000 - run_once(v, 4, 20_000, true))
+                .sum();
             assert!(lost > 0, "{} lost nothing in 5 runs", v.name());
         }
     }

@@ -120,7 +120,11 @@ fn threads_run(args: &Args, limit: Option<usize>) -> anyhow::Result<RunReport> {
         Ok(())
     })?;
     Ok(RunReport {
-        name: if limit.is_some() { "threads + hand-built Semaphore" } else { "threads, no limit" },
+        name: if limit.is_some() {
+            "threads + hand-built Semaphore"
+        } else {
+            "threads, no limit"
+        },
         limit,
         max_in_flight: gauge.max.load(Ordering::SeqCst),
         completed: done.load(Ordering::SeqCst),
@@ -144,7 +148,10 @@ fn async_run(args: &Args) -> anyhow::Result<RunReport> {
             let ms = args.download_ms;
             tasks.spawn(async move {
                 // An owned permit can move into the task; it is released on drop, like ours.
-                let _permit = semaphore.acquire_owned().await.context("semaphore closed")?;
+                let _permit = semaphore
+                    .acquire_owned()
+                    .await
+                    .context("semaphore closed")?;
                 gauge.enter();
                 tokio::time::sleep(Duration::from_millis(ms)).await; // the task waits, the thread does not
                 gauge.leave();
@@ -175,7 +182,10 @@ fn main() -> anyhow::Result<()> {
     let demo = Semaphore::new(1);
     let first = demo.try_acquire();
     let second = demo.try_acquire();
-    ensure!(first.is_some() && second.is_none(), "try_acquire must grant exactly one permit");
+    ensure!(
+        first.is_some() && second.is_none(),
+        "try_acquire must grant exactly one permit"
+    );
     drop(first);
     ensure!(demo.available() == 1, "a dropped permit must come back");
 
@@ -185,9 +195,17 @@ fn main() -> anyhow::Result<()> {
         async_run(&args)?,
     ];
     for r in &runs {
-        ensure!(r.completed == args.downloads, "{}: some downloads did not complete", r.name);
+        ensure!(
+            r.completed == args.downloads,
+            "{}: some downloads did not complete",
+            r.name
+        );
         if let Some(limit) = r.limit {
-            ensure!(r.max_in_flight <= limit, "{}: the limit was exceeded", r.name);
+            ensure!(
+                r.max_in_flight <= limit,
+                "{}: the limit was exceeded",
+                r.name
+            );
         }
     }
 

@@ -106,8 +106,12 @@ enum LockKind {
 }
 
 impl LockKind {
-    const ALL: [LockKind; 4] =
-        [LockKind::Std, LockKind::ParkingLot, LockKind::UnlockFair, LockKind::Ticket];
+    const ALL: [LockKind; 4] = [
+        LockKind::Std,
+        LockKind::ParkingLot,
+        LockKind::UnlockFair,
+        LockKind::Ticket,
+    ];
     fn name(self) -> &'static str {
         match self {
             LockKind::Std => "std::sync::Mutex",
@@ -206,18 +210,20 @@ fn run(kind: LockKind, args: &Args) -> anyhow::Result<LockReport> {
     let (greedy, polite) = thread::scope(|s| -> anyhow::Result<(Vec<u64>, Polite)> {
         let greedy: Vec<_> = (0..args.greedy)
             .map(|i| {
-                thread::Builder::new().name(format!("greedy-{i}")).spawn_scoped(s, || {
-                    let mut mine = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        // Unlock, then lock again at once: nothing in between gives way.
-                        lock.with(|| {
-                            acquisitions.fetch_add(1, Ordering::Relaxed);
-                            spin_for(hold);
-                        });
-                        mine += 1;
-                    }
-                    mine
-                })
+                thread::Builder::new()
+                    .name(format!("greedy-{i}"))
+                    .spawn_scoped(s, || {
+                        let mut mine = 0u64;
+                        while !stop.load(Ordering::Relaxed) {
+                            // Unlock, then lock again at once: nothing in between gives way.
+                            lock.with(|| {
+                                acquisitions.fetch_add(1, Ordering::Relaxed);
+                                spin_for(hold);
+                            });
+                            mine += 1;
+                        }
+                        mine
+                    })
             })
             .collect::<Result<_, _>>()
             .context("spawning greedy threads")?;
@@ -252,10 +258,15 @@ fn run(kind: LockKind, args: &Args) -> anyhow::Result<LockReport> {
             })
             .context("spawning the polite thread")?;
 
-        let polite = polite.join().map_err(|_| anyhow::anyhow!("polite thread panicked"))?;
+        let polite = polite
+            .join()
+            .map_err(|_| anyhow::anyhow!("polite thread panicked"))?;
         let mut per_thread = Vec::new();
         for g in greedy {
-            per_thread.push(g.join().map_err(|_| anyhow::anyhow!("greedy thread panicked"))?);
+            per_thread.push(
+                g.join()
+                    .map_err(|_| anyhow::anyhow!("greedy thread panicked"))?,
+            );
         }
         Ok((per_thread, polite))
     })?;
@@ -279,7 +290,10 @@ fn run(kind: LockKind, args: &Args) -> anyhow::Result<LockReport> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     ensure!(args.greedy >= 1, "--greedy must be at least 1");
-    ensure!(args.polite_rounds >= 1, "--polite-rounds must be at least 1");
+    ensure!(
+        args.polite_rounds >= 1,
+        "--polite-rounds must be at least 1"
+    );
     if !args.json {
         println!(
             "{} greedy threads + 1 polite thread; hold {} µs, polite thinks {} µs; polite wants \
@@ -287,8 +301,11 @@ fn main() -> anyhow::Result<()> {
             args.greedy, args.hold_us, args.think_us, args.polite_rounds, args.limit_ms
         );
     }
-    let reports: Vec<LockReport> =
-        args.locks.iter().map(|&kind| run(kind, &args)).collect::<anyhow::Result<_>>()?;
+    let reports: Vec<LockReport> = args
+        .locks
+        .iter()
+        .map(|&kind| run(kind, &args))
+        .collect::<anyhow::Result<_>>()?;
 
     if args.json {
         let out = serde_json::json!({
@@ -316,7 +333,11 @@ fn main() -> anyhow::Result<()> {
     for r in &reports {
         table.row([
             r.name.to_string(),
-            r.greedy_per_thread.iter().map(u64::to_string).collect::<Vec<_>>().join(" / "),
+            r.greedy_per_thread
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(" / "),
             format!("{}/{}", r.polite_acquisitions, r.polite_target),
             format!("{:.2} %", 100.0 * r.polite_share),
             fmt_duration(Duration::from_secs_f64(r.polite_worst_wait_s)),
@@ -324,7 +345,10 @@ fn main() -> anyhow::Result<()> {
             r.max_overtakes.to_string(),
             fmt_duration(Duration::from_secs_f64(r.elapsed_s)),
             if r.starved {
-                format!("STARVED ({} of {} rounds)", r.polite_acquisitions, r.polite_target)
+                format!(
+                    "STARVED ({} of {} rounds)",
+                    r.polite_acquisitions, r.polite_target
+                )
             } else if r.max_overtakes <= args.greedy as u64 {
                 format!("fair: <= {} overtakes", args.greedy)
             } else {
