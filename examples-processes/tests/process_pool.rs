@@ -74,7 +74,9 @@ fn computes_the_right_results_in_submission_order() {
     assert!(out.status.success(), "exit status {:?}", out.status);
     assert!(check_results(&json, 30).is_empty());
     assert_eq!(json["stats"]["worker_failures"], 0);
-    assert_eq!(json["stats"]["workers_started"], 3);
+    // Not `== 3`: on a loaded machine one slot may find the queue empty before it starts.
+    let started = json["stats"]["workers_started"].as_u64().unwrap();
+    assert!((1..=3).contains(&started), "started {started} workers");
 }
 
 #[test]
@@ -117,11 +119,9 @@ fn with_chaos_every_result_is_present_exactly_once() {
         "the monkey struck: {stats}"
     );
     assert!(failures >= stats["chaos_kills"].as_u64().unwrap());
-    assert_eq!(
-        stats["workers_started"].as_u64().unwrap(),
-        2 + failures,
-        "one replacement per dead worker"
-    );
+    // Every dead worker was replaced: started = (1 or 2 initial workers) + one per failure.
+    let initial = stats["workers_started"].as_u64().unwrap() - failures;
+    assert!((1..=2).contains(&initial), "{stats}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("SIGKILL"),
