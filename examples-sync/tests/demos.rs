@@ -1,6 +1,8 @@
 //! End-to-end tests: run each example binary with small arguments and check what it reports
 //! (exit codes, invariants, counts). No assertion depends on timing; timeouts are hang guards.
 #![cfg(not(loom))]
+// Test helpers, not only #[test] fns, unwrap: a failure here is a test failure.
+#![allow(clippy::unwrap_used)]
 
 use std::io::Read;
 use std::process::{Command, Output, Stdio};

@@ -11,6 +11,7 @@
 //! Models are tiny on purpose (2–3 threads, a few operations): the number of interleavings
 //! grows exponentially, and almost every concurrency bug already shows with two threads.
 #![cfg(loom)]
+#![allow(clippy::unwrap_used)]
 
 use examples_sync::bounded::{BoundedBuffer, Signalling};
 use examples_sync::event::Event;

@@ -137,7 +137,7 @@ fn run_once(variant: Variant, threads: u64, increments: u64, widen: bool) -> u64
     let barrier = Barrier::new(usize::try_from(threads).expect("thread count fits usize"));
     // The window between read and write, widened on purpose once every YIELD_EVERY increments.
     let window = |i: u64| {
-        if widen && i % YIELD_EVERY == 0 {
+        if widen && i.is_multiple_of(YIELD_EVERY) {
             thread::yield_now();
         }
     };
