@@ -163,7 +163,12 @@ pub enum ThumbError {
     Empty { path: PathBuf },
     #[error("{}: not a JPEG or PNG file (unrecognised signature)", path.display())]
     Unsupported { path: PathBuf },
-    #[error("{}: {width}x{height} pixels is more than the limit of {max_pixels} pixels", path.display())]
+    #[error(
+        "{}: {width}x{height} pixels ({:.0} MP) is over the limit of {:.0} MP",
+        path.display(),
+        *width as f64 * *height as f64 / 1e6,
+        *max_pixels as f64 / 1e6
+    )]
     TooLarge {
         path: PathBuf,
         width: u32,

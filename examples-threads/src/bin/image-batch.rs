@@ -233,15 +233,22 @@ fn main() -> anyhow::Result<ExitCode> {
                 ..SampleSpec::default()
             };
             let gen_ = timed(|| images::generate_folder(&dir, &spec));
-            let mut files = gen_.value?;
-            if args.with_broken {
-                files.extend(images::write_broken_files(&dir)?);
-            }
+            let files = gen_.value?;
+            let broken = if args.with_broken {
+                images::write_broken_files(&dir)?.len()
+            } else {
+                0
+            };
             if !args.json {
                 println!(
-                    "generated {} sample images (seed {}) in {} [{}]",
+                    "generated {} sample images (seed {}){} in {} [{}]",
                     files.len(),
                     args.seed,
+                    if broken > 0 {
+                        format!(" + {broken} broken files")
+                    } else {
+                        String::new()
+                    },
                     dir.display(),
                     fmt_duration(gen_.wall)
                 );
@@ -587,27 +594,31 @@ impl<'a> Summary<'a> {
                 println!("  {:width$}  {reason}", rel(path));
             }
         }
+        let cancelled = if self.cancelled > 0 {
+            format!(", {} cancelled (Ctrl-C)", self.cancelled)
+        } else {
+            String::new()
+        };
         println!(
-            "ok {}  failed {}{}  |  {:.1} MP in {}  |  {}  {}  {}  |  cpu {}  |  scaled decodes {}/{}",
+            "ok {}, failed {}{cancelled} in {} (cpu {}, {} threads)",
             self.ok.len(),
             self.failed(),
-            if self.cancelled > 0 {
-                format!("  cancelled {}", self.cancelled)
-            } else {
-                String::new()
-            },
-            self.megapixels(),
             fmt_duration(self.wall),
+            fmt_duration(self.cpu),
+            self.threads,
+        );
+        println!(
+            "throughput: {}, {}, {}  ({:.1} MP, {} read; {}/{} decoded at reduced scale)",
             fmt_rate(self.ok.len() as f64, self.wall, "images"),
             fmt_rate(self.megapixels(), self.wall, "MP"),
             fmt_rate(self.bytes_in() as f64 / 1e6, self.wall, "MB"),
-            fmt_duration(self.cpu),
+            self.megapixels(),
+            fmt_bytes(self.bytes_in()),
             self.scaled(),
             self.ok.len(),
         );
         println!(
-            "read {}, wrote {} of thumbnails to {}",
-            fmt_bytes(self.bytes_in()),
+            "thumbnails: {} in {}",
             fmt_bytes(self.bytes_out()),
             out_dir.display()
         );
