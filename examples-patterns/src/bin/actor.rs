@@ -1,0 +1,421 @@
+//! Actor: a tokio task owns the inventory; handles send it messages (mpsc) and await replies (oneshot).
+//!
+//! Course section **8.4 Patterns de concurrence** (shared state without locks; the asyncio
+//! equivalent is a task reading an `asyncio.Queue` and answering through `Future`s). An online
+//! shop's stock is owned by one task. Hundreds of customer tasks reserve items concurrently
+//! through cheap, cloneable handles; nobody else can touch the stock, so there is no lock and no
+//! way to oversell.
+//!
+//! # Concepts
+//! - **Ownership instead of locking.** The actor's state is a plain `HashMap` owned by one task.
+//!   Each message is handled to completion before the next one, so "check stock, then take it"
+//!   is atomic by construction (with a `Mutex`, forgetting to hold the lock across both steps is
+//!   the classic oversell bug).
+//! - **Request/reply**: every command carries a `oneshot::Sender` for its answer; the handle's
+//!   async methods hide the plumbing (`inventory.reserve("laptop", 2).await`).
+//! - **Bounded mailbox** (`mpsc::channel(capacity)`): when the actor is busy, senders wait in
+//!   `send().await` (backpressure) instead of growing an unbounded queue.
+//! - **Shutdown when the last handle drops**: the actor's `recv()` returns `None` once every
+//!   `Sender` is gone, the loop ends, and the task returns its final state to whoever awaits
+//!   its `JoinHandle`. No stop message, no flag.
+//! - **Pitfall**: never `.await` something slow inside the actor's loop (a database call, a
+//!   reply from another actor that may call back): the whole mailbox waits, or deadlocks.
+//!
+//! # Run
+//! ```text
+//! cargo run -p examples-patterns --bin actor
+//! cargo run -p examples-patterns --bin actor -- --customers 2000 --stock 50
+//! cargo run --release -p examples-patterns --bin actor -- --customers 100000 --mailbox 1024
+//! cargo run -p examples-patterns --bin actor -- --json
+//! ```
+//!
+//! # What to observe
+//! - Reservations granted never exceed the stock: the final check `stock + reserved = initial +
+//!   restocked` holds for every product, however the tasks interleave.
+//! - The actor ends by itself after the last handle is dropped, and hands back its state.
+//! - Messages per second: an actor is a single task, so it is a serialisation point. Measure it
+//!   in release; if one actor is the bottleneck, shard (one actor per product range).
+//!
+//! # Exercises
+//! 1. Rewrite the inventory as `Arc<Mutex<HashMap>>` with a `reserve` that checks and takes in
+//!    two separate lock sections. Run it until you catch an oversell.
+//! 2. Add a `Reservation` that expires: the actor checks deadlines with `tokio::select!` on
+//!    `recv()` and a `sleep_until` of the next expiry.
+//! 3. Make the mailbox capacity 1 and measure: what does backpressure cost here?
+//! 4. Shard the inventory into 4 actors by product hash behind one handle type.
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use shared::report::{fmt_duration, print_json};
+use std::collections::BTreeMap;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+// ---------------------------------------------------------------------------------------------
+// The actor (copy this part).
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InventoryError {
+    #[error("unknown product {0:?}")]
+    UnknownProduct(String),
+    #[error("out of stock: {wanted} wanted, {available} available")]
+    OutOfStock { wanted: u32, available: u32 },
+    /// The actor has stopped (it panicked, or the runtime is shutting down).
+    #[error("the inventory actor is gone")]
+    Gone,
+}
+
+/// The messages. Each carries its own reply channel.
+enum Command {
+    Reserve {
+        product: String,
+        qty: u32,
+        reply: oneshot::Sender<Result<u32, InventoryError>>,
+    },
+    Restock {
+        product: String,
+        qty: u32,
+        reply: oneshot::Sender<u32>,
+    },
+    Stock {
+        product: String,
+        reply: oneshot::Sender<Option<u32>>,
+    },
+}
+
+/// What the actor owns. Nothing else can reach it.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct Inventory {
+    pub stock: BTreeMap<String, u32>,
+    pub reserved: BTreeMap<String, u64>,
+    pub restocked: BTreeMap<String, u64>,
+    pub rejected: u64,
+    pub messages: u64,
+}
+
+impl Inventory {
+    /// One message, handled to completion: check-and-take cannot be interleaved.
+    fn handle(&mut self, cmd: Command) {
+        self.messages += 1;
+        match cmd {
+            Command::Reserve {
+                product,
+                qty,
+                reply,
+            } => {
+                let result = match self.stock.get_mut(&product) {
+                    None => Err(InventoryError::UnknownProduct(product.clone())),
+                    Some(available) if *available < qty => Err(InventoryError::OutOfStock {
+                        wanted: qty,
+                        available: *available,
+                    }),
+                    Some(available) => {
+                        *available -= qty;
+                        *self.reserved.entry(product).or_default() += u64::from(qty);
+                        Ok(*available)
+                    }
+                };
+                if result.is_err() {
+                    self.rejected += 1;
+                }
+                // The caller may have given up (dropped its receiver): not our problem.
+                let _ = reply.send(result);
+            }
+            Command::Restock {
+                product,
+                qty,
+                reply,
+            } => {
+                *self.restocked.entry(product.clone()).or_default() += u64::from(qty);
+                let s = self.stock.entry(product).or_default();
+                *s += qty;
+                let _ = reply.send(*s);
+            }
+            Command::Stock { product, reply } => {
+                let _ = reply.send(self.stock.get(&product).copied());
+            }
+        }
+    }
+}
+
+/// The cheap, cloneable way to talk to the actor. When the last clone is dropped, the actor
+/// stops.
+#[derive(Clone)]
+pub struct InventoryHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl InventoryHandle {
+    /// Start the actor; its `JoinHandle` yields the final state once every handle is dropped.
+    pub fn spawn(
+        initial: BTreeMap<String, u32>,
+        mailbox: usize,
+    ) -> (InventoryHandle, tokio::task::JoinHandle<Inventory>) {
+        let (tx, mut rx) = mpsc::channel(mailbox);
+        let task = tokio::spawn(async move {
+            let mut inv = Inventory {
+                stock: initial,
+                ..Inventory::default()
+            };
+            // `None` = every Sender (handle) is gone: nobody can ask anything any more.
+            while let Some(cmd) = rx.recv().await {
+                inv.handle(cmd); // synchronous on purpose: no .await inside the actor's loop
+            }
+            inv
+        });
+        (InventoryHandle { tx }, task)
+    }
+
+    /// Send a command and wait for its reply.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, InventoryError> {
+        let (reply, answer) = oneshot::channel();
+        // Waits here when the mailbox is full (backpressure).
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| InventoryError::Gone)?;
+        answer.await.map_err(|_| InventoryError::Gone)
+    }
+
+    /// Take `qty` units; returns what is left.
+    pub async fn reserve(&self, product: &str, qty: u32) -> Result<u32, InventoryError> {
+        let product = product.to_string();
+        self.ask(|reply| Command::Reserve {
+            product,
+            qty,
+            reply,
+        })
+        .await?
+    }
+
+    pub async fn restock(&self, product: &str, qty: u32) -> Result<u32, InventoryError> {
+        let product = product.to_string();
+        self.ask(|reply| Command::Restock {
+            product,
+            qty,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn stock(&self, product: &str) -> Result<Option<u32>, InventoryError> {
+        let product = product.to_string();
+        self.ask(|reply| Command::Stock { product, reply }).await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The demo: a flash sale.
+// ---------------------------------------------------------------------------------------------
+
+/// A tokio actor owning an inventory; concurrent customers reserve through handles.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Customer tasks, each trying to reserve a few items.
+    #[arg(long, default_value_t = 500)]
+    customers: u32,
+    /// Initial stock of each product.
+    #[arg(long, default_value_t = 200)]
+    stock: u32,
+    /// Mailbox capacity (messages waiting for the actor).
+    #[arg(long, default_value_t = 64)]
+    mailbox: usize,
+    /// Seed for what customers buy.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+const PRODUCTS: [&str; 4] = ["laptop", "phone", "tablet", "headphones"];
+
+#[derive(Serialize)]
+struct Summary {
+    customers: u32,
+    granted: u64,
+    rejected: u64,
+    messages: u64,
+    messages_per_s: f64,
+    wall_s: f64,
+    conserved: bool,
+    final_state: Inventory,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.mailbox == 0 {
+        bail!("--mailbox must be at least 1");
+    }
+    let initial: BTreeMap<String, u32> = PRODUCTS
+        .iter()
+        .map(|p| (p.to_string(), args.stock))
+        .collect();
+    let (inventory, actor) = InventoryHandle::spawn(initial.clone(), args.mailbox);
+    let start = Instant::now();
+
+    let mut customers = tokio::task::JoinSet::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    for c in 0..args.customers {
+        let inv = inventory.clone(); // a handle per task: a clone of the mpsc Sender
+        let (product, qty) = (
+            PRODUCTS[rng.random_range(0..PRODUCTS.len())],
+            rng.random_range(1..=3),
+        );
+        let restock = c % 50 == 49; // now and then, a delivery arrives
+        customers.spawn(async move {
+            if restock {
+                inv.restock(product, 10).await?;
+            }
+            let granted = match inv.reserve(product, qty).await {
+                Ok(_left) => true,
+                Err(InventoryError::OutOfStock { .. }) => false,
+                Err(e) => return Err(e),
+            };
+            // A customer also looks at the stock page (a read: a message like any other).
+            inv.stock(product).await?;
+            Ok::<bool, InventoryError>(granted)
+        });
+    }
+    // Drop our own handle: from now on, only the customers keep the actor alive.
+    drop(inventory);
+
+    let mut granted = 0u64;
+    while let Some(r) = customers.join_next().await {
+        if r.context("a customer task panicked")?? {
+            granted += 1;
+        }
+    }
+    // Every handle is gone now, so the actor's loop has ended: its final state comes back.
+    let state = actor.await.context("the actor panicked")?;
+    let wall = start.elapsed();
+
+    // The invariant: stock + reserved = initial + restocked, for every product.
+    let conserved = PRODUCTS.iter().all(|&p| {
+        let get = |m: &BTreeMap<String, u64>| m.get(p).copied().unwrap_or(0);
+        u64::from(state.stock[p]) + get(&state.reserved)
+            == u64::from(initial[p]) + get(&state.restocked)
+    });
+    let summary = Summary {
+        customers: args.customers,
+        granted,
+        rejected: state.rejected,
+        messages: state.messages,
+        messages_per_s: state.messages as f64 / wall.as_secs_f64().max(1e-9),
+        wall_s: wall.as_secs_f64(),
+        conserved,
+        final_state: state,
+    };
+    if args.json {
+        print_json(&summary);
+    } else {
+        println!(
+            "{} customers, {} reservations granted, {} refused (out of stock)",
+            summary.customers, summary.granted, summary.rejected
+        );
+        println!(
+            "{:<12} {:>8} {:>9} {:>10} {:>7}",
+            "product", "initial", "restocked", "reserved", "left"
+        );
+        for p in PRODUCTS {
+            let s = &summary.final_state;
+            println!(
+                "{p:<12} {:>8} {:>9} {:>10} {:>7}",
+                initial[p],
+                s.restocked.get(p).copied().unwrap_or(0),
+                s.reserved.get(p).copied().unwrap_or(0),
+                s.stock[p]
+            );
+        }
+        println!(
+            "{} messages in {} = {:.0} messages/s through one actor",
+            summary.messages,
+            fmt_duration(wall),
+            summary.messages_per_s
+        );
+        println!(
+            "stock + reserved = initial + restocked for every product: {}; the actor stopped when the last handle was dropped",
+            if conserved { "yes" } else { "NO" }
+        );
+    }
+    if !conserved {
+        bail!("inventory not conserved: this is a bug");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(product: &str, qty: u32) -> BTreeMap<String, u32> {
+        BTreeMap::from([(product.to_string(), qty)])
+    }
+
+    #[tokio::test]
+    async fn reserve_restock_and_errors() {
+        let (inv, actor) = InventoryHandle::spawn(one("pen", 5), 4);
+        assert_eq!(inv.reserve("pen", 3).await, Ok(2));
+        assert_eq!(
+            inv.reserve("pen", 3).await,
+            Err(InventoryError::OutOfStock {
+                wanted: 3,
+                available: 2
+            })
+        );
+        assert_eq!(
+            inv.reserve("ink", 1).await,
+            Err(InventoryError::UnknownProduct("ink".into()))
+        );
+        assert_eq!(inv.restock("pen", 10).await, Ok(12));
+        assert_eq!(inv.stock("pen").await, Ok(Some(12)));
+        drop(inv);
+        let state = actor.await.unwrap();
+        assert_eq!(state.reserved["pen"], 3);
+        assert_eq!(state.rejected, 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn never_oversells_under_contention() {
+        let (inv, actor) = InventoryHandle::spawn(one("gpu", 100), 2);
+        let tasks: Vec<_> = (0..1000)
+            .map(|_| {
+                let inv = inv.clone();
+                tokio::spawn(async move { inv.reserve("gpu", 1).await.is_ok() })
+            })
+            .collect();
+        drop(inv);
+        let mut granted = 0;
+        for t in tasks {
+            granted += u32::from(t.await.unwrap());
+        }
+        assert_eq!(granted, 100, "exactly the stock is sold, never more");
+        let state = actor.await.unwrap();
+        assert_eq!((state.stock["gpu"], state.rejected), (0, 900));
+    }
+
+    #[tokio::test]
+    async fn actor_stops_when_the_last_handle_drops() {
+        let (inv, actor) = InventoryHandle::spawn(one("a", 1), 1);
+        let inv2 = inv.clone();
+        drop(inv);
+        tokio::task::yield_now().await;
+        assert!(!actor.is_finished(), "a handle is still alive");
+        drop(inv2);
+        // The guard is only against a hang; the actor ends as soon as it sees `None`.
+        let state = tokio::time::timeout(std::time::Duration::from_secs(30), actor)
+            .await
+            .expect("actor should stop")
+            .unwrap();
+        assert_eq!(state.messages, 0);
+    }
+}
