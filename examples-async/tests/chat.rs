@@ -3,6 +3,9 @@
 //! Each test starts the real binary on `127.0.0.1:0` and reads the bound address from its first
 //! stdout line. Nothing here asserts on elapsed time: timeouts are hang guards only.
 
+// Test helpers panic on failure like the tests themselves (clippy.toml only exempts `#[test]` fns).
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -334,10 +337,10 @@ async fn beyond_max_clients_newcomers_are_refused_politely() {
         loop {
             let stream = TcpStream::connect(server.addr).await.unwrap();
             let mut lines = tokio::io::BufReader::new(stream).lines();
-            if let Ok(Some(line)) = lines.next_line().await {
-                if line.starts_with("* welcome") {
-                    return;
-                }
+            if let Ok(Some(line)) = lines.next_line().await
+                && line.starts_with("* welcome")
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -4,6 +4,9 @@
 //! binary. Failures are forced per URL (`?fail=...`) or drawn from a seeded generator, so the
 //! outcomes are deterministic. No assertion depends on elapsed time.
 
+// Test helpers panic on failure like the tests themselves (clippy.toml only exempts `#[test]` fns).
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;

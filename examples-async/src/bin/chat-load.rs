@@ -49,6 +49,7 @@
 //! 4. Stop reading in 1% of the clients (`--stuck 1`) and check the server drops only them.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -185,6 +186,8 @@ struct Report {
     p99_ms: f64,
     max_ms: f64,
     deliveries_per_s: f64,
+    /// The last arrival of each broadcast, in ms after it was sent.
+    per_broadcast_ms: Vec<f64>,
     server_rss_kib_per_conn: Option<f64>,
 }
 
@@ -351,6 +354,10 @@ async fn run(args: &Args, addr: SocketAddr, pid: Option<u32>) -> anyhow::Result<
     say(format!(
         "rate: {rate:.0} deliveries/s while a broadcast was in flight"
     ));
+    let per_broadcast: Vec<f64> = tally.span_us.iter().map(|s| ms(s.load(Relaxed))).collect();
+    say(format!(
+        "last arrival of each broadcast (ms): {per_broadcast:.1?}"
+    ));
     if received < expected {
         say(
             "warning: deliveries are missing; check the server's stats for dropped slow clients"
@@ -371,6 +378,7 @@ async fn run(args: &Args, addr: SocketAddr, pid: Option<u32>) -> anyhow::Result<
         p99_ms: p99,
         max_ms: max,
         deliveries_per_s: rate,
+        per_broadcast_ms: per_broadcast,
         server_rss_kib_per_conn: rss_kib_per_conn,
     })
 }
@@ -379,6 +387,24 @@ async fn run(args: &Args, addr: SocketAddr, pid: Option<u32>) -> anyhow::Result<
 /// ephemeral port range.
 async fn connect(addr: SocketAddr, source: Ipv4Addr) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
+    // Without this, `bind(ip, 0)` picks the port at bind time, without knowing the destination,
+    // and cannot reuse ports still in TIME_WAIT from the previous run: a second 10,000-client
+    // run within a minute then crawls through SYN retries. With it, the port is chosen at
+    // `connect`, per (source, destination) pair. Linux only.
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt on a socket we own, with a pointer to a live c_int and its exact size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&raw const on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
     socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
     let stream = socket.connect(addr).await?;
     stream.set_nodelay(true)?;
@@ -399,10 +425,13 @@ async fn receive(
     let mut line = Vec::with_capacity(128);
     let mut latencies = Vec::with_capacity(messages);
     let mut synced = false;
+    // Pinned once: a fresh `cancelled()` per line would lock the token's waiter list twice.
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
     while latencies.len() < messages {
         line.clear();
         let n = tokio::select! {
-            () = stop.cancelled() => break,
+            () = &mut stopped => break,
             r = rd.read_until(b'\n', &mut line) => match r {
                 Ok(n) => n,
                 Err(_) => break,
@@ -419,12 +448,11 @@ async fn receive(
             .unwrap_or("")
             .split_whitespace();
         match (fields.next(), fields.next()) {
-            (Some("sync"), _) => {
-                if !synced {
-                    synced = true;
-                    tally.synced.fetch_add(1, Relaxed);
-                }
+            (Some("sync"), _) if !synced => {
+                synced = true;
+                tally.synced.fetch_add(1, Relaxed);
             }
+            (Some("sync"), _) => {}
             (Some(seq), Some(sent)) => {
                 let (Ok(seq), Ok(sent_us)) = (seq.parse::<usize>(), sent.parse::<u64>()) else {
                     continue;
@@ -439,6 +467,10 @@ async fn receive(
             _ => {}
         }
     }
+    // Hold the connection until everyone is done: 10,000 clients hanging up the moment they have
+    // the last line would load the server with disconnects while it is still delivering that
+    // line to the others, and the tail latency measured would be our own doing.
+    stopped.await;
     latencies
 }
 

@@ -493,13 +493,18 @@ async fn client(shared: Arc<Shared>, mut stream: TcpStream, id: u64, shutdown: C
         }
         let idle = tokio::time::sleep(cfg.idle_timeout);
         tokio::pin!(idle);
+        // Created once, outside the loop: a `cancelled()` future registers itself with the token
+        // (a lock shared by every client) when first polled and unregisters when dropped; inside
+        // `select!` that would be two lock operations per message per client.
+        let stopping = shutdown.cancelled();
+        tokio::pin!(stopping);
         loop {
             // `biased`: check shutdown first, then drain outgoing messages before reading more
             // input, so a client's queue stays short. Every branch is cancel-safe: `recv`,
             // `FramedRead::next` and `cancelled` keep their state when another branch wins.
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => {
+                () = &mut stopping => {
                     let _ = write_timed(&mut wr, b"* server shutting down, goodbye\n", LAST_WORDS_TIMEOUT).await;
                     break 'session Leave::Shutdown;
                 }
@@ -530,8 +535,10 @@ async fn client(shared: Arc<Shared>, mut stream: TcpStream, id: u64, shutdown: C
                         }
                         Reply::Line(reply) => reply,
                     };
-                    if write_timed(&mut wr, reply.as_bytes(), cfg.write_timeout).await.is_err() {
-                        break 'session Leave::Slow;
+                    match write_timed(&mut wr, reply.as_bytes(), cfg.write_timeout).await {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::TimedOut => break 'session Leave::Slow,
+                        Err(_) => break 'session Leave::Error,
                     }
                 }
                 () = &mut idle => {
@@ -570,29 +577,42 @@ async fn deliver(
     id: u64,
     write_timeout: Duration,
 ) -> Result<u64, Leave> {
+    let mut first = (first.from != id).then_some(first.line);
     let mut batch = BytesMut::new();
-    let mut count = 0;
-    let mut next = Some(first);
-    while let Some(msg) = next.take() {
-        if msg.from != id {
-            batch.extend_from_slice(&msg.line);
-            count += 1;
+    let mut count = u64::from(first.is_some());
+    loop {
+        let msg = match rx.try_recv() {
+            Ok(msg) => msg,
+            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            Err(TryRecvError::Lagged(_)) => return Err(Leave::Slow),
+        };
+        if msg.from == id {
+            continue;
         }
+        // Only now, with a second line waiting, is a copy worth it: one write instead of two.
+        if let Some(line) = first.take() {
+            batch.extend_from_slice(&line);
+        }
+        batch.extend_from_slice(&msg.line);
+        count += 1;
         if batch.len() >= MAX_BATCH {
             break;
         }
-        next = match rx.try_recv() {
-            Ok(msg) => Some(msg),
-            Err(TryRecvError::Empty | TryRecvError::Closed) => None,
-            Err(TryRecvError::Lagged(_)) => return Err(Leave::Slow),
-        };
     }
-    if count > 0 {
-        // The socket buffer is full and stayed full: the client stopped reading. Drop it rather
-        // than wait, because a waiting task falls behind the ring anyway.
-        write_timed(wr, &batch, write_timeout)
+    // The common case, one line: write the shared `Bytes` itself, no copy, no allocation.
+    let bytes: &[u8] = match &first {
+        Some(line) => line,
+        None => &batch,
+    };
+    if !bytes.is_empty() {
+        write_timed(wr, bytes, write_timeout)
             .await
-            .map_err(|_| Leave::Slow)?;
+            .map_err(|e| match e.kind() {
+                // The socket buffer stayed full for `write_timeout`: the client stopped reading.
+                // Drop it rather than wait, because a waiting task falls behind the ring anyway.
+                io::ErrorKind::TimedOut => Leave::Slow,
+                _ => Leave::Error,
+            })?;
     }
     Ok(count)
 }
