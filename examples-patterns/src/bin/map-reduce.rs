@@ -457,9 +457,12 @@ fn main() -> Result<()> {
     };
     let bytes: u64 = files
         .iter()
-        .map(|p| std::fs::metadata(p).map(|m| m.len()))
-        .sum::<std::io::Result<u64>>()
-        .context("stat the input files")?;
+        .map(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.len())
+                .with_context(|| format!("stat {}", p.display()))
+        })
+        .sum::<Result<u64>>()?;
     if !args.json {
         println!(
             "input: {} in {} file(s), first {} ({:?} mode), {threads} thread(s)",
