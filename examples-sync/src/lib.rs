@@ -17,8 +17,10 @@
 //! [loom](https://docs.rs/loom)'s under `--cfg loom`, so the very same code is model-checked:
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom" cargo test -p examples-sync --release --test loom
+//! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p examples-sync --release --test loom
 //! ```
+//!
+//! (A separate target directory, so the `--cfg loom` build does not invalidate the normal one.)
 //!
 //! # Rust rejects the data race at compile time
 //!

@@ -218,16 +218,28 @@ fn async_notify(r: &mut Report) -> anyhow::Result<()> {
 
         // notify_waiters wakes the tasks waiting *now* and stores nothing.
         let reached = Arc::new(AtomicUsize::new(0));
+        let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(3);
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..3 {
-            let (notify, reached) = (notify.clone(), reached.clone());
+            let (notify, reached, ready_tx) = (notify.clone(), reached.clone(), ready_tx.clone());
             tasks.spawn(async move {
-                notify.notified().await;
+                // Register as a waiter *before* saying "ready": `enable()` does that without
+                // waiting, so the notify_waiters() below cannot slip in before we listen.
+                let notified = notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                let _ = ready_tx.send(()).await;
+                notified.await;
                 reached.fetch_add(1, Ordering::SeqCst);
             });
         }
-        // Let the three tasks reach `notified().await` (single-threaded runtime: yield to them).
-        tokio::task::yield_now().await;
+        drop(ready_tx);
+        for _ in 0..3 {
+            ready_rx
+                .recv()
+                .await
+                .context("a waiting task ended early")?;
+        }
         notify.notify_waiters();
         // A hang guard: a task that was not waiting yet would never be woken (nothing stored).
         let joined = tokio::time::timeout(Duration::from_secs(5), async {
