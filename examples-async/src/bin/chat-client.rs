@@ -102,9 +102,12 @@ fn input_lines(script: Vec<String>) -> mpsc::Receiver<String> {
     } else {
         tokio::spawn(async move {
             for line in script {
+                println!("> {line}"); // echo the script, as a terminal would echo typing
                 if tx.send(line).await.is_err() {
                     break;
                 }
+                // Paced like someone typing, so replies interleave with the script readably.
+                tokio::time::sleep(Duration::from_millis(150)).await;
             }
         });
     }
