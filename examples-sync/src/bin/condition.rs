@@ -62,7 +62,7 @@ use serde::Serialize;
 
 /// A bounded buffer on Mutex + Condvar; notify_one vs notify_all, one vs two condvars, measured.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Producer threads.
     #[arg(long, default_value_t = 1)]

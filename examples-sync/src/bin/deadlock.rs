@@ -83,7 +83,7 @@ use serde::Serialize;
 
 /// Two locks taken in opposite order: a deadlock on every run, detected and reported; then the fixes.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Which deadlock to stage.
     #[arg(long, value_enum, default_value_t = Scenario::Transfer)]
@@ -97,7 +97,7 @@ struct Args {
     /// Rounds per thread: transfers, or meals per philosopher.
     #[arg(long, default_value_t = 2_000)]
     rounds: u64,
-    /// Give up (exit 3) if the threads neither finish nor deadlock within this many seconds.
+    /// Give up (exit 1) if the threads neither finish nor deadlock within this many seconds.
     #[arg(long, default_value_t = 20)]
     stall_timeout: u64,
     /// Print the figures as one JSON object.

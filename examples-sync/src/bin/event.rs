@@ -55,7 +55,7 @@ use serde::Serialize;
 
 /// Event (set/clear/wait/timeout), Barrier, OnceLock/LazyLock and tokio Notify, with numbers.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Worker threads waiting on the start event and meeting at the barrier.
     #[arg(long, default_value_t = 4)]

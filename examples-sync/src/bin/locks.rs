@@ -63,7 +63,7 @@ use serde::Serialize;
 
 /// Tour of Mutex, poisoning, RwLock, parking_lot and ReentrantMutex, with measurements.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Threads for the measured parts.
     #[arg(long, default_value_t = 4)]

@@ -77,7 +77,7 @@ use serde::Serialize;
 
 /// Throughput of thread-safe queues (SPSC, MPSC, MPMC) and the semantics of tokio's channels.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Messages per run (each run moves this many `u64`s in total).
     #[arg(long, default_value_t = 200_000)]

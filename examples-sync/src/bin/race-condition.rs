@@ -70,7 +70,7 @@ use serde::Serialize;
 
 /// Count the updates lost by racy counters, and show that the fixes lose none.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Threads incrementing the shared counter at the same time.
     #[arg(long, default_value_t = 4)]

@@ -54,7 +54,7 @@ use serde::Serialize;
 
 /// Limit concurrent (simulated) downloads with a hand-built semaphore and with tokio's.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Downloads to run.
     #[arg(long, default_value_t = 12)]

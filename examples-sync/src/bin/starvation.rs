@@ -71,7 +71,7 @@ use serde::Serialize;
 
 /// Greedy threads against one polite thread, on unfair and fair locks.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Threads that re-lock immediately after unlocking.
     #[arg(long, default_value_t = 2)]
