@@ -117,7 +117,51 @@ enum InputMode {
 
 /// Word → count. Keys are bytes: most words are never decoded at all.
 /// FxHash instead of SipHash: ~2× faster on short keys, and the input is not adversarial.
-type Counts = FxHashMap<Box<[u8]>, u64>;
+type Counts = FxHashMap<Word, u64>;
+
+/// Longest word stored inline in the key itself.
+const INLINE: usize = 22;
+
+/// A word as a hash-map key. Short words (nearly all) live inside the key: building one costs
+/// no allocation, and comparing two is a fixed-size compare with no pointer to follow. A
+/// `Box<[u8]>` key would make every lookup chase a pointer to a random heap address, the
+/// dominant cost of a word count once the table outgrows the CPU caches.
+/// Canonical: a word of at most `INLINE` bytes is always `Inline`, zero-padded, so the derived
+/// `Eq` and `Hash` agree with byte equality.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Word {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl Word {
+    fn new(word: &[u8]) -> Word {
+        Self::mapped(word, |b| b)
+    }
+
+    /// The word with `f` applied to each byte (ASCII lower-casing), in one pass.
+    fn mapped(word: &[u8], f: impl Fn(u8) -> u8) -> Word {
+        if word.len() <= INLINE {
+            let mut bytes = [0u8; INLINE];
+            for (d, &s) in bytes.iter_mut().zip(word) {
+                *d = f(s);
+            }
+            Word::Inline {
+                len: word.len() as u8,
+                bytes,
+            }
+        } else {
+            Word::Heap(word.iter().map(|&b| f(b)).collect())
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Word::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Word::Heap(b) => b,
+        }
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // The map step: count the words of one chunk.
@@ -145,31 +189,20 @@ fn is_sep(b: u8) -> bool {
 
 /// Count the words of `text` into `counts`, with Python's word definition.
 fn count_words(text: &[u8], counts: &mut Counts) {
-    // One reusable buffer for the lower-cased word: no allocation per word, only per new key.
-    let mut lower = Vec::with_capacity(64);
     for word in text.split(|&b| is_sep(b)).filter(|w| !w.is_empty()) {
         if word.is_ascii() {
-            // Fast path (~99% of words): ASCII lower-casing is a byte map.
-            lower.clear();
-            lower.extend(word.iter().map(u8::to_ascii_lowercase));
-            bump(counts, &lower);
+            // Fast path (~99% of words): ASCII lower-casing is a byte map, done while building
+            // the key. `entry` by value: no allocation for an inline key.
+            *counts
+                .entry(Word::mapped(word, |b| b.to_ascii_lowercase()))
+                .or_insert(0) += 1;
         } else {
             // Slow path: decode (invalid bytes become U+FFFD, like Python's 'replace'), Unicode
             // lower-case ("Été" → "été"), and split again on Unicode spaces (NBSP, U+2003, ...).
             let decoded = String::from_utf8_lossy(word).to_lowercase();
             for w in decoded.split(char::is_whitespace).filter(|w| !w.is_empty()) {
-                bump(counts, w.as_bytes());
+                *counts.entry(Word::new(w.as_bytes())).or_insert(0) += 1;
             }
-        }
-    }
-}
-
-fn bump(counts: &mut Counts, word: &[u8]) {
-    // `get_mut` first: the key is allocated only the first time a word is seen.
-    match counts.get_mut(word) {
-        Some(n) => *n += 1,
-        None => {
-            counts.insert(word.into(), 1);
         }
     }
 }
@@ -355,7 +388,7 @@ impl Mapped {
 
 /// Most frequent first, ties by word so the output is deterministic.
 fn top_words(counts: &Counts, k: usize) -> Vec<(String, u64)> {
-    let mut all: Vec<(&[u8], u64)> = counts.iter().map(|(w, &n)| (&w[..], n)).collect();
+    let mut all: Vec<(&[u8], u64)> = counts.iter().map(|(w, &n)| (w.as_bytes(), n)).collect();
     all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     all.into_iter()
         .take(k)
@@ -619,7 +652,7 @@ mod tests {
     }
 
     fn get(c: &Counts, w: &str) -> u64 {
-        c.get(w.as_bytes()).copied().unwrap_or(0)
+        c.get(&Word::new(w.as_bytes())).copied().unwrap_or(0)
     }
 
     /// Every way of counting must give the sequential answer; say which one did not.
@@ -659,7 +692,7 @@ mod tests {
         let c = count(b"a\xff\xfeb c\xc3 \xc3\xa9t\xc3\xa9 \xe2\x82 end");
         let mut words: Vec<String> = c
             .keys()
-            .map(|w| String::from_utf8(w.to_vec()).unwrap())
+            .map(|w| String::from_utf8(w.as_bytes().to_vec()).unwrap())
             .collect();
         words.sort();
         assert_eq!(
@@ -690,6 +723,20 @@ mod tests {
         check_all_agree(b"a\xff\xfeb c\xc3 \xc3\xa9t\xc3\xa9 \xe2\x82 end"); // broken UTF-8
         check_all_agree("déjà vu, Déjà VU; façade\u{a0}FAÇADE".as_bytes());
         check_all_agree(&shared::corpus::generate(300_000, 7));
+    }
+
+    #[test]
+    fn inline_and_heap_keys_count_alike() {
+        let (short, long) = ("k".repeat(INLINE), "l".repeat(INLINE + 1));
+        let text = format!(
+            "{short} {} {long} {}",
+            short.to_uppercase(),
+            long.to_uppercase()
+        );
+        let c = count(text.as_bytes());
+        assert_eq!((get(&c, &short), get(&c, &long), c.len()), (2, 2, 2));
+        assert!(matches!(Word::new(short.as_bytes()), Word::Inline { .. }));
+        assert!(matches!(Word::new(long.as_bytes()), Word::Heap(_)));
     }
 
     #[test]
