@@ -93,8 +93,10 @@ async fn fetch(name: &str, step: Duration) -> String {
     format!("data from {name}")
 }
 
-async fn greet(who: &str) {
-    println!("  hello, {who} (the future is running now)");
+async fn greet(who: &str, verbose: bool) {
+    if verbose {
+        println!("  hello, {who} (the future is running now)");
+    }
 }
 
 async fn failing(step: Duration) -> anyhow::Result<String> {
@@ -126,7 +128,7 @@ async fn tour(step: Duration, verbose: bool) -> anyhow::Result<Vec<Step>> {
     };
 
     say("1. futures are lazy");
-    let fut = greet("reader");
+    let fut = greet("reader", verbose);
     say("  created the future: nothing printed yet");
     fut.await;
     if verbose {

@@ -348,8 +348,13 @@ fn print_summary(s: &Summary, wall: Duration) {
     );
     if let (Some(ideal), Some(ratio)) = (s.ideal_s, s.ratio_to_ideal) {
         println!(
-            "ideal ceil(N/C) x latency = {}: {ratio:.2}x the ideal",
-            shared::report::fmt_duration(Duration::from_secs_f64(ideal))
+            "ideal ceil(N/C) x latency = {}: {ratio:.2}x the ideal{}",
+            shared::report::fmt_duration(Duration::from_secs_f64(ideal)),
+            if s.retries > 0 {
+                " (retries, backoff and timeouts of the injected faults included; --faults 0 to compare)"
+            } else {
+                ""
+            }
         );
     }
     for f in s.failures.iter().take(10) {
