@@ -53,6 +53,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
+use indicatif::ProgressBar;
 use serde::Serialize;
 use shared::report::{fmt_duration, print_json};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -444,16 +445,19 @@ fn main() -> Result<()> {
     }
 
     let total = args.items.saturating_mul(u64::from(args.producers));
-    let bar = shared::progress::bar(total, args.json);
+    // Two lines under one MultiProgress (two independent bars would overwrite each other).
+    let mp = shared::progress::multi(args.json);
+    let bar = mp.add(ProgressBar::new(total).with_style(shared::progress::bar_style()));
     bar.set_message("consumed");
-    let depth_line = shared::progress::spinner(args.json);
+    let depth_line = mp.add(ProgressBar::new_spinner().with_style(shared::progress::line_style()));
+    depth_line.set_prefix("queue");
     let cap = args.capacity;
     let outcome = run(&cfg, &stop, &|len, consumed| {
         bar.set_position(consumed);
         // A text gauge: full = backpressure on producers, empty = consumers starving.
         let filled = (len * 30).div_ceil(cap).min(30);
         depth_line.set_message(format!(
-            "queue [{}{}] {len}/{cap}",
+            "[{}{}] {len}/{cap}",
             "#".repeat(filled),
             " ".repeat(30 - filled)
         ));
