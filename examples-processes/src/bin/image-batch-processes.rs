@@ -79,7 +79,7 @@ use shared::thumbnail::{self, OutputFormat, ThumbOptions};
 ///
 /// Without IN_DIR, generates a seeded folder of photo-like sample images first.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Folder of images (default: generate sample images into a temporary folder).
     in_dir: Option<PathBuf>,

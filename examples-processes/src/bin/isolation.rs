@@ -47,7 +47,7 @@ use serde::Serialize;
 
 /// Faults in a worker process versus in a thread: what survives what.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Print one JSON object instead of the table.
     #[arg(long)]

@@ -53,7 +53,7 @@ use serde::Serialize;
 
 /// Throughput and latency of pipes between processes vs channels between threads.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Bytes sent per message size, in MiB (capped at `--max-messages`).
     #[arg(long, default_value_t = 128)]

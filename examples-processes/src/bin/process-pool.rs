@@ -69,7 +69,7 @@ use shared::report::{Row, SpeedupTable};
 
 /// A pool of worker processes (this binary re-executed with `--worker`) over stdin/stdout pipes.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Number of worker processes (default: available cores).
     #[arg(long)]

@@ -52,7 +52,7 @@ use serde::Serialize;
 
 /// Cost of creating threads vs processes (µs, median of many) and their memory footprint.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Thread spawn+join repetitions.
     #[arg(long, default_value_t = 5000)]

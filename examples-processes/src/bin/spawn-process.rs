@@ -48,7 +48,7 @@ use clap::Parser;
 
 /// A tour of `std::process::Command`: args, env, cwd, capture, status, timeout, pipes, stdin.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Deadline for the slow child of step 3, in milliseconds.
     #[arg(long, default_value_t = 300)]
