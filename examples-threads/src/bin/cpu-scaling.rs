@@ -81,11 +81,19 @@ fn main() -> anyhow::Result<()> {
     // The job list: one seed per job. Threads borrow it; nothing is copied or serialized.
     let seeds: Vec<u64> = (0..args.jobs as u64).collect();
 
+    // A speedup measured on a busy machine is a measurement of the other programs too: say so.
+    let load = load_average();
     if !args.json {
         println!(
             "{} jobs × {} rounds of cpu_task, {cores} cores available, trying {counts:?} threads",
             args.jobs, args.rounds
         );
+        if let Some(load) = load.filter(|&l| l > (cores as f64 / 4.0).max(0.5)) {
+            println!(
+                "warning: load average {load:.1} before starting: other programs are using the \
+                 CPU,\n         so the speedups below will be lower than this machine can do"
+            );
+        }
     }
 
     let mut table = SpeedupTable::new(format!(
@@ -136,6 +144,7 @@ fn main() -> anyhow::Result<()> {
             "jobs": args.jobs,
             "rounds": args.rounds,
             "checksum": expected,
+            "load_average_1m": load,
             "efficiency": efficiencies,
             "table": table.to_json(),
         }));
@@ -153,6 +162,16 @@ fn main() -> anyhow::Result<()> {
         "a thread count produced a different checksum"
     );
     Ok(())
+}
+
+/// The 1-minute load average (runnable threads, averaged), Linux only.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The thread counts to try: every k up to `max` when that is a short list, otherwise powers of
