@@ -31,12 +31,12 @@
 //! # What to observe
 //! - Every row delivers every item exactly once (the checksum column).
 //! - "futile" wake-ups: woken, condition still false, back to sleep. With 8 idle consumers and
-//!   `notify_all`, one push wakes all 8 and 7 go back to sleep: the futile share climbs (≈70%
-//!   with two condvars, ≈85% with one shared condvar, where producers and consumers also wake
-//!   each other). With `notify_one` some wake-ups are still futile (≈30–40%): a consumer that
-//!   never slept took the item first ("stolen" wake-ups). That is why the `while` is mandatory.
-//! - Throughput follows: futile wake-ups are context switches that do no work (the shared
-//!   condvar is ~2.5× slower than two condvars + `notify_one` here).
+//!   `notify_all`, one push wakes all 8 and 7 go back to sleep: the futile share climbs to
+//!   70–85% (with one shared condvar, producers and consumers also wake each other). With
+//!   `notify_one` some wake-ups are still futile (30–40%): a consumer that never slept took the
+//!   item first ("stolen" wake-ups). That is why the `while` is mandatory.
+//! - Throughput follows: futile wake-ups are context switches that do no work (`notify_all`
+//!   rows 1.5–2.5× slower than two condvars + `notify_one` on the project's 2-core box).
 //! - With as many producers as consumers (`--producers 4 --consumers 4`) few threads sleep at
 //!   once and the differences shrink: measure your own shape before "optimizing" signalling.
 //! - The bounded capacity is back-pressure: fast producers block instead of filling memory.
@@ -71,7 +71,7 @@ struct Args {
     #[arg(long, default_value_t = 8)]
     consumers: u64,
     /// Items per producer.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 40_000)]
     items: u64,
     /// Buffer capacity.
     #[arg(long, default_value_t = 8)]

@@ -76,10 +76,10 @@ struct Args {
     #[arg(long, default_value_t = 4)]
     threads: u64,
     /// Increments per thread.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 50_000)]
     increments: u64,
     /// Runs of each variant (lost updates are counted on each run).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 10)]
     runs: u32,
     /// Do not yield inside the racy read-modify-write: only the natural window remains.
     #[arg(long)]
