@@ -52,8 +52,9 @@
 //!   asyncio: 5.6 KiB). One broadcast to 10,000 clients costs the server ~90 ms of CPU, nearly all
 //!   of it kernel loopback work (~9 µs per delivery), and the load tool ~60 ms: with both on 2
 //!   cores the p99 floor is ~85 ms, and it doubles or triples when other programs share the cores.
-//!   `py_chat_server.py` (asyncio) under the same `chat-load`: p99 about 2x higher at 10,000
-//!   clients and 5x at 19,000 (one thread does all the writes), with 2.7x the memory.
+//!   `py_chat_server.py` (asyncio) under the same `chat-load`: median p99 2.4x higher at 10,000
+//!   clients and far more variable (0.16–1.7 s across runs), 5x at 19,000 (one thread does all
+//!   the writes), with 2.7x the memory.
 //! - Join 10,000 clients: a handful of `* N users joined` lines instead of 50 million deliveries.
 //! - `nc` a client, press Ctrl-Z to stop it reading, flood from another: it is dropped after
 //!   `--write-timeout`, the others never notice.
