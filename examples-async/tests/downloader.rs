@@ -172,8 +172,47 @@ fn default_run_uses_its_own_server_and_ends() {
     );
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["ok"], 30);
-    assert_eq!(
-        json["bad_lines"], 1,
-        "the generated list has one malformed line"
-    );
+    assert_eq!(json["bad_lines"], 0);
+}
+
+#[test]
+fn ctrl_c_stops_downloads_in_flight_and_leaves_no_part_file() {
+    // Every response takes 60 s: without cancellation the run would last minutes.
+    let server = TestServer::spawn(
+        ServerConfig::default()
+            .latency(Duration::from_secs(60))
+            .grace(Duration::from_millis(100)),
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let list = tmp.path().join("urls.txt");
+    std::fs::write(&list, url_list(&server.base_url(), 20, 1000).join("\n")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_async-downloader"))
+        .arg("--urls")
+        .arg(&list)
+        .arg("--out")
+        .arg(&out)
+        .args(["--json", "--concurrency", "4", "--timeout", "120s"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the downloads are really in flight (hang guard, not a timing assertion).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while server.stats().in_flight < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "downloads never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on our own child; no memory involved.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["ok"], 0, "{json}");
+    assert_eq!(json["cancelled"], 20, "{json}");
+    assert!(leftovers(&out).is_empty());
 }
