@@ -40,6 +40,12 @@
 //! - With rates at 0, a crossbeam channel moves millions of items per second; Python's
 //!   `queue.Queue` moves a few hundred thousand (its lock and the GIL).
 //!
+//! Measured (release, 2 cores): defaults 1,199 items/s (predicted 1,200; the queue is full 88%
+//! of the time, producers blocked 32%: the consumers are the bottleneck); `--consumers 4`:
+//! 1,997 items/s (predicted 2,000; the queue is empty 85% of the time: now the producers are).
+//! At max speed with 2+2 threads: 16–19 M items/s through `bounded(1024)`, against 0.20 M/s for
+//! Python's `queue.Queue(1024)` (`py_queues.py`, same machine).
+//!
 //! # Exercises
 //! 1. Make the queue unbounded (`crossbeam_channel::unbounded()`) with fast producers and slow
 //!    consumers, and watch the memory grow with `--items 5000000`. Why is bounded the default?
