@@ -459,11 +459,16 @@ fn parse_size(s: &str) -> Result<usize, String> {
 /// Write the seeded corpus to the temp directory once; later runs reuse it.
 fn corpus_file(size: usize, seed: u64) -> Result<PathBuf> {
     let path = std::env::temp_dir().join(format!("map-reduce-corpus-{size}-{seed}.txt"));
-    // `shared::corpus::write` writes a temporary file then renames it, so a file that exists is
-    // complete: an interrupted run never leaves a truncated corpus behind.
+    // Write under a name unique to this process, then rename: a file at `path` is always
+    // complete (an interrupted run leaves no truncated corpus), and two runs generating the
+    // same corpus at once do not write into each other's file. The last rename wins; both
+    // wrote the same bytes.
     if !path.exists() {
-        shared::corpus::write(&path, size, seed)
-            .with_context(|| format!("write corpus {}", path.display()))?;
+        let part = path.with_extension(format!("{}.part", std::process::id()));
+        shared::corpus::write(&part, size, seed)
+            .with_context(|| format!("write corpus {}", part.display()))?;
+        std::fs::rename(&part, &path)
+            .with_context(|| format!("rename {} to {}", part.display(), path.display()))?;
     }
     Ok(path)
 }
