@@ -139,6 +139,9 @@ fn spawn_cost_reports_medians_and_memory() {
             "{row}"
         );
     }
+    let reuse = json["reuse"].as_array().unwrap();
+    assert_eq!(reuse.len(), 2, "hand-off to a thread and to a process");
+    assert!(reuse.iter().all(|r| r["median_us"].as_f64().unwrap() > 0.0));
     let memory = json["memory"].as_array().unwrap();
     assert_eq!(memory.len(), 2);
     assert!(

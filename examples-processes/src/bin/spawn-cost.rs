@@ -28,6 +28,9 @@
 //!   before importing anything.
 //! - Per idle thread, ~10 KiB resident; per idle process of this binary, ~2 MiB RSS but only
 //!   ~250 KiB PSS: the binary's code and the C library are shared between the copies.
+//! - The "reuse" rows: handing a task to a worker that already exists costs one wake-up
+//!   (~5-20 µs), for a parked thread and a live worker process alike. That is what a pool
+//!   buys: the spawn is paid once per worker, not once per task.
 //! - The conclusion printed at the end: create workers once and reuse them (a pool), and make
 //!   each task long compared with the cost of a message to a worker.
 //!
@@ -42,7 +45,7 @@
 //! 4. Using the figures, how long must a task be for per-task process spawning (no pool) to
 //!    cost less than 5% overhead?
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -69,11 +72,13 @@ struct Args {
 }
 
 /// Hidden child modes, checked before clap so that a child does as little as possible:
-/// `--child-exit` returns at once; `--child-idle` waits for EOF on stdin.
+/// `--child-exit` returns at once; `--child-idle` waits for EOF on stdin; `--child-echo` sends
+/// back every 8 bytes it reads (a worker answering tasks).
 fn child_mode() -> Option<&'static str> {
     match std::env::args().nth(1).as_deref() {
         Some("--child-exit") => Some("exit"),
         Some("--child-idle") => Some("idle"),
+        Some("--child-echo") => Some("echo"),
         _ => None,
     }
 }
@@ -98,6 +103,15 @@ struct MemoryRow {
 fn main() -> anyhow::Result<()> {
     match child_mode() {
         Some("exit") => return Ok(()),
+        Some("echo") => {
+            let (mut input, mut output) = (std::io::stdin().lock(), std::io::stdout().lock());
+            let mut task = [0u8; 8];
+            while input.read_exact(&mut task).is_ok() {
+                output.write_all(&task).context("answering")?;
+                output.flush().context("answering")?;
+            }
+            return Ok(());
+        }
         Some(_) => {
             // Idle worker: block until the parent closes our stdin.
             let mut sink = Vec::new();
@@ -161,6 +175,11 @@ fn main() -> anyhow::Result<()> {
         )?);
     }
 
+    // What a pool pays per task instead of a spawn: waking a worker that already exists.
+    let reuse = vec![
+        thread_handoff(args.thread_iters)?,
+        process_handoff(&exe, args.thread_iters)?,
+    ];
     let memory = vec![thread_memory(args.idle)?, process_memory(&exe, args.idle)?];
 
     let thread = spawn[0].median_us;
@@ -168,6 +187,7 @@ fn main() -> anyhow::Result<()> {
     if args.json {
         shared::report::print_json(&serde_json::json!({
             "spawn": spawn,
+            "reuse": reuse,
             "memory": memory,
             "process_over_thread": process / thread,
         }));
@@ -180,6 +200,17 @@ fn main() -> anyhow::Result<()> {
     for r in &spawn {
         println!(
             "{:<40} {:>7} {:>8.1} µs {:>8.1} µs {:>8.1} µs",
+            r.what, r.iterations, r.median_us, r.p90_us, r.min_us
+        );
+    }
+    println!();
+    println!(
+        "{:<50} {:>7} {:>11} {:>11} {:>11}",
+        "reuse (what a pool pays per task)", "runs", "median", "p90", "min"
+    );
+    for r in &reuse {
+        println!(
+            "{:<50} {:>7} {:>8.1} µs {:>8.1} µs {:>8.1} µs",
             r.what, r.iterations, r.median_us, r.p90_us, r.min_us
         );
     }
@@ -208,7 +239,11 @@ fn main() -> anyhow::Result<()> {
         process * 100.0 / 1000.0
     );
     println!(
-        "- a pool pays instead one pipe round trip per task (see pipe-ipc): batch small tasks into chunks;"
+        "- a pool pays instead one hand-off per task ({:.1} µs to a thread, {:.1} µs to a process here):",
+        reuse[0].median_us, reuse[1].median_us
+    );
+    println!(
+        "  both are wake-ups of a sleeping worker; tasks much shorter than that must be batched;"
     );
     println!(
         "- memory: a thread is nearly free, a process costs its own heap and page tables: size pools to cores, not to tasks."
@@ -240,6 +275,52 @@ fn measure(
         p90_us: us(times[iters * 9 / 10]),
         min_us: us(times[0]),
     })
+}
+
+/// Round trip to a thread parked on a channel: send a task, wait for the answer.
+fn thread_handoff(iters: usize) -> anyhow::Result<SpawnRow> {
+    let (task_tx, task_rx) = std::sync::mpsc::sync_channel::<u64>(1);
+    let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<u64>(1);
+    let worker = std::thread::spawn(move || {
+        for task in task_rx {
+            if done_tx.send(task + 1).is_err() {
+                break;
+            }
+        }
+    });
+    let row = measure("hand-off to a parked thread (channel)", iters, || {
+        task_tx.send(1).context("the worker thread is gone")?;
+        done_rx.recv().context("the worker thread is gone")?;
+        Ok(())
+    });
+    drop(task_tx); // Closing the channel is the stop signal.
+    worker.join().expect("the worker thread cannot panic");
+    row
+}
+
+/// Round trip to a live child process over its stdin/stdout pipes: 8 bytes out, 8 bytes back.
+fn process_handoff(exe: &std::path::Path, iters: usize) -> anyhow::Result<SpawnRow> {
+    let mut child = Command::new(exe)
+        .arg("--child-echo")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("spawning the echo child")?;
+    let mut to_child = child.stdin.take().expect("stdin was piped");
+    let mut from_child = child.stdout.take().expect("stdout was piped");
+    let row = measure("hand-off to a live worker process (pipe)", iters, || {
+        to_child
+            .write_all(&7u64.to_le_bytes())
+            .context("writing a task")?;
+        let mut answer = [0u8; 8];
+        from_child
+            .read_exact(&mut answer)
+            .context("reading the answer")?;
+        Ok(())
+    });
+    drop(to_child); // EOF: the child's loop ends.
+    child.wait().context("reaping the echo child")?;
+    row
 }
 
 /// RSS growth of this process while `count` threads are parked on a channel.
