@@ -51,7 +51,7 @@ use tokio_util::sync::CancellationToken;
 
 /// A tour of async/await in tokio, each step timed.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Duration of one simulated I/O step, in milliseconds.
     #[arg(long, default_value_t = 200)]

@@ -81,7 +81,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Download every URL of a list concurrently, with retries, timeouts and atomic files.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// File with one URL per line (blank lines and `#` comments are skipped). Default: a
     /// generated list served by a local test server.

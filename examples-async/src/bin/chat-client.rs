@@ -51,7 +51,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An async terminal client for chat-server (see the file header).
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Server to join; without it, run an offline demo against our own chat-server.
     #[arg(long)]

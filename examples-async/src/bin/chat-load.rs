@@ -68,7 +68,7 @@ const MARKER: &str = "@@load";
 
 /// Load generator for line chat servers (see the file header).
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Server to load; without it, start the sibling `chat-server` binary on 127.0.0.1:0.
     #[arg(long)]

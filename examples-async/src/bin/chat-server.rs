@@ -105,7 +105,7 @@ const LIST_MAX: usize = 50;
 
 /// A TCP line chat for many clients (see the file header for the protocol).
 #[derive(Parser, Debug, Clone)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Address to listen on; port 0 picks a free one (the first stdout line says which).
     #[arg(long, default_value = DEFAULT_ADDR)]

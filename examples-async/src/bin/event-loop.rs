@@ -39,7 +39,7 @@ use clap::Parser;
 
 /// A ticker measures its own lateness while another task blocks the event loop (or not).
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// How long the misbehaving task blocks each time, in milliseconds.
     #[arg(long, default_value_t = 100)]

@@ -54,7 +54,7 @@ use tokio_stream::wrappers::IntervalStream;
 
 /// Simulated sensors → merged stream → bounded channel → slow windowed sink.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// How long each of the two runs lasts.
     #[arg(long, default_value = "1500ms", value_parser = parse_duration)]

@@ -74,7 +74,7 @@ use std::time::Duration;
 
 /// Threading vs processes vs async vs rayon on I/O-bound and CPU-bound work, measured.
 #[derive(Parser, Debug, Clone)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// I/O workload: number of HTTP requests (N).
     #[arg(long, default_value_t = 100)]

@@ -53,7 +53,7 @@ use shared::work::cpu_task;
 
 /// Run the same CPU-bound jobs on 1, 2, … N threads and print the speedup and efficiency.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Number of jobs (the work is the same for every thread count).
     #[arg(long, default_value_t = 96)]

@@ -51,7 +51,7 @@ use clap::Parser;
 
 /// A guided tour of std::thread: spawn, join, move, names, Builder, scope, panics.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Number of threads in the spawn/join and scope demos.
     #[arg(long, default_value_t = 4)]

@@ -53,7 +53,7 @@ use shared::report::{Row, SpeedupTable, print_json, timed};
 
 /// Measure Mutex, RwLock and atomics on the same shared-counter and read-mostly workloads.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Threads sharing the state [default: available_parallelism].
     #[arg(long)]

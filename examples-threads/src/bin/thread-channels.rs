@@ -54,7 +54,7 @@ use shared::report::{fmt_duration, print_json};
 
 /// Channels between threads: mpsc, bounded backpressure, crossbeam select! with tick and timeout.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Producers in parts 1 and 2.
     #[arg(long, default_value_t = 3)]

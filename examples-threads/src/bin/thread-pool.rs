@@ -180,7 +180,7 @@ mod pool {
 
 /// Compare a hand-built thread pool, rayon::ThreadPool and thread::scope on the same jobs.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Worker threads for every variant [default: available_parallelism].
     #[arg(long)]

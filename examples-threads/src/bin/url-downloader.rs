@@ -79,7 +79,7 @@ use shared::server::{Faults, ServerConfig, TestServer};
 
 /// Download many URLs on a fixed pool of threads, with timeouts, retries and atomic files.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// File of URLs, one per line (`#` starts a comment line). Default: a local test server.
     #[arg(long)]
