@@ -28,6 +28,9 @@
 //!   before importing anything.
 //! - Per idle thread, ~10 KiB resident; per idle process of this binary, ~2 MiB RSS but only
 //!   ~250 KiB PSS: the binary's code and the C library are shared between the copies.
+//! - The pinned row: the same spawn with both threads on one core. When it is much faster than
+//!   the unpinned row, the cost was waking another (idle) core, not creating the thread; on a
+//!   virtual machine that wake-up goes through the hypervisor and can dominate.
 //! - The "reuse" rows: handing a task to a worker that already exists costs one wake-up
 //!   (~5-20 µs), for a parked thread and a live worker process alike. That is what a pool
 //!   buys: the spawn is paid once per worker, not once per task.
@@ -135,6 +138,22 @@ fn main() -> anyhow::Result<()> {
             .expect("an empty thread cannot panic");
         Ok(())
     })?];
+    // The same, with the new thread forced onto the spawning thread's core: no other core has
+    // to be woken up. On a VM, waking an idle virtual CPU goes through the hypervisor and can
+    // cost more than the spawn itself; compare the two rows.
+    let iters = args.thread_iters;
+    let pinned = std::thread::spawn(move || -> anyhow::Result<SpawnRow> {
+        pin_to_one_cpu()?; // Threads spawned from here inherit the affinity.
+        measure("thread spawn + join (pinned, one core)", iters, || {
+            std::thread::spawn(|| std::hint::black_box(1u64))
+                .join()
+                .expect("an empty thread cannot panic");
+            Ok(())
+        })
+    })
+    .join()
+    .expect("the measuring thread cannot panic")?;
+    spawn.push(pinned);
     spawn.push(measure(
         "process spawn + wait (this binary)",
         args.process_iters,
@@ -183,7 +202,7 @@ fn main() -> anyhow::Result<()> {
     let memory = vec![thread_memory(args.idle)?, process_memory(&exe, args.idle)?];
 
     let thread = spawn[0].median_us;
-    let process = spawn[1].median_us;
+    let process = spawn[2].median_us;
     if args.json {
         shared::report::print_json(&serde_json::json!({
             "spawn": spawn,
@@ -275,6 +294,25 @@ fn measure(
         p90_us: us(times[iters * 9 / 10]),
         min_us: us(times[0]),
     })
+}
+
+/// Restricts the calling thread to the CPU it is running on now.
+fn pin_to_one_cpu() -> anyhow::Result<()> {
+    // SAFETY: sched_getcpu takes no arguments.
+    let cpu = unsafe { libc::sched_getcpu() };
+    let cpu = usize::try_from(cpu).context("sched_getcpu failed")?;
+    // SAFETY: cpu_set_t is plain old data (a bit array), so all-zeroes is a valid empty set;
+    // CPU_SET writes inside it (cpu < CPU_SETSIZE on any machine this runs on); pid 0 means
+    // the calling thread.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("sched_setaffinity");
+    }
+    Ok(())
 }
 
 /// Round trip to a thread parked on a channel: send a task, wait for the answer.
