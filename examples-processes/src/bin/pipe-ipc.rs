@@ -25,12 +25,15 @@
 //! - Large messages (16 KiB and up): the channel moves a pointer, so its "MiB/s" is only bounded
 //!   by making each message (several GiB/s); the pipe flattens around 1 GiB/s: two copies and a
 //!   system call per 64 KiB pipe buffer. This is the cost `multiprocessing` pays on big results.
-//! - Small messages (64 B, 1 KiB): the *buffered pipe wins*. One `write(2)` carries thousands of
-//!   frames, while the channel hands over every message on its own and often wakes the
-//!   consumer for it. What is measured there is batching, not the transport (exercise 1).
-//! - Round trip of 64 bytes: the same order of magnitude for both (~5-20 µs depending on load),
-//!   because each round trip is two wake-ups of a sleeping thread or process, and that costs far
-//!   more than copying 64 bytes. A pool that sends one tiny task per message is bounded by this.
+//! - Small messages (64 B, 1 KiB): a close race that changes from run to run. The channel pays
+//!   a hand-off per message, plus a wake-up each time the consumer had caught up and parked;
+//!   the buffered pipe pays one `write(2)` per 256 KiB of frames. On a quiet machine the channel
+//!   usually wins; on a busy one, where each wake-up waits for a core, the batching pipe can
+//!   win (exercise 1). Either way the cost is per message, not per byte.
+//! - Round trip of 64 bytes: ~5 µs for a channel and ~10 µs for a pipe on a quiet machine, and
+//!   both 10-20 µs, in either order, on a busy one: each round trip is two wake-ups of a sleeping
+//!   thread or process, which costs far more than copying 64 bytes. A pool that sends one tiny
+//!   task per message is bounded by this, whatever the transport.
 //!
 //! # Exercises
 //! 1. Batch the channel: send `Vec<Vec<u8>>` of 256 messages at a time. Who wins at 64 bytes now?
