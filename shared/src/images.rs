@@ -228,7 +228,11 @@ pub fn encode_sample(p: &SamplePlan, jpeg_quality: u8) -> anyhow::Result<Vec<u8>
     // Grain sized for realistic files: the JPEGs come out at ~0.2 bytes per pixel at q90, like
     // phone photos (the camera's denoiser leaves only faint sensor noise); PNGs are mostly
     // graphics and screenshots, nearly noise-free.
-    let grain = if p.kind.extension() == "jpg" { 5..11 } else { 1..3 };
+    let grain = if p.kind.extension() == "jpg" {
+        5..11
+    } else {
+        1..3
+    };
     let rgb = render_rgb(w, h, p.seed, grain);
     let mut out = Vec::with_capacity((w * h) as usize / 4);
     match p.kind {

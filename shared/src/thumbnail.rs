@@ -28,6 +28,12 @@
 //!   decode.
 //! - **PNG: `image`'s `png` decoder** is ~3× faster than Pillow's zlib path already.
 //!
+//! Measured on the default sample folder (50 images, 165 MP, one core each): PNGs ~2.4× faster
+//! than Pillow, JPEGs only ~1.1× (the big ones at parity: `jpeg-decoder`'s Huffman decoding is
+//! about half as fast as libjpeg-turbo's, and the scaled decode saves ~15% over a full zune
+//! decode); the whole folder ~1.6× on 2 cores. Linking the system libjpeg-turbo (`turbojpeg`
+//! crate) would close the JPEG gap, at the price of a C library to install.
+//!
 //! # Robustness (a batch must survive any file)
 //!
 //! - The format is sniffed from the first bytes, not trusted from the extension.
