@@ -96,7 +96,7 @@ use shared::thumbnail::{self, OutputFormat, ThumbError, ThumbInfo, ThumbOptions}
 ///
 /// Without IN_DIR, generates a seeded folder of photo-like sample images first.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Folder of images (default: generate sample images into a temporary folder).
     in_dir: Option<PathBuf>,
