@@ -379,6 +379,7 @@ fn worker(
     id: usize,
     rx: Receiver<(Order, Instant)>,
     stop: &AtomicBool,
+    deadline: Option<Instant>,
     gateway: &Gateway,
     mail: SocketAddr,
     max: u32,
@@ -388,9 +389,9 @@ fn worker(
         conn: None,
     };
     let mut results = Vec::new();
-    // Check the stop flag before taking an order, never in the middle of one: an order that
+    // Check the stop signals before taking an order, never in the middle of one: an order that
     // was started is finished (charged AND confirmed, or failed with a reason).
-    while !stop.load(Ordering::Acquire) {
+    while !stop.load(Ordering::Acquire) && !deadline.is_some_and(|d| Instant::now() >= d) {
         let Ok((order, queued_at)) = rx.recv() else {
             break;
         }; // closed and drained
@@ -486,7 +487,7 @@ fn main() -> Result<()> {
                 thread::Builder::new()
                     .name(format!("worker-{i:02}"))
                     .spawn_scoped(s, move || {
-                        worker(i, rx, stop, gw, mail_addr, args.max_attempts)
+                        worker(i, rx, stop, deadline, gw, mail_addr, args.max_attempts)
                     })
                     .context("spawn worker")
             })
@@ -549,12 +550,9 @@ fn main() -> Result<()> {
             }
             submitted += 1;
         }
-        drop(tx); // no more orders: workers finish the queue, then see it closed
-        // On an early stop, the workers exit after their current order; wake them in case
-        // they are waiting on an empty queue (a closed channel does that).
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            stop.store(true, Ordering::Release);
-        }
+        // No more orders: the channel closes, so workers waiting on an empty queue wake up
+        // and exit; on a normal run they first finish what is queued.
+        drop(tx);
         let mut results = Vec::new();
         for w in workers {
             results.extend(w.join().expect("a worker panicked"));
@@ -626,7 +624,7 @@ fn main() -> Result<()> {
         latency_p50_ms: pct(0.5),
         latency_p99_ms: pct(0.99),
         per_worker,
-        stopped_early: submitted < args.orders,
+        stopped_early: submitted < args.orders || !not_processed.is_empty(),
     };
 
     if args.json {
