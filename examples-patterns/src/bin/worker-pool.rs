@@ -391,7 +391,7 @@ fn worker(
     let mut results = Vec::new();
     // Check the stop signals before taking an order, never in the middle of one: an order that
     // was started is finished (charged AND confirmed, or failed with a reason).
-    while !stop.load(Ordering::Acquire) && !deadline.is_some_and(|d| Instant::now() >= d) {
+    while !stop.load(Ordering::Acquire) && deadline.is_none_or(|d| Instant::now() < d) {
         let Ok((order, queued_at)) = rx.recv() else {
             break;
         }; // closed and drained
