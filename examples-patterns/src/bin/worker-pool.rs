@@ -51,7 +51,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use crossbeam_channel::{Receiver, bounded};
+use crossbeam_channel::{Receiver, SendTimeoutError, bounded};
 use serde::Serialize;
 use shared::report::{fmt_duration, print_json};
 use std::collections::HashMap;
@@ -535,8 +535,10 @@ fn main() -> Result<()> {
         // The storefront (this thread): orders arrive at `rate`, 4x faster for the middle third.
         let mut submitted = 0u64;
         let mut next = Instant::now();
-        for order in orders {
-            if stop.load(Ordering::Acquire) || deadline.is_some_and(|d| Instant::now() >= d) {
+        let stopping =
+            || stop.load(Ordering::Acquire) || deadline.is_some_and(|d| Instant::now() >= d);
+        'orders: for order in orders {
+            if stopping() {
                 break;
             }
             let burst = (args.orders / 3..2 * args.orders / 3).contains(&order.id);
@@ -544,9 +546,17 @@ fn main() -> Result<()> {
             if let Some(d) = next.checked_duration_since(Instant::now()) {
                 thread::sleep(d);
             }
-            // Blocks when the queue is full: backpressure reaches the storefront.
-            if tx.send((order, Instant::now())).is_err() {
-                break; // every worker is gone
+            // Blocks when the queue is full: backpressure reaches the storefront. But never
+            // block forever: once a stop is asked for, the workers stop taking orders, so a
+            // full queue would stay full. Wait in slices and re-check the stop signals; an
+            // order that was never accepted is not counted as submitted.
+            let mut item = (order, Instant::now());
+            loop {
+                match tx.send_timeout(item, Duration::from_millis(20)) {
+                    Ok(()) => break,
+                    Err(SendTimeoutError::Timeout(back)) if !stopping() => item = back,
+                    Err(_) => break 'orders, // stopping, or every worker is gone
+                }
             }
             submitted += 1;
         }
