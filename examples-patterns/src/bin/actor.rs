@@ -217,7 +217,7 @@ impl InventoryHandle {
 
 /// A tokio actor owning an inventory; concurrent customers reserve through handles.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Customer tasks, each trying to reserve a few items.
     #[arg(long, default_value_t = 500)]

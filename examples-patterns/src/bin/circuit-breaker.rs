@@ -290,7 +290,7 @@ impl Drop for Permit<'_> {
 
 /// Circuit breaker around HTTP calls to a local server that has an outage.
 #[derive(Parser, Debug, Clone)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Requests per second (each in its own task).
     #[arg(long, default_value_t = 200.0)]

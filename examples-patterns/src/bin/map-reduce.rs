@@ -82,7 +82,7 @@ const DEFAULT_CHUNK: &str = "4MiB";
 
 /// Word count with rayon map-reduce vs a sequential loop, checked equal.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Files to count. Without files, a seeded corpus of `--size` bytes is generated.
     files: Vec<PathBuf>,

@@ -76,7 +76,7 @@ use std::time::{Duration, Instant};
 
 /// A multi-stage file pipeline with threads per stage and a visible bottleneck.
 #[derive(Parser, Debug, Clone)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Directory of CSV files to process (default: generate `--files` files in a temp dir).
     #[arg(long)]

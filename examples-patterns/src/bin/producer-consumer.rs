@@ -68,7 +68,7 @@ use std::time::{Duration, Instant};
 
 /// M producers, N consumers, one bounded channel; checks that every item is consumed exactly once.
 #[derive(Parser, Debug, Clone)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Producer threads.
     #[arg(long, default_value_t = 2)]

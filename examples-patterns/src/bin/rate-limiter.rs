@@ -121,7 +121,7 @@ impl TokenBucket {
 
 /// A token-bucket rate limiter shared by concurrent clients; measured against its configuration.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Allowed calls per second.
     #[arg(long, default_value_t = 50.0)]

@@ -64,7 +64,7 @@ use std::time::{Duration, Instant};
 
 /// E-commerce order processing with a fixed pool of worker threads.
 #[derive(Parser, Debug, Clone)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Orders the storefront receives.
     #[arg(long, default_value_t = 300)]
