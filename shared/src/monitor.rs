@@ -20,31 +20,6 @@ pub struct Sample {
     pub threads: u64,
 }
 
-fn self_cpu() -> Duration {
-    // SAFETY: `getrusage` only writes into the struct we pass; a zeroed `rusage` is valid.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `ru` is valid and writable for the call.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
-        return Duration::ZERO;
-    }
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
-    };
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
-
-fn status_field(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// Takes [`Sample`]s; CPU% is measured between two consecutive calls to [`Sampler::sample`].
 #[derive(Debug)]
 pub struct Sampler {
@@ -62,21 +37,21 @@ impl Sampler {
     pub fn new() -> Self {
         Sampler {
             last_at: Instant::now(),
-            last_cpu: self_cpu(),
+            last_cpu: crate::report::self_cpu_time(),
         }
     }
 
     pub fn sample(&mut self) -> Sample {
         let now = Instant::now();
-        let cpu = self_cpu();
+        let cpu = crate::report::self_cpu_time();
         let wall = now.duration_since(self.last_at).as_secs_f64();
         let used = cpu.saturating_sub(self.last_cpu).as_secs_f64();
         self.last_at = now;
         self.last_cpu = cpu;
         Sample {
             cpu_percent: if wall > 0.0 { 100.0 * used / wall } else { 0.0 },
-            rss_kib: status_field("VmRSS:"),
-            threads: status_field("Threads:"),
+            rss_kib: crate::report::current_rss_kib(),
+            threads: crate::report::proc_status_field("Threads:"),
         }
     }
 }

@@ -50,7 +50,13 @@ pub fn cpu_time() -> Duration {
     rusage(libc::RUSAGE_SELF) + rusage(libc::RUSAGE_CHILDREN)
 }
 
-fn proc_status_kib(field: &str) -> u64 {
+/// CPU time (user + system) used so far by this process alone, children excluded.
+pub fn self_cpu_time() -> Duration {
+    rusage(libc::RUSAGE_SELF)
+}
+
+/// A numeric field of `/proc/self/status` (`"VmRSS:"`, `"Threads:"`, …); 0 if unavailable.
+pub fn proc_status_field(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -64,12 +70,12 @@ fn proc_status_kib(field: &str) -> u64 {
 
 /// Peak resident memory of this process (VmHWM), in KiB; 0 where /proc is not available.
 pub fn peak_rss_kib() -> u64 {
-    proc_status_kib("VmHWM:")
+    proc_status_field("VmHWM:")
 }
 
 /// Current resident memory of this process (VmRSS), in KiB; 0 where /proc is not available.
 pub fn current_rss_kib() -> u64 {
-    proc_status_kib("VmRSS:")
+    proc_status_field("VmRSS:")
 }
 
 /// Reset the peak-RSS mark (VmHWM) to the current RSS, so the next [`peak_rss_kib`] is the peak
