@@ -10,7 +10,7 @@ use std::time::Duration;
 /// Runs `bin` to completion, with a hang guard: a binary that has not exited after two minutes
 /// (a bug such as a deadlocked shutdown) is killed and the test fails instead of hanging CI.
 fn run(bin: &str, args: &[&str]) -> Output {
-    let mut child = Command::new(bin)
+    let child = Command::new(bin)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
