@@ -76,75 +76,104 @@ fn zipf_cdf(n: usize, s: f64) -> Vec<f64> {
 /// Generate about `bytes` bytes of text (never more; ends with a newline when non-empty).
 /// The same `(bytes, seed)` always gives the same text.
 pub fn generate(bytes: usize, seed: u64) -> Vec<u8> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let vocab = vocabulary(&mut rng, VOCABULARY);
-    let cdf = zipf_cdf(vocab.len(), ZIPF_S);
-    let mut out = Vec::with_capacity(bytes);
-    let mut line_len = 0usize;
-    let mut sentence_left = 0usize;
-    // Stop early enough that the last word, its punctuation and the newline always fit.
-    while out.len() + 40 < bytes {
-        let u: f64 = rng.random();
-        let rank = cdf.partition_point(|&c| c < u).min(vocab.len() - 1);
-        let word = &vocab[rank];
-        if line_len > 0 {
-            if line_len + word.len() > 78 {
-                out.push(b'\n');
-                line_len = 0;
-            } else {
-                out.push(b' ');
-                line_len += 1;
+    let words = Words::new(seed);
+    words.text(bytes, &mut words.stream())
+}
+
+/// The vocabulary and its Zipf distribution for one seed. Built once per corpus, however many
+/// pieces the text is written in, so the whole corpus shares one vocabulary and one set of hot
+/// words.
+struct Words {
+    vocab: Vec<String>,
+    cdf: Vec<f64>,
+    seed: u64,
+}
+
+impl Words {
+    fn new(seed: u64) -> Words {
+        let vocab = vocabulary(&mut ChaCha8Rng::seed_from_u64(seed), VOCABULARY);
+        let cdf = zipf_cdf(vocab.len(), ZIPF_S);
+        Words { vocab, cdf, seed }
+    }
+
+    /// The random stream that picks words, separate from the one that made the vocabulary.
+    fn stream(&self) -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(self.seed ^ 0x5EED_F00D_7E47)
+    }
+
+    /// About `bytes` bytes of text (never more; ends with a newline when non-empty), drawing
+    /// words from `rng`.
+    fn text(&self, bytes: usize, rng: &mut ChaCha8Rng) -> Vec<u8> {
+        let (vocab, cdf) = (&self.vocab, &self.cdf);
+        let mut out = Vec::with_capacity(bytes);
+        let mut line_len = 0usize;
+        let mut sentence_left = 0usize;
+        // Stop early enough that the last word, its punctuation and the newline always fit.
+        while out.len() + 40 < bytes {
+            let u: f64 = rng.random();
+            let rank = cdf.partition_point(|&c| c < u).min(vocab.len() - 1);
+            let word = &vocab[rank];
+            if line_len > 0 {
+                if line_len + word.len() > 78 {
+                    out.push(b'\n');
+                    line_len = 0;
+                } else {
+                    out.push(b' ');
+                    line_len += 1;
+                }
             }
-        }
-        let start = out.len();
-        if sentence_left == 0 {
-            sentence_left = rng.random_range(4..=18);
-            // Capitalise ASCII initials only, so the corpus also holds lower-case accented
-            // words that must not be confused with their capitalised forms.
-            let mut chars = word.chars();
-            if let Some(c) = chars.next().filter(char::is_ascii_lowercase) {
-                out.push(c.to_ascii_uppercase() as u8);
-                out.extend_from_slice(chars.as_str().as_bytes());
+            let start = out.len();
+            if sentence_left == 0 {
+                sentence_left = rng.random_range(4..=18);
+                // Capitalise ASCII initials only, so the corpus also holds lower-case accented
+                // words that must not be confused with their capitalised forms.
+                let mut chars = word.chars();
+                if let Some(c) = chars.next().filter(char::is_ascii_lowercase) {
+                    out.push(c.to_ascii_uppercase() as u8);
+                    out.extend_from_slice(chars.as_str().as_bytes());
+                } else {
+                    out.extend_from_slice(word.as_bytes());
+                }
             } else {
                 out.extend_from_slice(word.as_bytes());
             }
-        } else {
-            out.extend_from_slice(word.as_bytes());
+            sentence_left -= 1;
+            if sentence_left == 0 {
+                out.push(b'.');
+            } else if rng.random_range(0..20) == 0 {
+                out.push(b',');
+            }
+            line_len += out.len() - start;
         }
-        sentence_left -= 1;
-        if sentence_left == 0 {
-            out.push(b'.');
-        } else if rng.random_range(0..20) == 0 {
-            out.push(b',');
+        if !out.is_empty() {
+            out.push(b'\n');
         }
-        line_len += out.len() - start;
+        debug_assert!(out.len() <= bytes.max(1));
+        out
     }
-    if !out.is_empty() {
-        out.push(b'\n');
-    }
-    debug_assert!(out.len() <= bytes.max(1));
-    out
 }
 
 /// Write a corpus of about `bytes` bytes to `path`: written to `path.tmp` first, then renamed,
 /// so an interrupted run never leaves a short corpus that looks complete.
 pub fn write(path: &Path, bytes: usize, seed: u64) -> std::io::Result<()> {
+    // 16 MiB pieces keep memory flat for large corpora.
+    write_in_pieces(path, bytes, seed, 16 << 20)
+}
+
+fn write_in_pieces(path: &Path, bytes: usize, seed: u64, piece: usize) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        // Generate in 16 MiB pieces (each seeded from the main seed) so memory stays flat for
-        // large corpora.
-        const PIECE: usize = 16 << 20;
+        // One vocabulary and one word stream for the whole file: the pieces continue each
+        // other, so a corpus written in pieces has the same word distribution as one generated
+        // at once.
+        let words = Words::new(seed);
+        let mut rng = words.stream();
         let mut left = bytes;
-        let mut piece = 0u64;
         while left > 0 {
-            let n = left.min(PIECE);
-            f.write_all(&generate(
-                n,
-                seed.wrapping_add(piece.wrapping_mul(0x9E37_79B9)),
-            ))?;
+            let n = left.min(piece);
+            f.write_all(&words.text(n, &mut rng))?;
             left -= n;
-            piece += 1;
         }
         f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     }
@@ -197,6 +226,25 @@ mod tests {
                 .map(|(w, _)| w.as_str()),
             Some("the")
         );
+    }
+
+    #[test]
+    fn a_corpus_written_in_pieces_keeps_one_vocabulary() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("pieces.txt");
+        write_in_pieces(&p, 2_000_000, 5, 300_000).expect("write");
+        let text = String::from_utf8(std::fs::read(&p).expect("read")).expect("utf-8");
+        let vocab: std::collections::HashSet<String> = Words::new(5).vocab.into_iter().collect();
+        for w in text.split_whitespace() {
+            let w = w.trim_end_matches(['.', ',']);
+            let mut c = w.chars();
+            let first = c.next().expect("no empty words").to_lowercase().to_string();
+            let lower = first + c.as_str();
+            assert!(
+                vocab.contains(&lower),
+                "{w:?} is not from the corpus's vocabulary"
+            );
+        }
     }
 
     #[test]
