@@ -21,9 +21,9 @@
 //! Detection: every lock is a `parking_lot::Mutex`, built with the `deadlock_detection` feature.
 //! Every 50 ms the main thread calls `parking_lot::deadlock::check_deadlock()`, which finds
 //! cycles of parked threads. The report names the threads through a small status board that
-//! each thread updates ("waits for X", "holds X"), the same information a Java thread dump or
-//! `gdb`'s `thread apply all bt` would give you. A hang with no cycle (a lost wake-up, a thread
-//! waiting on a channel nobody will write to) is caught by the `--stall-timeout` instead.
+//! each thread updates ("waits for X", "holds X"): what a Java thread dump or
+//! `gdb`'s `thread apply all bt` would give you. A hang with no cycle (a lost wake-up, a
+//! channel nobody writes to) is caught by the `--stall-timeout` instead.
 //!
 //! # Concepts
 //! - The four Coffman conditions: mutual exclusion, hold and wait, no preemption, circular wait.

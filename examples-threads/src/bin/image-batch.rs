@@ -14,13 +14,6 @@
 //! end, with no queue or channel to write. `Pool.map(chunksize=1)` gets the same balance in
 //! Python, at the price of one pipe round trip per image.
 //!
-//! Why this per-image path (in `shared::thumbnail`, measured in `shared/notes-image-pipeline.md`):
-//! Pillow's `thumbnail()` is fast because it asks libjpeg to decode big JPEGs at 1/2, 1/4 or 1/8
-//! scale (`draft()`), skipping most of the decoding. We do the same with `jpeg-decoder`'s scaled
-//! decode (at 1/4 or less; zune-jpeg's full decode wins at 1/2), then a SIMD Lanczos3 resize
-//! (`fast_image_resize`) and a SIMD JPEG encoder (`jpeg-encoder`). With the `image` crate's
-//! defaults instead, Rust on 2 threads is *slower* than Pillow on 2 processes.
-//!
 //! # Concepts
 //! - Data parallelism with `par_iter()`: the loop body is the same as the sequential one.
 //! - A local pool (`rayon::ThreadPoolBuilder` + `install`) sized by `--threads`, instead of the
@@ -43,7 +36,6 @@
 //! cargo run --release -p examples-threads --bin image-batch -- ~/Photos /tmp/thumbs --recursive
 //! cargo run --release -p examples-threads --bin image-batch -- --size 320x200 --format png --grayscale --blur 1.5
 //! cargo run --release -p examples-threads --bin image-batch -- --samples-dir /tmp/samples   # keep the inputs
-//! python3 shared/peers/py_image_batch.py /tmp/samples /tmp/py-thumbs --workers 2             # the Pillow peer
 //! cargo run --release -p examples-threads --bin image-batch -- --json
 //! ```
 //! (Always `--release` for timings: a debug build is 10-50× slower.)
@@ -52,15 +44,10 @@
 //! - `--sequential` on 2 cores: speedup ~1.8-1.9×, `cpu` about the same in both rows (parallelism
 //!   spends the same CPU time, in less wall time), and `agrees: yes` (identical bytes).
 //! - The per-thread lines: counts differ (4 big images vs 20 small ones), megapixels are close.
-//! - `--default-malloc`: glibc returns every big decoded image to the kernel; `/usr/bin/time -v`
-//!   shows 2.4× more page faults and the 2-thread speedup drops (see `keep_freed_buffers`).
 //! - `--name-order` instead of the default largest-first order: the run ends with one core
 //!   alone on a late big image (compare the wall times, and the per-thread megapixels).
 //! - `--full-decode` (no scaled JPEG decoding): 2-3× slower on big JPEGs. That one trick is
 //!   most of Pillow's speed.
-//! - Against the Pillow peer on the same folder with 2 workers: ~1.6× the throughput here
-//!   (PNGs ~2.4× faster per core, JPEGs only ~1.1×: libjpeg-turbo's Huffman decoding is faster
-//!   than any pure-Rust decoder; see `shared/src/thumbnail.rs`).
 //! - `--with-broken`: each bad file is listed with its reason (empty, truncated, not an image,
 //!   100000×100000 declared in the header), no output for it, the rest processed, exit code 1.
 //! - `top -H` in another terminal: two busy `image-batch` threads, not two processes.
@@ -76,6 +63,22 @@
 //!    `shared::thumbnail` does it belong, and what does Pillow do (`ImageOps.exif_transpose`)?
 //! 5. Run with `--threads 4` on 2 cores: throughput stays flat but memory grows. Why? What does
 //!    that tell you about sizing a pool for CPU-bound work?
+//!
+//! # The per-image path, and Pillow
+//! Why this per-image path (in `shared::thumbnail`, measured in `shared/notes-image-pipeline.md`):
+//! Pillow's `thumbnail()` is fast because it asks libjpeg to decode big JPEGs at 1/2, 1/4 or 1/8
+//! scale (`draft()`), skipping most of the decoding. We do the same with `jpeg-decoder`'s scaled
+//! decode (at 1/4 or less; zune-jpeg's full decode wins at 1/2), then a SIMD Lanczos3 resize
+//! (`fast_image_resize`) and a SIMD JPEG encoder (`jpeg-encoder`). With the `image` crate's
+//! defaults instead, Rust on 2 threads is *slower* than Pillow on 2 processes.
+//!
+//! - The Pillow peer on the same inputs (keep them with `--samples-dir /tmp/samples`):
+//!   `python3 ../shared/peers/py_image_batch.py /tmp/samples /tmp/py-thumbs --workers 2`.
+//! - Against the Pillow peer on the same folder with 2 workers: ~1.6× the throughput here
+//!   (PNGs ~2.4× faster per core, JPEGs only ~1.1×: libjpeg-turbo's Huffman decoding is faster
+//!   than any pure-Rust decoder; see `shared/src/thumbnail.rs`).
+//! - `--default-malloc`: glibc returns every big decoded image to the kernel; `/usr/bin/time -v`
+//!   shows 2.4× more page faults and the 2-thread speedup drops (see `keep_freed_buffers`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
