@@ -183,7 +183,8 @@ fn main() -> Result<()> {
 // ------------------------------------------------------------------------------------------------
 
 /// Runs one approach with a fresh peak-memory mark and turns it into a table row.
-/// `extra_rss_kib` adds memory that lived in other processes (the workers).
+/// `f` returns `(result, extra_rss_kib)`: the extra is memory that lived in other processes (the
+/// workers), added to this process's peak.
 fn measure(
     name: &str,
     baseline: Option<u64>,
