@@ -30,7 +30,8 @@
 //!   ~250 KiB PSS: the binary's code and the C library are shared between the copies.
 //! - The pinned row: the same spawn with both threads on one core. When it is much faster than
 //!   the unpinned row, the cost was waking another (idle) core, not creating the thread; on a
-//!   virtual machine that wake-up goes through the hypervisor and can dominate.
+//!   virtual machine that wake-up goes through the hypervisor and can dominate. The "C pthread
+//!   only" row is the floor under std; the difference is mostly std's per-thread signal stack.
 //! - The "reuse" rows: handing a task to a worker that already exists costs one wake-up
 //!   (~5-20 µs), for a parked thread and a live worker process alike. That is what a pool
 //!   buys: the spawn is paid once per worker, not once per task.
@@ -154,6 +155,13 @@ fn main() -> anyhow::Result<()> {
     .join()
     .expect("the measuring thread cannot panic")?;
     spawn.push(pinned);
+    // The floor: the same life cycle through the C library alone. The difference with the first
+    // row is what std adds; the rest is the kernel (and, on a VM, the hypervisor).
+    spawn.push(measure(
+        "thread spawn + join (C pthread only)",
+        args.thread_iters,
+        pthread_spawn_join,
+    )?);
     spawn.push(measure(
         "process spawn + wait (this binary)",
         args.process_iters,
@@ -202,13 +210,15 @@ fn main() -> anyhow::Result<()> {
     let memory = vec![thread_memory(args.idle)?, process_memory(&exe, args.idle)?];
 
     let thread = spawn[0].median_us;
-    let process = spawn[2].median_us;
+    let bare = spawn[2].median_us;
+    let process = spawn[3].median_us;
     if args.json {
         shared::report::print_json(&serde_json::json!({
             "spawn": spawn,
             "reuse": reuse,
             "memory": memory,
             "process_over_thread": process / thread,
+            "std_over_pthread_us": thread - bare,
         }));
         return Ok(());
     }
@@ -258,6 +268,16 @@ fn main() -> anyhow::Result<()> {
         process * 100.0 / 1000.0
     );
     println!(
+        "- a bare pthread_create + join takes {bare:.1} µs here, std's spawn {:+.1} µs: std maps, guards and unmaps",
+        thread - bare
+    );
+    println!(
+        "  an alternate signal stack per thread (so a stack overflow is reported, not a bare SIGSEGV); on a VM the"
+    );
+    println!(
+        "  unmap (other cores' TLBs are flushed) is most of that difference: reuse threads, do not spawn per task;"
+    );
+    println!(
         "- a pool pays instead one hand-off per task ({:.1} µs to a thread, {:.1} µs to a process here):",
         reuse[0].median_us, reuse[1].median_us
     );
@@ -294,6 +314,33 @@ fn measure(
         p90_us: us(times[iters * 9 / 10]),
         min_us: us(times[0]),
     })
+}
+
+/// Create and join a thread with the C library directly: no alternate signal stack (std maps one
+/// per thread so that a stack overflow prints a message instead of a bare SIGSEGV, and unmaps it
+/// at exit), no `Thread` handle, no `Arc`'d slot for the result. Only here to measure the floor
+/// under std; use `std::thread` in real code. Measured on the 2-core VM: mapping, guarding and
+/// unmapping such a stack in a bare pthread costs ~30 µs, most of the gap between the two rows.
+fn pthread_spawn_join() -> anyhow::Result<()> {
+    extern "C" fn start(_: *mut libc::c_void) -> *mut libc::c_void {
+        std::ptr::null_mut()
+    }
+    let mut thread = std::mem::MaybeUninit::<libc::pthread_t>::uninit();
+    // SAFETY: `thread` is valid for writes; null attributes mean the defaults; `start` is an
+    // `extern "C"` function that ignores its (null) argument and touches no Rust state.
+    let rc = unsafe {
+        libc::pthread_create(
+            thread.as_mut_ptr(),
+            std::ptr::null(),
+            start,
+            std::ptr::null_mut(),
+        )
+    };
+    ensure!(rc == 0, "pthread_create: {}", std::io::Error::from_raw_os_error(rc));
+    // SAFETY: pthread_create succeeded, so `thread` is initialised and joinable, joined once.
+    let rc = unsafe { libc::pthread_join(thread.assume_init(), std::ptr::null_mut()) };
+    ensure!(rc == 0, "pthread_join: {}", std::io::Error::from_raw_os_error(rc));
+    Ok(())
 }
 
 /// Restricts the calling thread to the CPU it is running on now.
