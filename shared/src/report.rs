@@ -55,6 +55,57 @@ pub fn self_cpu_time() -> Duration {
     rusage(libc::RUSAGE_SELF)
 }
 
+/// User and system CPU time of a whole process (all its threads), kept apart: for a network
+/// server the system part is the kernel's socket work, often most of the bill.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CpuSplit {
+    pub user: Duration,
+    pub system: Duration,
+}
+
+impl CpuSplit {
+    /// What was spent between `earlier` and `self`.
+    pub fn since(self, earlier: CpuSplit) -> CpuSplit {
+        CpuSplit {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
+
+    pub fn total(self) -> Duration {
+        self.user + self.system
+    }
+}
+
+/// CPU time of process `pid` so far, from `/proc/PID/stat` (Linux; `None` elsewhere or if the
+/// process is gone). Resolution is one clock tick (10 ms on most kernels): measure over a few
+/// hundred milliseconds of work at least.
+pub fn process_cpu(pid: u32) -> Option<CpuSplit> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_proc_stat_cpu(&stat, clock_ticks_per_second())
+}
+
+/// `utime` and `stime` from a `/proc/PID/stat` line. The command name (field 2) is in parentheses
+/// and may itself contain spaces and parentheses, so fields are counted after the *last* `)`.
+fn parse_proc_stat_cpu(stat: &str, ticks_per_s: u64) -> Option<CpuSplit> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // After the name: state is field 3, so utime (14) and stime (15) are the 12th and 13th here.
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    let ticks = |t: u64| Duration::from_nanos(t.saturating_mul(1_000_000_000) / ticks_per_s.max(1));
+    Some(CpuSplit {
+        user: ticks(utime),
+        system: ticks(stime),
+    })
+}
+
+fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf reads a configuration value; no memory is involved.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(t).ok().filter(|&t| t > 0).unwrap_or(100)
+}
+
 /// A numeric field of `/proc/self/status` (`"VmRSS:"`, `"Threads:"`, …); 0 if unavailable.
 pub fn proc_status_field(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -376,6 +427,40 @@ mod tests {
     }
 
     #[test]
+    fn proc_stat_cpu_fields_are_found_after_the_last_parenthesis() {
+        // A command name with a space and a ')' must not shift the fields.
+        let line = "4242 (a) b) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 99 0 0";
+        let cpu = parse_proc_stat_cpu(line, 100).expect("parsed");
+        assert_eq!(cpu.user, Duration::from_millis(2500));
+        assert_eq!(cpu.system, Duration::from_millis(750));
+        assert_eq!(cpu.total(), Duration::from_millis(3250));
+        assert!(parse_proc_stat_cpu("4242 (truncated", 100).is_none());
+        assert!(parse_proc_stat_cpu("4242 (x) S 1 2", 100).is_none());
+    }
+
+    #[test]
+    fn our_own_cpu_time_is_readable_and_grows() {
+        let pid = std::process::id();
+        let before = process_cpu(pid).expect("/proc/self/stat");
+        // Spin until at least one clock tick is charged to us (bounded, so a broken reader fails
+        // instead of hanging); no assumption about how fast that happens on a busy machine.
+        let t0 = Instant::now();
+        let mut x = 0u64;
+        let mut after = before;
+        while after == before && t0.elapsed() < Duration::from_secs(20) {
+            for _ in 0..1_000_000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+            after = process_cpu(pid).expect("/proc/self/stat");
+        }
+        assert!(
+            after.since(before).total() > Duration::ZERO,
+            "{before:?} -> {after:?}"
+        );
+        assert!(process_cpu(u32::MAX).is_none());
+    }
+
+    #[test]
     fn speedup_is_relative_to_the_first_row() {
         let mut t = SpeedupTable::new("t");
         t.push(Row::new("sequential", Duration::from_secs(4)).agrees(true));
@@ -404,7 +489,18 @@ mod tests {
             std::hint::black_box(x)
         });
         assert!(t.cpu > Duration::ZERO);
-        assert!(peak_rss_kib() >= current_rss_kib());
+        // Both fields from one read: other tests in this process allocate concurrently, so the
+        // RSS read a moment after the peak may legitimately exceed it.
+        let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+        let field = |name: &str| -> u64 {
+            let line = status.lines().find(|l| l.starts_with(name)).expect(name);
+            line.split_whitespace()
+                .nth(1)
+                .expect(name)
+                .parse()
+                .expect(name)
+        };
+        assert!(field("VmHWM:") >= field("VmRSS:"), "{status}");
         assert!(current_rss_kib() > 0);
         // Touch 64 MiB, free it, reset: the peak must come back down near the current RSS.
         let big = vec![1u8; 64 << 20];
