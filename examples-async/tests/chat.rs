@@ -419,6 +419,8 @@ fn chat_load_against_the_server_counts_every_delivery() {
             "3",
             "--source-ips",
             "2",
+            "--threads",
+            "2",
         ])
         .arg("--json")
         .output()
@@ -447,6 +449,21 @@ fn chat_load_without_address_runs_its_own_server() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["deliveries_received"], 2 * 19, "{v}");
+    // One p99 per broadcast, and the CPU of both sides (it knows its own server's pid).
+    let p99s = v["per_broadcast_p99_ms"].as_array().unwrap();
+    assert_eq!(p99s.len(), 2, "{v}");
+    assert!(p99s.iter().all(|p| p.as_f64().unwrap() > 0.0), "{v}");
+    let worst = v["broadcast_p99_worst_ms"].as_f64().unwrap();
+    assert!(
+        v["broadcast_p99_median_ms"].as_f64().unwrap() <= worst,
+        "{v}"
+    );
+    for side in ["server_cpu_ms_per_broadcast", "load_cpu_ms_per_broadcast"] {
+        for part in ["user", "system"] {
+            let ms = v[side][part].as_f64().unwrap_or(-1.0);
+            assert!(ms >= 0.0, "{side}.{part} missing: {v}");
+        }
+    }
 }
 
 #[test]

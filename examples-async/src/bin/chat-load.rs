@@ -23,6 +23,9 @@
 //!   "connected" means "registered by the server", not just "TCP handshake done".
 //! - **Bounded wait**: after the last broadcast it waits at most `--wait`, then reports what
 //!   arrived. A load tool that hangs when the server loses messages is useless.
+//! - **A load tool steals from what it measures** when both share the machine: it runs on one
+//!   thread (`--threads`), and it reports the CPU each side spent per broadcast (user and
+//!   system, from `/proc/PID/stat`), so a latency can be read against the work behind it.
 //!
 //! # Run
 //! ```text
@@ -39,7 +42,10 @@
 //! - Connect time and errors: 10,000 clients connect in about a second with zero errors; try
 //!   `--connect-concurrency 20000` against a server with a small backlog and watch connect time.
 //! - `server rss`: memory growth per idle connection (needs `--server-pid`, Linux `/proc`).
-//! - p99 of one broadcast to 10,000 clients: on 2 cores mostly kernel loopback work.
+//! - p99 of one broadcast to 10,000 clients: each broadcast's own p99, their median and worst,
+//!   and the p99 of all of them pooled (the worst broadcasts decide it). On 2 cores it is mostly
+//!   kernel loopback work: the "CPU per broadcast" lines show the server's system time dwarfing
+//!   its user time (on loopback the sender's kernel also does the receiver's TCP work).
 //! - Deliveries received must equal expected; if not, the server dropped someone (see its stats).
 //!
 //! # Exercises
@@ -60,6 +66,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use futures::StreamExt;
 use hdrhistogram::Histogram;
+use shared::report::{CpuSplit, process_cpu};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -94,6 +101,10 @@ struct Args {
     /// PID of the server, to report its memory growth per connection (from /proc/PID/status).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Runtime threads of the load tool itself (1 = a current-thread runtime). More threads
+    /// only help when the load tool, not the server, is the bottleneck.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
@@ -133,10 +144,20 @@ fn main() -> anyhow::Result<()> {
     if args.clients < 2 {
         bail!("--clients must be at least 2 (one sender, one receiver)");
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("building the runtime")?;
+    // One thread by default: the load tool shares the cores with the server it measures, and a
+    // second worker mostly adds cross-thread wake-ups (measured: its kernel time per 10,000-client
+    // broadcast 47–52 ms with two workers, 28–31 ms with one), time taken from the server.
+    let rt = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()
+    }
+    .context("building the runtime")?;
     // Our own open-file limit matters as much as the server's: one fd per client.
     let limit = shared::monitor::raise_nofile_limit().context("raising RLIMIT_NOFILE")?;
     if args.clients as u64 + 32 > limit {
@@ -188,7 +209,31 @@ struct Report {
     deliveries_per_s: f64,
     /// The last arrival of each broadcast, in ms after it was sent.
     per_broadcast_ms: Vec<f64>,
+    /// Each broadcast's own p99, in ms: how one broadcast fares, without the worst of M deciding.
+    per_broadcast_p99_ms: Vec<f64>,
+    broadcast_p99_median_ms: f64,
+    broadcast_p99_worst_ms: f64,
     server_rss_kib_per_conn: Option<f64>,
+    /// CPU the server spent per broadcast (needs `--server-pid`), user and system, in ms.
+    server_cpu_ms_per_broadcast: Option<CpuMs>,
+    /// CPU this load tool spent per broadcast, user and system, in ms.
+    load_cpu_ms_per_broadcast: Option<CpuMs>,
+}
+
+#[derive(serde::Serialize, Clone, Copy)]
+struct CpuMs {
+    user: f64,
+    system: f64,
+}
+
+impl CpuMs {
+    fn per(spent: CpuSplit, broadcasts: usize) -> CpuMs {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0 / broadcasts.max(1) as f64;
+        CpuMs {
+            user: ms(spent.user),
+            system: ms(spent.system),
+        }
+    }
 }
 
 async fn run(args: &Args, addr: SocketAddr, pid: Option<u32>) -> anyhow::Result<Report> {
@@ -301,7 +346,10 @@ async fn run(args: &Args, addr: SocketAddr, pid: Option<u32>) -> anyhow::Result<
         _ => None,
     };
 
-    // Phase 4: the measured broadcasts.
+    // Phase 4: the measured broadcasts. CPU is read around them, so the connect storm is not
+    // billed to the broadcasts; between broadcasts both processes sleep, so the sums are theirs.
+    let own_pid = std::process::id();
+    let cpu_before = (pid.and_then(process_cpu), process_cpu(own_pid));
     for seq in 0..args.messages {
         let now_us = tally.epoch.elapsed().as_micros();
         sender
@@ -317,13 +365,26 @@ async fn run(args: &Args, addr: SocketAddr, pid: Option<u32>) -> anyhow::Result<
     while tally.received.load(Relaxed) < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let cpu_after = (pid.and_then(process_cpu), process_cpu(own_pid));
     stop.cancel();
+    let cpu_per = |before: Option<CpuSplit>, after: Option<CpuSplit>| {
+        Some(CpuMs::per(after?.since(before?), args.messages))
+    };
+    let server_cpu = cpu_per(cpu_before.0, cpu_after.0);
+    let load_cpu = cpu_per(cpu_before.1, cpu_after.1);
 
-    let mut hist =
-        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).context("histogram bounds")?;
+    let new_hist = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3);
+    let mut hist = new_hist().context("histogram bounds")?;
+    let mut per_seq = (0..args.messages)
+        .map(|_| new_hist())
+        .collect::<Result<Vec<_>, _>>()
+        .context("histogram bounds")?;
     while let Some(joined) = readers.join_next().await {
-        for us in joined.context("a reader task panicked")? {
+        for (seq, us) in joined.context("a reader task panicked")? {
             hist.saturating_record(us.max(1));
+            if let Some(h) = per_seq.get_mut(seq) {
+                h.saturating_record(us.max(1));
+            }
         }
     }
     drop(sender);
@@ -358,6 +419,33 @@ async fn run(args: &Args, addr: SocketAddr, pid: Option<u32>) -> anyhow::Result<
     say(format!(
         "last arrival of each broadcast (ms): {per_broadcast:.1?}"
     ));
+    let per_broadcast_p99: Vec<f64> = per_seq
+        .iter()
+        .map(|h| {
+            if h.is_empty() {
+                0.0
+            } else {
+                ms(h.value_at_quantile(0.99))
+            }
+        })
+        .collect();
+    let p99_median = median(&per_broadcast_p99);
+    let p99_worst = per_broadcast_p99.iter().copied().fold(0.0, f64::max);
+    say(format!(
+        "p99 of each broadcast: median {p99_median:.1} ms, worst {p99_worst:.1} ms {per_broadcast_p99:.1?}"
+    ));
+    let show_cpu = |who: &str, cpu: Option<CpuMs>| {
+        if let Some(c) = cpu {
+            say(format!(
+                "{who} CPU per broadcast: {:.1} ms ({:.1} user + {:.1} system)",
+                c.user + c.system,
+                c.user,
+                c.system
+            ));
+        }
+    };
+    show_cpu("server", server_cpu);
+    show_cpu("chat-load", load_cpu);
     if received < expected {
         say(
             "warning: deliveries are missing; check the server's stats for dropped slow clients"
@@ -379,8 +467,24 @@ async fn run(args: &Args, addr: SocketAddr, pid: Option<u32>) -> anyhow::Result<
         max_ms: max,
         deliveries_per_s: rate,
         per_broadcast_ms: per_broadcast,
+        per_broadcast_p99_ms: per_broadcast_p99,
+        broadcast_p99_median_ms: p99_median,
+        broadcast_p99_worst_ms: p99_worst,
         server_rss_kib_per_conn: rss_kib_per_conn,
+        server_cpu_ms_per_broadcast: server_cpu,
+        load_cpu_ms_per_broadcast: load_cpu,
     })
+}
+
+/// Median of a few values (0 for none).
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 /// Bind to a chosen loopback source address, then connect: each source address has its own
@@ -412,14 +516,14 @@ async fn connect(addr: SocketAddr, source: Ipv4Addr) -> std::io::Result<TcpStrea
 }
 
 /// One client's reader: record the latency of every measured line until `messages` arrived or
-/// `stop` fires. Returns the latencies in µs.
+/// `stop` fires. Returns `(broadcast number, latency in µs)` pairs.
 async fn receive(
     rd: tokio::net::tcp::OwnedReadHalf,
     _wr: tokio::net::tcp::OwnedWriteHalf,
     tally: Arc<Tally>,
     messages: usize,
     stop: CancellationToken,
-) -> Vec<u64> {
+) -> Vec<(usize, u64)> {
     // A small buffer: 10,000 default 8 KiB `BufReader`s would be 80 MiB in the load tool.
     let mut rd = BufReader::with_capacity(1024, rd);
     let mut line = Vec::with_capacity(128);
@@ -458,7 +562,7 @@ async fn receive(
                     continue;
                 };
                 let latency = arrived_us.saturating_sub(sent_us);
-                latencies.push(latency);
+                latencies.push((seq, latency));
                 tally.received.fetch_add(1, Relaxed);
                 if let Some(span) = tally.span_us.get(seq) {
                     span.fetch_max(latency, Relaxed);
