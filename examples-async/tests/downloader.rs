@@ -173,6 +173,13 @@ fn default_run_uses_its_own_server_and_ends() {
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["ok"], 30);
     assert_eq!(json["bad_lines"], 0);
+    // The ideal is known for its own server: 30 URLs at the default concurrency of 50 = 1 round.
+    assert_eq!(json["ideal_s"].as_f64(), Some(0.01), "{json}");
+    assert!(json["ratio_to_ideal"].as_f64().unwrap() >= 1.0, "{json}");
+    // CPU is reported, split in user and system time.
+    for part in ["cpu_user_s", "cpu_system_s", "cores_busy"] {
+        assert!(json[part].as_f64().unwrap() >= 0.0, "{part}: {json}");
+    }
 }
 
 #[test]
