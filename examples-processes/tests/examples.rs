@@ -133,7 +133,10 @@ fn spawn_cost_reports_medians_and_memory() {
     let spawn = json["spawn"].as_array().unwrap();
     // std spawn, pinned, bare pthread, this binary, /bin/true (python3 only if installed).
     assert!(spawn.len() >= 5, "{json}");
-    assert!(spawn[2]["what"].as_str().unwrap().contains("pthread"), "{json}");
+    assert!(
+        spawn[2]["what"].as_str().unwrap().contains("pthread"),
+        "{json}"
+    );
     assert!(json["std_over_pthread_us"].is_number(), "{json}");
     for row in spawn {
         let median = row["median_us"].as_f64().unwrap();

@@ -336,10 +336,18 @@ fn pthread_spawn_join() -> anyhow::Result<()> {
             std::ptr::null_mut(),
         )
     };
-    ensure!(rc == 0, "pthread_create: {}", std::io::Error::from_raw_os_error(rc));
+    ensure!(
+        rc == 0,
+        "pthread_create: {}",
+        std::io::Error::from_raw_os_error(rc)
+    );
     // SAFETY: pthread_create succeeded, so `thread` is initialised and joinable, joined once.
     let rc = unsafe { libc::pthread_join(thread.assume_init(), std::ptr::null_mut()) };
-    ensure!(rc == 0, "pthread_join: {}", std::io::Error::from_raw_os_error(rc));
+    ensure!(
+        rc == 0,
+        "pthread_join: {}",
+        std::io::Error::from_raw_os_error(rc)
+    );
     Ok(())
 }
 
