@@ -62,7 +62,13 @@ fn workspace_binaries() -> BTreeSet<(String, String)> {
 
 #[test]
 fn every_binary_is_in_the_catalogue_and_every_row_is_a_binary() {
-    let listed: BTreeSet<_> = catalogue().into_iter().collect();
+    let rows = catalogue();
+    let listed: BTreeSet<_> = rows.iter().cloned().collect();
+    assert_eq!(
+        rows.len(),
+        listed.len(),
+        "a binary is listed twice in the README catalogue: {rows:?}"
+    );
     let real = workspace_binaries();
     assert!(real.len() >= 6, "found only {real:?}");
     let missing: Vec<_> = real.difference(&listed).collect();
