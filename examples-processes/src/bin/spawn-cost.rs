@@ -32,9 +32,9 @@
 //!   the unpinned row, the cost was waking another (idle) core, not creating the thread; on a
 //!   virtual machine that wake-up goes through the hypervisor and can dominate. The "C pthread
 //!   only" row is the floor under std; the difference is mostly std's per-thread signal stack.
-//! - The "reuse" rows: handing a task to a worker that already exists costs one wake-up
-//!   (~5-20 µs), for a parked thread and a live worker process alike. That is what a pool
-//!   buys: the spawn is paid once per worker, not once per task.
+//! - The "reuse" rows: handing a task to a worker that already exists costs one wake-up. That
+//!   is what a pool buys: the spawn is paid once per worker, not once per task. Run it again
+//!   under `taskset -c 0`: on a VM every row that wakes the other core gets cheaper.
 //! - The conclusion printed at the end: create workers once and reuse them (a pool), and make
 //!   each task long compared with the cost of a message to a worker.
 //!
