@@ -74,6 +74,10 @@
 //!   1.10× is missed here for that reason; `--concurrency 100` gives 1.05×. Fewer connections
 //!   per host (browsers open 6) or HTTP/2 would remove the storm. On a disk rather than tmpfs,
 //!   file creation can dominate instead (ext4 slows down after many deletes in one directory).
+//! - Against the course's asyncio + aiohttp recipe on the same URL list and the same server in
+//!   its own process (`test-server --latency-ms 100 --size 1024 --urls urls.txt --count 10000`,
+//!   then each client with `--concurrency 1000`, files on tmpfs): 1.32–1.33 s vs 4.15–4.52 s,
+//!   3.1–3.4× faster; Python burns 3.7–3.9 s of user CPU where this burns 0.7 s.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
