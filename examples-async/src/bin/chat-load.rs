@@ -374,17 +374,16 @@ async fn run(args: &Args, addr: SocketAddr, pid: Option<u32>) -> anyhow::Result<
     let server_cpu = cpu_per(cpu_before.0, cpu_after.0);
     let load_cpu = cpu_per(cpu_before.1, cpu_after.1);
 
-    let new_hist = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3);
-    let mut hist = new_hist().context("histogram bounds")?;
-    let mut per_seq = (0..args.messages)
-        .map(|_| new_hist())
-        .collect::<Result<Vec<_>, _>>()
-        .context("histogram bounds")?;
+    let mut hist =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).context("histogram bounds")?;
+    // Per broadcast, the raw samples (8 bytes each, as many as the deliveries): one histogram per
+    // broadcast would be ~140 KiB each, 140 MiB for `--messages 1000`.
+    let mut per_seq: Vec<Vec<u64>> = vec![Vec::new(); args.messages];
     while let Some(joined) = readers.join_next().await {
         for (seq, us) in joined.context("a reader task panicked")? {
             hist.saturating_record(us.max(1));
-            if let Some(h) = per_seq.get_mut(seq) {
-                h.saturating_record(us.max(1));
+            if let Some(samples) = per_seq.get_mut(seq) {
+                samples.push(us);
             }
         }
     }
@@ -421,14 +420,8 @@ async fn run(args: &Args, addr: SocketAddr, pid: Option<u32>) -> anyhow::Result<
         "last arrival of each broadcast (ms): {per_broadcast:.1?}"
     ));
     let per_broadcast_p99: Vec<f64> = per_seq
-        .iter()
-        .map(|h| {
-            if h.is_empty() {
-                0.0
-            } else {
-                ms(h.value_at_quantile(0.99))
-            }
-        })
+        .iter_mut()
+        .map(|samples| ms(percentile(samples, 0.99)))
         .collect();
     let p99_median = median(&per_broadcast_p99);
     let p99_worst = per_broadcast_p99.iter().copied().fold(0.0, f64::max);
@@ -475,6 +468,16 @@ async fn run(args: &Args, addr: SocketAddr, pid: Option<u32>) -> anyhow::Result<
         server_cpu_ms_per_broadcast: server_cpu,
         load_cpu_ms_per_broadcast: load_cpu,
     })
+}
+
+/// The `q` quantile of `samples` by nearest rank (0 for none); sorts them in place.
+fn percentile(samples: &mut [u64], q: f64) -> u64 {
+    if samples.is_empty() {
+        return 0;
+    }
+    samples.sort_unstable();
+    let rank = (q * samples.len() as f64).ceil() as usize;
+    samples[rank.clamp(1, samples.len()) - 1]
 }
 
 /// Median of a few values (0 for none).
@@ -637,5 +640,27 @@ impl OwnServer {
             unsafe { libc::kill(pid, libc::SIGINT) };
         }
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_is_by_nearest_rank() {
+        let mut v: Vec<u64> = (1..=100).rev().collect();
+        assert_eq!(percentile(&mut v, 0.99), 99);
+        assert_eq!(percentile(&mut v, 0.50), 50);
+        assert_eq!(percentile(&mut v, 1.0), 100);
+        assert_eq!(percentile(&mut [7], 0.99), 7);
+        assert_eq!(percentile(&mut [], 0.99), 0);
+    }
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
     }
 }
