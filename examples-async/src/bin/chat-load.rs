@@ -147,7 +147,7 @@ fn main() -> anyhow::Result<()> {
     // One thread by default: the load tool shares the cores with the server it measures, and a
     // second worker mostly adds cross-thread wake-ups, time taken from the server. Measured per
     // 10,000-client broadcast: our kernel time 38–52 ms with two workers, 24–33 ms with one;
-    // the server's p99 106–128 ms against 85–103 ms.
+    // the server's pooled p99 106–128 ms against 83–112 ms.
     let rt = if args.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
