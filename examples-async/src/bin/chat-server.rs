@@ -69,10 +69,10 @@
 //!   of the 20), all 20 pooled 83–112 ms, the worst one 86–119 ms; 110–132 k deliveries/s; RSS
 //!   grows 2.0 KiB per idle client. 19,000 clients (`--source-ips 2`): 0 errors, p99 145 ms.
 //! - Where the time goes (chat-load's CPU lines): one broadcast to 10,000 clients costs the
-//!   server 115–130 ms of CPU, ~100 of it kernel: on loopback, each `write` also runs the
+//!   server 113–150 ms of CPU, 95–125 of it kernel: on loopback, each `write` also runs the
 //!   receiver's TCP input and wakes its reader, work a remote client would do on its own machine.
-//!   The load tool adds ~40 ms. Shared by 2 cores that is ~80 ms, the floor under the p99; with
-//!   a two-thread load tool (more cross-thread wake-ups) pooled p99 was 106–128 ms.
+//!   The load tool adds 36–45 ms. Shared by 2 cores that is 75–100 ms, the floor under the p99;
+//!   with a two-thread load tool (more cross-thread wake-ups) pooled p99 was 106–128 ms.
 //! - `py_chat_server.py` (asyncio) under the same `chat-load`, idle: one broadcast's p99
 //!   114–115 ms, pooled 151–159 ms, 5.6 KiB per client; at 19,000 clients p99 364 ms, 2.5× ours
 //!   (one thread does all the writes).
