@@ -109,16 +109,16 @@ struct Args {
     #[arg(long, default_value_t = 4)]
     retries: u32,
     /// Limit for one attempt, body included.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     timeout: Duration,
     /// First backoff delay (doubles at each retry, capped at 2 s, with full jitter).
-    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
     backoff: Duration,
     /// Local server only: number of URLs to generate.
     #[arg(long, default_value_t = 200)]
     count: usize,
     /// Local server only: latency of each response.
-    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
     latency: Duration,
     /// Local server only: size of each file in bytes.
     #[arg(long, default_value_t = 16 * 1024)]
@@ -133,22 +133,6 @@ struct Args {
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
-}
-
-/// `250ms`, `5s`, `2m`, or a bare number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("bad duration {s:?}"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(format!("bad duration unit in {s:?} (use ms, s, m)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("bad duration {s:?}: {e}"))
 }
 
 /// Cap of the exponential backoff.

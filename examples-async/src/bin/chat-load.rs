@@ -87,7 +87,7 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     messages: usize,
     /// Pause between broadcasts, so each one is measured on its own.
-    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
     interval: Duration,
     /// Spread clients over 127.0.0.1 .. 127.0.0.K (default: one address per 10,000 clients).
     #[arg(long)]
@@ -96,7 +96,7 @@ struct Args {
     #[arg(long, default_value_t = 1000)]
     connect_concurrency: usize,
     /// After the last broadcast, wait at most this long for missing deliveries.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     wait: Duration,
     /// PID of the server, to report its memory growth per connection (from /proc/PID/status).
     #[arg(long)]
@@ -108,22 +108,6 @@ struct Args {
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
-}
-
-/// `250ms`, `5s`, `10m`, or a bare number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("bad duration {s:?}"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(format!("bad duration unit in {s:?} (use ms, s, m)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("bad duration {s:?}: {e}"))
 }
 
 /// What the receivers share. Atomics only: 10,000 tasks touching one `Mutex` per line would

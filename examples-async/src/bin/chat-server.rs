@@ -128,37 +128,20 @@ struct Args {
     #[arg(long, default_value_t = 1024)]
     queue: usize,
     /// Drop a client whose socket accepts nothing for this long (it stopped reading).
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     write_timeout: Duration,
     /// Close a client that sends nothing for this long.
-    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     idle_timeout: Duration,
     /// Join/leave notices are collected and sent as one line this often.
-    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
     notice_interval: Duration,
     /// Print a stats line this often.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     stats_interval: Duration,
     /// Stop by itself after this long (default: run until Ctrl-C).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
-}
-
-/// `250ms`, `5s`, `10m`, or a bare number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("bad duration {s:?}"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("bad duration unit in {s:?} (use ms, s, m, h)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("bad duration {s:?}: {e}"))
 }
 
 /// The limits every client task obeys.
@@ -903,10 +886,18 @@ mod tests {
     }
 
     #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
-        assert!(parse_duration("5 parsecs").is_err());
+    fn duration_flags_take_units_and_refuse_nonsense() {
+        use clap::Parser as _;
+        let args = Args::try_parse_from(["chat-server", "--idle-timeout", "1h 30m"]).unwrap();
+        assert_eq!(args.idle_timeout, Duration::from_secs(5400));
+        let args = Args::try_parse_from(["chat-server", "--write-timeout", "250ms"]).unwrap();
+        assert_eq!(args.write_timeout, Duration::from_millis(250));
+        assert_eq!(
+            Args::try_parse_from(["chat-server"]).unwrap().idle_timeout,
+            Duration::from_secs(600)
+        );
+        assert!(Args::try_parse_from(["chat-server", "--idle-timeout", "5 parsecs"]).is_err());
+        // A bare number is refused rather than guessed (seconds? milliseconds?).
+        assert!(Args::try_parse_from(["chat-server", "--idle-timeout", "2"]).is_err());
     }
 }

@@ -57,10 +57,10 @@ use tokio_stream::wrappers::IntervalStream;
 #[command(version)]
 struct Args {
     /// How long each of the two runs lasts.
-    #[arg(long, default_value = "1500ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "1500ms", value_parser = humantime::parse_duration)]
     duration: Duration,
     /// Aggregation window.
-    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
     window: Duration,
     /// Time the sink spends per reading, in milliseconds (sensors produce 350 readings/s).
     #[arg(long, default_value_t = 4)]
@@ -74,21 +74,6 @@ struct Args {
     /// Print the results as one JSON object.
     #[arg(long)]
     json: bool,
-}
-
-/// `250ms`, `5s`, or a bare number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("bad duration {s:?}"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        _ => return Err(format!("bad duration unit in {s:?} (use ms or s)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("bad duration {s:?}: {e}"))
 }
 
 /// The simulated sensors: name, period, starting value, random-walk step.
