@@ -74,9 +74,9 @@
 //!   1.10× is missed here for that reason, and is at this VM's floor: a bare tokio client (no
 //!   HTTP library, no files; a throwaway test) needs 51–69 ms to open 1,000 connections to the
 //!   same server and 47–59 ms more for their first responses, the whole 100 ms budget.
-//!   `--concurrency 100` gives 1.05×. Fewer connections
-//!   per host (browsers open 6) or HTTP/2 would remove the storm. On a disk rather than tmpfs,
-//!   file creation can dominate instead (ext4 slows down after many deletes in one directory).
+//!   `--concurrency 100` gives 1.05×. Fewer connections per host (browsers open 6) or HTTP/2
+//!   would remove the storm. On a disk rather than tmpfs, file creation can dominate instead
+//!   (ext4 slows down after many deletes in one directory).
 //! - Against the course's asyncio + aiohttp recipe on the same URL list and the same server in
 //!   its own process (`test-server --latency-ms 100 --size 1024 --urls urls.txt --count 10000`,
 //!   then each client with `--concurrency 1000`, files on tmpfs): 1.32–1.33 s vs 4.15–4.52 s,

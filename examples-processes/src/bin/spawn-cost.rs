@@ -268,14 +268,14 @@ fn main() -> anyhow::Result<()> {
         process * 100.0 / 1000.0
     );
     println!(
-        "- a bare pthread_create + join takes {bare:.1} µs here, std's spawn {:+.1} µs: std maps, guards and unmaps",
+        "- a bare pthread_create + join takes {bare:.1} µs here, std's spawn {:+.1} µs: std also maps, guards and",
         thread - bare
     );
     println!(
-        "  an alternate signal stack per thread (so a stack overflow is reported, not a bare SIGSEGV); on a VM the"
+        "  unmaps an alternate signal stack per thread (so a stack overflow is reported, not a bare SIGSEGV):"
     );
     println!(
-        "  unmap (other cores' TLBs are flushed) is most of that difference: reuse threads, do not spawn per task;"
+        "  a few more syscalls, and the unmap makes the kernel flush other cores' TLBs. Reuse threads instead;"
     );
     println!(
         "- a pool pays instead one hand-off per task ({:.1} µs to a thread, {:.1} µs to a process here):",
@@ -320,7 +320,8 @@ fn measure(
 /// per thread so that a stack overflow prints a message instead of a bare SIGSEGV, and unmaps it
 /// at exit), no `Thread` handle, no `Arc`'d slot for the result. Only here to measure the floor
 /// under std; use `std::thread` in real code. Measured on the 2-core VM: mapping, guarding and
-/// unmapping such a stack in a bare pthread costs ~30 µs, most of the gap between the two rows.
+/// unmapping such a stack in a bare pthread (a throwaway test) added ~30 µs, most of the gap
+/// between the two rows there.
 fn pthread_spawn_join() -> anyhow::Result<()> {
     extern "C" fn start(_: *mut libc::c_void) -> *mut libc::c_void {
         std::ptr::null_mut()
