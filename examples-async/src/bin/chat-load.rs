@@ -18,7 +18,8 @@
 //!   127.0.0.0/8 is loopback on Linux.
 //! - **Measuring latency honestly**: each broadcast carries its send time (µs since a shared
 //!   `Instant`, same process, same clock); every receiver computes its own latency; an
-//!   `hdrhistogram` gives p50/p99/max without keeping a sorted copy of every sample.
+//!   `hdrhistogram` gives the pooled p50/p99/max in fixed memory, and each broadcast's own p99
+//!   comes exactly from its samples, because one broadcast is what the question is about.
 //! - **A barrier before measuring**: a `sync` line is repeated until every client has seen one, so
 //!   "connected" means "registered by the server", not just "TCP handshake done".
 //! - **Bounded wait**: after the last broadcast it waits at most `--wait`, then reports what

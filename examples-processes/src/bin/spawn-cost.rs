@@ -133,12 +133,14 @@ fn main() -> anyhow::Result<()> {
     );
     let exe = std::env::current_exe().context("finding our own binary")?;
 
-    let mut spawn = vec![measure("thread spawn + join", args.thread_iters, || {
+    let std_row = measure("thread spawn + join", args.thread_iters, || {
         std::thread::spawn(|| std::hint::black_box(1u64))
             .join()
             .expect("an empty thread cannot panic");
         Ok(())
-    })?];
+    })?;
+    let thread = std_row.median_us;
+    let mut spawn = vec![std_row];
     // The same, with the new thread forced onto the spawning thread's core: no other core has
     // to be woken up. On a VM, waking an idle virtual CPU goes through the hypervisor and can
     // cost more than the spawn itself; compare the two rows.
@@ -157,12 +159,14 @@ fn main() -> anyhow::Result<()> {
     spawn.push(pinned);
     // The floor: the same life cycle through the C library alone. The difference with the first
     // row is what std adds; the rest is the kernel (and, on a VM, the hypervisor).
-    spawn.push(measure(
+    let pthread_row = measure(
         "thread spawn + join (C pthread only)",
         args.thread_iters,
         pthread_spawn_join,
-    )?);
-    spawn.push(measure(
+    )?;
+    let bare = pthread_row.median_us;
+    spawn.push(pthread_row);
+    let process_row = measure(
         "process spawn + wait (this binary)",
         args.process_iters,
         || {
@@ -173,7 +177,9 @@ fn main() -> anyhow::Result<()> {
             ensure!(status.success(), "child failed: {status}");
             Ok(())
         },
-    )?);
+    )?;
+    let process = process_row.median_us;
+    spawn.push(process_row);
     spawn.push(measure(
         "process spawn + wait (/bin/true)",
         args.process_iters,
@@ -209,9 +215,6 @@ fn main() -> anyhow::Result<()> {
     ];
     let memory = vec![thread_memory(args.idle)?, process_memory(&exe, args.idle)?];
 
-    let thread = spawn[0].median_us;
-    let bare = spawn[2].median_us;
-    let process = spawn[3].median_us;
     if args.json {
         shared::report::print_json(&serde_json::json!({
             "spawn": spawn,
