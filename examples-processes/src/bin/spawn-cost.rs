@@ -225,28 +225,8 @@ fn main() -> anyhow::Result<()> {
         }));
         return Ok(());
     }
-    println!(
-        "{:<40} {:>7} {:>11} {:>11} {:>11}",
-        "creation", "runs", "median", "p90", "min"
-    );
-    for r in &spawn {
-        println!(
-            "{:<40} {:>7} {:>8.1} µs {:>8.1} µs {:>8.1} µs",
-            r.what, r.iterations, r.median_us, r.p90_us, r.min_us
-        );
-    }
-    println!();
-    println!(
-        "{:<50} {:>7} {:>11} {:>11} {:>11}",
-        "reuse (what a pool pays per task)", "runs", "median", "p90", "min"
-    );
-    for r in &reuse {
-        println!(
-            "{:<50} {:>7} {:>8.1} µs {:>8.1} µs {:>8.1} µs",
-            r.what, r.iterations, r.median_us, r.p90_us, r.min_us
-        );
-    }
-    println!();
+    print_timings("creation", 40, &spawn);
+    print_timings("reuse (what a pool pays per task)", 50, &reuse);
     println!(
         "{:<40} {:>7} {:>14} {:>14}",
         "memory (idle)", "count", "RSS each", "PSS each"
@@ -291,6 +271,21 @@ fn main() -> anyhow::Result<()> {
         "- memory: a thread is nearly free, a process costs its own heap and page tables: size pools to cores, not to tasks."
     );
     Ok(())
+}
+
+/// One table of timings: a title row, then one row per measurement, then a blank line.
+fn print_timings(title: &str, width: usize, rows: &[SpawnRow]) {
+    println!(
+        "{title:<width$} {:>7} {:>11} {:>11} {:>11}",
+        "runs", "median", "p90", "min"
+    );
+    for r in rows {
+        println!(
+            "{:<width$} {:>7} {:>8.1} µs {:>8.1} µs {:>8.1} µs",
+            r.what, r.iterations, r.median_us, r.p90_us, r.min_us
+        );
+    }
+    println!();
 }
 
 /// Runs `f` `iters` times (after a short warm-up) and returns the distribution of its duration.
