@@ -3,6 +3,8 @@
 //!
 //! Course section **8.1 — Threading et multiprocessing** (`concurrent.futures.ThreadPoolExecutor`).
 //!
+//! Crates: `crossbeam-channel = "0.5"` (the lesson, `mod pool`; the harness adds rayon to compare).
+//!
 //! # Concepts
 //! - A pool = a queue of boxed closures (`Box<dyn FnOnce() + Send>`) + N long-lived workers that
 //!   take jobs from it. Threads are created once, not per job (see hello-threads for the cost).
@@ -42,14 +44,7 @@
 //!    When would you want which?
 //! 4. Give the pool a queue capacity of 0 (a rendezvous channel): what does `execute` now wait for?
 
-use std::num::NonZeroUsize;
-use std::thread;
-
-use anyhow::Context;
-use clap::Parser;
-use rayon::prelude::*;
-use shared::report::{Row, SpeedupTable, print_json, timed};
-use shared::work::cpu_task;
+// === Lesson: copy from here ===
 
 /// The hand-built pool. In a real project this module would be its own file (`pool.rs`).
 mod pool {
@@ -176,7 +171,111 @@ mod pool {
             self.close_and_join();
         }
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::{Stats, ThreadPool};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        use std::thread;
+        use std::time::Duration;
+
+        #[test]
+        fn every_job_runs_exactly_once() {
+            let hits = Arc::new((0..500).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
+            let pool = ThreadPool::new(4, 8).unwrap();
+            for i in 0..500 {
+                let hits = Arc::clone(&hits);
+                pool.execute(move || {
+                    hits[i].fetch_add(1, Ordering::Relaxed);
+                });
+            }
+            let stats = pool.shutdown();
+            assert_eq!(
+                stats,
+                Stats {
+                    completed: 500,
+                    panicked: 0
+                }
+            );
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+        }
+
+        #[test]
+        fn drop_waits_for_queued_and_running_jobs() {
+            let done = Arc::new(AtomicUsize::new(0));
+            {
+                let pool = ThreadPool::new(2, 16).unwrap();
+                for _ in 0..10 {
+                    let done = Arc::clone(&done);
+                    pool.execute(move || {
+                        thread::sleep(Duration::from_millis(5));
+                        done.fetch_add(1, Ordering::SeqCst);
+                    });
+                }
+                // `pool` dropped here, with jobs still queued.
+            }
+            assert_eq!(
+                done.load(Ordering::SeqCst),
+                10,
+                "Drop returned before the jobs finished"
+            );
+        }
+
+        #[test]
+        fn a_panicking_job_does_not_kill_its_worker() {
+            // One worker only: if the panic killed it, the jobs after it would never run (and
+            // `shutdown` would report fewer completions).
+            let pool = ThreadPool::new(1, 4).unwrap();
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            for i in 0..6 {
+                let seen = Arc::clone(&seen);
+                if i % 2 == 0 {
+                    pool.execute(move || panic!("job {i} fails"));
+                } else {
+                    pool.execute(move || seen.lock().unwrap().push(i));
+                }
+            }
+            let stats = pool.shutdown();
+            assert_eq!(
+                stats,
+                Stats {
+                    completed: 6,
+                    panicked: 3
+                }
+            );
+            assert_eq!(*seen.lock().unwrap(), vec![1, 3, 5]);
+        }
+
+        #[test]
+        fn workers_are_named() {
+            let pool = ThreadPool::new(3, 1).unwrap();
+            let (tx, rx) = crossbeam_channel::unbounded();
+            for _ in 0..30 {
+                let tx = tx.clone();
+                pool.execute(move || {
+                    let _ = tx.send(thread::current().name().map(str::to_owned));
+                });
+            }
+            drop(pool);
+            drop(tx);
+            for name in rx {
+                assert!(name.unwrap().starts_with("pool-worker-"));
+            }
+        }
+    }
 }
+
+// === Harness: not part of the lesson ===
+
+use std::num::NonZeroUsize;
+use std::thread;
+
+use anyhow::Context;
+use clap::Parser;
+use rayon::prelude::*;
+use shared::report::{Row, SpeedupTable, print_json, timed};
+use shared::work::cpu_task;
 
 /// Compare a hand-built thread pool, rayon::ThreadPool and thread::scope on the same jobs.
 #[derive(Parser, Debug)]
@@ -367,95 +466,8 @@ fn run_scoped_chunks(jobs: &[(u64, u32)], workers: usize) -> Vec<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::pool::{Stats, ThreadPool};
+    use super::pool::Stats;
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, Mutex};
-    use std::time::Duration;
-
-    #[test]
-    fn every_job_runs_exactly_once() {
-        let hits = Arc::new((0..500).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
-        let pool = ThreadPool::new(4, 8).unwrap();
-        for i in 0..500 {
-            let hits = Arc::clone(&hits);
-            pool.execute(move || {
-                hits[i].fetch_add(1, Ordering::Relaxed);
-            });
-        }
-        let stats = pool.shutdown();
-        assert_eq!(
-            stats,
-            Stats {
-                completed: 500,
-                panicked: 0
-            }
-        );
-        assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
-    }
-
-    #[test]
-    fn drop_waits_for_queued_and_running_jobs() {
-        let done = Arc::new(AtomicUsize::new(0));
-        {
-            let pool = ThreadPool::new(2, 16).unwrap();
-            for _ in 0..10 {
-                let done = Arc::clone(&done);
-                pool.execute(move || {
-                    thread::sleep(Duration::from_millis(5));
-                    done.fetch_add(1, Ordering::SeqCst);
-                });
-            }
-            // `pool` dropped here, with jobs still queued.
-        }
-        assert_eq!(
-            done.load(Ordering::SeqCst),
-            10,
-            "Drop returned before the jobs finished"
-        );
-    }
-
-    #[test]
-    fn a_panicking_job_does_not_kill_its_worker() {
-        // One worker only: if the panic killed it, the jobs after it would never run (and
-        // `shutdown` would report fewer completions).
-        let pool = ThreadPool::new(1, 4).unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        for i in 0..6 {
-            let seen = Arc::clone(&seen);
-            if i % 2 == 0 {
-                pool.execute(move || panic!("job {i} fails"));
-            } else {
-                pool.execute(move || seen.lock().unwrap().push(i));
-            }
-        }
-        let stats = pool.shutdown();
-        assert_eq!(
-            stats,
-            Stats {
-                completed: 6,
-                panicked: 3
-            }
-        );
-        assert_eq!(*seen.lock().unwrap(), vec![1, 3, 5]);
-    }
-
-    #[test]
-    fn workers_are_named() {
-        let pool = ThreadPool::new(3, 1).unwrap();
-        let (tx, rx) = crossbeam_channel::unbounded();
-        for _ in 0..30 {
-            let tx = tx.clone();
-            pool.execute(move || {
-                let _ = tx.send(thread::current().name().map(str::to_owned));
-            });
-        }
-        drop(pool);
-        drop(tx);
-        for name in rx {
-            assert!(name.unwrap().starts_with("pool-worker-"));
-        }
-    }
 
     #[test]
     fn all_variants_agree_with_sequential() {
