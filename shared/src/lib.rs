@@ -8,6 +8,7 @@
 //! Cargo features keep dependency trees small: `async` (Ctrl-C → `CancellationToken`), `http`
 //! (the local test server, implies `async`) and `images` (sample images and the thumbnail job).
 
+pub mod cli;
 pub mod corpus;
 pub mod monitor;
 pub mod progress;

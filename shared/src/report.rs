@@ -399,6 +399,49 @@ impl SpeedupTable {
     }
 }
 
+/// How a child process ended, in words: "exited with code 3", "killed by signal 9 (SIGKILL)".
+pub fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = status.code() {
+        return format!("exited with code {code}");
+    }
+    match status.signal() {
+        Some(sig) => format!("killed by signal {sig} ({})", signal_name(sig)),
+        None => "ended without a code or a signal".into(),
+    }
+}
+
+/// The usual name of a signal number (`SIGKILL`), or `?`.
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        _ => "?",
+    }
+}
+
+/// The message of a caught panic (`thread::Result`'s error, `catch_unwind`'s payload): panics
+/// carry a `&str` or a `String`, anything else is rare.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_owned()
+    }
+}
+
 /// Print `v` as one line of JSON on stdout (the `--json` output of every measured example).
 pub fn print_json(v: &impl Serialize) {
     match serde_json::to_string(v) {
@@ -410,6 +453,29 @@ pub fn print_json(v: &impl Serialize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn describe_exit_names_codes_and_signals() {
+        use std::os::unix::process::ExitStatusExt;
+        let code = std::process::ExitStatus::from_raw(3 << 8);
+        assert_eq!(describe_exit(code), "exited with code 3");
+        let killed = std::process::ExitStatus::from_raw(libc::SIGKILL);
+        assert_eq!(describe_exit(killed), "killed by signal 9 (SIGKILL)");
+    }
+
+    #[test]
+    fn panic_message_reads_str_and_string_payloads() {
+        let r = std::panic::catch_unwind(|| panic!("static"));
+        assert_eq!(panic_message(r.unwrap_err().as_ref()), "static");
+        let n = 7;
+        let r = std::panic::catch_unwind(|| panic!("formatted {n}"));
+        assert_eq!(panic_message(r.unwrap_err().as_ref()), "formatted 7");
+        let r = std::panic::catch_unwind(|| std::panic::panic_any(42u8));
+        assert_eq!(
+            panic_message(r.unwrap_err().as_ref()),
+            "<non-string panic payload>"
+        );
+    }
 
     #[test]
     fn durations_bytes_and_rates_are_human() {

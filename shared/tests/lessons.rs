@@ -21,6 +21,9 @@
 //!   `cargo check --tests` must pass. That proves "paste this into a fresh `cargo new` project",
 //!   and a header that forgets a crate or a feature fails CI.
 
+mod common;
+
+use common::workspace_root;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -48,13 +51,6 @@ const FORBIDDEN_PATHS: [&str; 7] = [
 ];
 /// Attribute-style uses of the harness crates (`#[derive(Serialize)]`, `#[arg(..)]`).
 const FORBIDDEN_WORDS: [&str; 5] = ["Serialize", "Deserialize", "Parser", "ProgressBar", "clap"];
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("shared/ lives in the workspace root")
-        .to_path_buf()
-}
 
 /// One file that carries a lesson: every binary, and the library modules that hold a lesson
 /// (examples-sync keeps its hand-built primitives in the library so loom can check them).
