@@ -6,6 +6,11 @@
 //! The vocabulary mixes common English words, a few accented French ones (so lower-casing must be
 //! Unicode-aware) and generated pseudo-words for the tail. Sentences start with a capital and end
 //! with a full stop, as text does; lines wrap near 80 columns.
+//!
+//! Two vocabulary sizes: the default ([`VOCABULARY`], 50,000 words) and any larger one through
+//! [`generate_with_vocabulary`] and [`write_with_vocabulary`]: real collections of text (a
+//! language's standard library, a year of news) have 10^5 to 10^6 distinct words, and that tail is
+//! what makes merging per-thread counts expensive ([`LARGE_VOCABULARY`], 300,000 words).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -37,6 +42,11 @@ const CODAS: &[&str] = &["", "", "n", "r", "s", "t", "l", "m", "nd", "st", "ng",
 
 /// Default vocabulary size: large enough for a long tail (real corpora have 10^5+ distinct words).
 pub const VOCABULARY: usize = 50_000;
+/// A realistic large vocabulary: a 200 MB corpus drawn from it holds nearly all of them.
+pub const LARGE_VOCABULARY: usize = 300_000;
+/// The largest vocabulary the generator accepts (its pseudo-words could give far more; the
+/// cumulative table costs 8 bytes per word).
+pub const MAX_VOCABULARY: usize = 5_000_000;
 /// Zipf exponent; ~1.0–1.1 for natural language.
 pub const ZIPF_S: f64 = 1.07;
 
@@ -76,7 +86,14 @@ fn zipf_cdf(n: usize, s: f64) -> Vec<f64> {
 /// Generate about `bytes` bytes of text (never more; ends with a newline when non-empty).
 /// The same `(bytes, seed)` always gives the same text.
 pub fn generate(bytes: usize, seed: u64) -> Vec<u8> {
-    let words = Words::new(seed);
+    generate_with_vocabulary(bytes, seed, VOCABULARY)
+}
+
+/// [`generate`] with `vocabulary` distinct words (clamped to the common words at least and
+/// [`MAX_VOCABULARY`] at most), still Zipf-distributed. The default vocabulary gives exactly the
+/// text of [`generate`].
+pub fn generate_with_vocabulary(bytes: usize, seed: u64, vocabulary: usize) -> Vec<u8> {
+    let words = Words::new(seed, vocabulary);
     words.text(bytes, &mut words.stream())
 }
 
@@ -90,8 +107,9 @@ struct Words {
 }
 
 impl Words {
-    fn new(seed: u64) -> Words {
-        let vocab = vocabulary(&mut ChaCha8Rng::seed_from_u64(seed), VOCABULARY);
+    fn new(seed: u64, size: usize) -> Words {
+        let size = size.clamp(COMMON.len(), MAX_VOCABULARY);
+        let vocab = vocabulary(&mut ChaCha8Rng::seed_from_u64(seed), size);
         let cdf = zipf_cdf(vocab.len(), ZIPF_S);
         Words { vocab, cdf, seed }
     }
@@ -156,18 +174,34 @@ impl Words {
 /// Write a corpus of about `bytes` bytes to `path`: written to `path.tmp` first, then renamed,
 /// so an interrupted run never leaves a short corpus that looks complete.
 pub fn write(path: &Path, bytes: usize, seed: u64) -> std::io::Result<()> {
-    // 16 MiB pieces keep memory flat for large corpora.
-    write_in_pieces(path, bytes, seed, 16 << 20)
+    write_with_vocabulary(path, bytes, seed, VOCABULARY)
 }
 
-fn write_in_pieces(path: &Path, bytes: usize, seed: u64, piece: usize) -> std::io::Result<()> {
+/// [`write`] with `vocabulary` distinct words (see [`generate_with_vocabulary`]).
+pub fn write_with_vocabulary(
+    path: &Path,
+    bytes: usize,
+    seed: u64,
+    vocabulary: usize,
+) -> std::io::Result<()> {
+    // 16 MiB pieces keep memory flat for large corpora.
+    write_in_pieces(path, bytes, seed, vocabulary, 16 << 20)
+}
+
+fn write_in_pieces(
+    path: &Path,
+    bytes: usize,
+    seed: u64,
+    vocabulary: usize,
+    piece: usize,
+) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
         // One vocabulary and one word stream for the whole file: the pieces continue each
         // other, so a corpus written in pieces has the same word distribution as one generated
         // at once.
-        let words = Words::new(seed);
+        let words = Words::new(seed, vocabulary);
         let mut rng = words.stream();
         let mut left = bytes;
         while left > 0 {
@@ -232,9 +266,10 @@ mod tests {
     fn a_corpus_written_in_pieces_keeps_one_vocabulary() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("pieces.txt");
-        write_in_pieces(&p, 2_000_000, 5, 300_000).expect("write");
+        write_in_pieces(&p, 2_000_000, 5, VOCABULARY, 300_000).expect("write");
         let text = String::from_utf8(std::fs::read(&p).expect("read")).expect("utf-8");
-        let vocab: std::collections::HashSet<String> = Words::new(5).vocab.into_iter().collect();
+        let vocab: std::collections::HashSet<String> =
+            Words::new(5, VOCABULARY).vocab.into_iter().collect();
         for w in text.split_whitespace() {
             let w = w.trim_end_matches(['.', ',']);
             let mut c = w.chars();
@@ -255,5 +290,56 @@ mod tests {
         let on_disk = std::fs::read(&p).expect("read");
         assert_eq!(on_disk, generate(100_000, 3));
         assert!(!p.with_extension("tmp").exists());
+    }
+
+    /// Distinct words of `text` as the corpus writes them (lower-cased, punctuation dropped).
+    fn distinct_words(text: &[u8]) -> HashMap<String, usize> {
+        let text = std::str::from_utf8(text).expect("utf-8");
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for w in text.split_whitespace() {
+            let w = w.trim_end_matches(['.', ',']).to_lowercase();
+            *counts.entry(w).or_default() += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn a_large_vocabulary_gives_a_long_tail_and_keeps_the_zipf_head() {
+        let (bytes, seed) = (6_000_000, 11);
+        let large = generate_with_vocabulary(bytes, seed, LARGE_VOCABULARY);
+        assert_eq!(
+            large,
+            generate_with_vocabulary(bytes, seed, LARGE_VOCABULARY)
+        );
+        assert!(large.len() <= bytes && large.len() > bytes - 1000);
+        let small = distinct_words(&generate(bytes, seed));
+        let counts = distinct_words(&large);
+        // ~1 M words drawn from 300,000 (Zipf, s = 1.07): about 96,000 distinct, where the
+        // default vocabulary cannot give more than 50,000.
+        assert!(small.len() <= VOCABULARY, "{}", small.len());
+        assert!(counts.len() > 80_000, "{}", counts.len());
+        let mut freq: Vec<usize> = counts.values().copied().collect();
+        freq.sort_unstable_by(|a, b| b.cmp(a));
+        let ratio = freq[0] as f64 / freq[1] as f64;
+        assert!((1.6..2.6).contains(&ratio), "{:?}", &freq[..3]);
+        // The default vocabulary is the same text as before this mode existed.
+        assert_eq!(
+            generate_with_vocabulary(bytes, seed, VOCABULARY),
+            generate(bytes, seed)
+        );
+    }
+
+    #[test]
+    fn the_vocabulary_size_is_clamped() {
+        assert_eq!(Words::new(1, 0).vocab.len(), COMMON.len());
+        assert_eq!(Words::new(1, 1_000).vocab.len(), 1_000);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("large.txt");
+        write_with_vocabulary(&p, 500_000, 2, LARGE_VOCABULARY).expect("write");
+        let on_disk = std::fs::read(&p).expect("read");
+        assert_eq!(
+            on_disk,
+            generate_with_vocabulary(500_000, 2, LARGE_VOCABULARY)
+        );
     }
 }
