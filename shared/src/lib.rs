@@ -3,10 +3,12 @@
 //! Nothing here is the concurrency being taught: each example keeps its threads, tasks, channels
 //! and locks in its own file so a reader can copy it. This crate only provides what every example
 //! needs around that: a local HTTP server to download from, seeded sample data, timing and report
-//! helpers, progress-bar styles, Ctrl-C handling and a small CPU/RSS sampler.
+//! helpers, progress-bar styles, Ctrl-C handling, a small CPU/RSS sampler, and the downloaders'
+//! URL list and output names.
 //!
 //! Cargo features keep dependency trees small: `async` (Ctrl-C → `CancellationToken`), `http`
-//! (the local test server, implies `async`) and `images` (sample images and the thumbnail job).
+//! (the local test server, implies `async` and `urls`), `urls` (the downloaders'
+//! URL-list parser and output-name rule) and `images` (sample images and the thumbnail job).
 
 pub mod cli;
 pub mod corpus;
@@ -22,3 +24,5 @@ pub mod images;
 pub mod server;
 #[cfg(feature = "images")]
 pub mod thumbnail;
+#[cfg(feature = "urls")]
+pub mod urls;
