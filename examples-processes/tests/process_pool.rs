@@ -163,6 +163,128 @@ fn a_poison_task_fails_after_the_retry_limit_and_the_rest_succeed() {
     assert_eq!(json["stats"]["worker_failures"], 2);
 }
 
+/// Every failure of `run` listed in the JSON `failures` (one entry per run and task).
+fn failures_of(json: &Value, run: &str) -> Vec<u64> {
+    json["failures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `failures` list in {json}"))
+        .iter()
+        .filter(|f| f["run"] == run)
+        .map(|f| f["id"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_poison_task_is_reported_by_every_run_and_only_comparable_results_are_compared() {
+    // Issue 12, defect 9. The poison task fails in the pool *and* in the 1-worker baseline, and
+    // rayon cannot run it at all (it would abort the whole process): all three say so, and the
+    // comparison covers the 5 tasks that every run computed.
+    let (out, json) = run(&[
+        "--workers",
+        "2",
+        "--tasks",
+        "6",
+        "--rounds",
+        "10000",
+        "--poison",
+        "3",
+        "--max-attempts",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "a failed task fails the run");
+    assert_eq!(json["failed"], serde_json::json!([3]));
+    assert_eq!(failures_of(&json, "1 worker process"), vec![3]);
+    assert_eq!(failures_of(&json, "2 worker processes"), vec![3]);
+    assert_eq!(failures_of(&json, "2 threads (rayon)"), vec![3]);
+    let rows = json["table"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "1 worker, N workers, rayon");
+    for row in &rows[1..] {
+        assert_eq!(row["agrees"], true, "{row}");
+        assert!(
+            row["note"].as_str().unwrap().contains("compared 5 of 6"),
+            "the row says what was compared: {row}"
+        );
+    }
+}
+
+#[test]
+fn a_failure_in_the_baseline_run_is_listed_and_fails_the_run() {
+    // Issue 12, defect 9: the 1-worker baseline lost a task (its worker was killed, here by
+    // us, with no retry left), the pool computed everything. Before the fix: `agrees: false`,
+    // exit 0, and the baseline's failure listed nowhere.
+    let marker = unique_marker("baseline");
+    let child = Command::new(BIN)
+        .args([
+            "--workers",
+            "2",
+            "--tasks",
+            "4",
+            // About half a second per task in a debug build: the kill lands mid-baseline.
+            "--rounds",
+            "50000000",
+            "--max-attempts",
+            "1",
+            "--json",
+            "--marker",
+            &marker,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting process-pool");
+    let start = Instant::now();
+    let killed = loop {
+        let workers = processes_with_marker(&marker, child.id());
+        if let [only] = workers[..]
+            && state(only) == Some('R')
+        {
+            // SAFETY: kill(2) with plain integers; the pool's only worker, computing.
+            unsafe { libc::kill(only as libc::pid_t, libc::SIGKILL) };
+            break only;
+        }
+        assert!(
+            workers.len() < 2,
+            "the baseline (1 worker) ended before the test could kill its worker"
+        );
+        assert!(start.elapsed() < PATIENCE, "the baseline never started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let out = child.wait_with_output().expect("waiting for the pool");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let json: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}); stderr:\n{stderr}"));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed baseline task fails the run; stderr:\n{stderr}"
+    );
+    assert!(
+        check_results(&json, 4).is_empty(),
+        "the pool itself computed every task"
+    );
+    let lost = failures_of(&json, "1 worker process");
+    assert_eq!(lost.len(), 1, "the baseline lost one task: {json}");
+    assert!(
+        stderr.contains(&format!("worker {killed} failed")),
+        "the kill is reported: {stderr}"
+    );
+    assert!(
+        stderr.contains("1 worker process") && stderr.contains(&format!("task {}", lost[0])),
+        "the baseline's failure is listed: {stderr}"
+    );
+    // The failed task is not comparable; the other three are, and they agree.
+    let rows = json["table"]["rows"].as_array().unwrap();
+    assert_eq!(rows[1]["agrees"], true, "{}", rows[1]);
+    assert!(
+        rows[1]["note"]
+            .as_str()
+            .unwrap()
+            .contains("compared 3 of 4"),
+        "{}",
+        rows[1]
+    );
+}
+
 #[test]
 fn a_worker_writing_garbage_is_a_failed_worker_not_a_crash() {
     let (out, json) = run(&[
@@ -310,13 +432,14 @@ fn kill_all(pids: &[u32]) {
     }
 }
 
-#[test]
-fn sigint_kills_and_reaps_every_worker() {
-    let marker = unique_marker("sigint");
+/// Sends `signal` to a running pool whose workers compute, and checks the clean stop: exit 130,
+/// the message, and no worker left in /proc.
+fn a_signal_stops_the_pool_and_reaps_every_worker(name: &str, signal: libc::c_int) {
+    let marker = unique_marker(name);
     // Without PDEATHSIG, only the parent's own cleanup can make the workers go away.
     let parent = start_long_pool(&marker, &["--no-pdeathsig"]);
     // SAFETY: kill(2) with plain integers; the pid is our unreaped child.
-    unsafe { libc::kill(parent.id() as libc::pid_t, libc::SIGINT) };
+    unsafe { libc::kill(parent.id() as libc::pid_t, signal) };
     let out = parent.wait_with_output().expect("waiting for the pool");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -331,7 +454,18 @@ fn sigint_kills_and_reaps_every_worker() {
     // The parent reaped its workers before exiting, so nothing is left *right now*.
     let left = processes_with_marker(&marker, 0);
     kill_all(&left);
-    assert!(left.is_empty(), "orphan workers after SIGINT: {left:?}");
+    assert!(left.is_empty(), "orphan workers after {name}: {left:?}");
+}
+
+#[test]
+fn sigint_kills_and_reaps_every_worker() {
+    a_signal_stops_the_pool_and_reaps_every_worker("sigint", libc::SIGINT);
+}
+
+#[test]
+fn sigterm_kills_and_reaps_every_worker() {
+    // What `docker stop`, systemd and `kill` send: the same clean stop as Ctrl-C.
+    a_signal_stops_the_pool_and_reaps_every_worker("sigterm", libc::SIGTERM);
 }
 
 #[test]

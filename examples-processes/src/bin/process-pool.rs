@@ -1,21 +1,23 @@
 //! A fault-tolerant pool of worker processes fed over pipes: `multiprocessing.Pool`, built by hand.
 //!
-//! Course 8.1 "Threading et multiprocessing": *Processus parallèles*, *Pools de workers*,
-//! communication between processes.
+//! Course section **8.1 — Threading et multiprocessing** (*Processus parallèles*, *Pools de
+//! workers*, communication between processes).
+//!
+//! Crates: `crossbeam-channel = "0.5"`, `libc = "0.2"`, `thiserror = "2"` (the harness adds
+//! clap, rayon and serde to compare and report).
 //!
 //! # Concepts
-//! - The pool re-executes its own binary in a hidden `--worker` mode (`std::env::current_exe()`),
-//!   so nothing else has to be installed: this is what `multiprocessing`'s "spawn" start method does.
+//! - Workers are this binary re-executed in a hidden worker mode (`std::env::current_exe()`):
+//!   nothing else to install; `multiprocessing`'s "spawn" start method does the same.
 //! - One parent thread per worker ("slot") owns the `Child`, writes requests to its stdin and
-//!   reads answers from its stdout. Requests and answers are *frames*: a 4-byte little-endian
-//!   length, then the payload (see `mod frame` for why not JSON lines).
-//! - Fault tolerance: a worker that dies (EOF on its stdout, exit status) or talks garbage is
-//!   reaped and replaced, and its task is run again on the new worker. A task that kills every
-//!   worker it touches ("poison") is reported as failed after `--max-attempts`, never retried forever.
-//! - No task is lost or done twice: a task belongs to exactly one slot thread until its outcome
-//!   is sent, and the collector checks that every id arrives exactly once.
-//! - No orphans: Ctrl-C or an error in the parent kills and reaps every worker (a drop guard);
-//!   if the parent is SIGKILLed, the kernel kills the workers (`PR_SET_PDEATHSIG`).
+//!   reads answers from its stdout, as *frames*: a 4-byte length, then the payload (`mod frame`).
+//! - Fault tolerance: a worker that dies (EOF, exit status) or talks garbage is reaped and
+//!   replaced, and its task runs again on the new one; a task that kills every worker it touches
+//!   ("poison") is reported failed after `max_attempts`, never retried forever.
+//! - No task lost or done twice: a task belongs to one slot until its report is sent, and the
+//!   collector stores reports by index and checks that each arrives exactly once.
+//! - No orphans: a stop (Ctrl-C, SIGTERM) or an error kills and reaps every worker (a drop
+//!   guard); if the parent is SIGKILLed, the kernel kills the workers (`PR_SET_PDEATHSIG`).
 //!
 //! # Run
 //! ```text
@@ -26,142 +28,44 @@
 //! cargo run --release -p examples-processes --bin process-pool -- --json --no-compare
 //! ```
 //! While it runs, `pstree -p $(pgrep -n process-pool)` shows the workers; `kill -9` one of them
-//! by hand and watch the pool replace it.
+//! and watch the pool replace it.
 //!
 //! # What to observe
-//! - The table: N worker processes against 1 worker, and against N threads (rayon) in one process.
-//!   For tasks of ~20 ms, processes cost almost nothing more than threads: the pool is started
-//!   once and each task costs one small write and one small read.
-//! - `--chaos`: lines such as `worker 4242 failed on task 17 (attempt 1/3): worker closed its
-//!   stdout (killed by signal 9 (SIGKILL))`, then the results are still all there, in
-//!   submission order, and agree with the 1-worker run.
-//! - `--poison 7`: task 7 crashes its worker 3 times (SIGABRT) and is reported failed; exit code 1.
-//! - Ctrl-C: `interrupted`, exit code 130, and `pgrep -f process-pool` finds nothing left.
+//! - The table: N worker processes against 1, and against N threads (rayon) in one process. For
+//!   tasks of ~20 ms the processes cost hardly more than threads (about 1.9× on 2 cores for
+//!   both): the pool starts once, and each task costs one small write and one small read.
+//! - `--chaos`: `worker 4242 failed on task 17 (attempt 1/3): worker closed its stdout (killed
+//!   by signal 9 (SIGKILL))`, then every result is still there, in order, and agrees.
+//! - `--poison 7`: task 7 aborts its worker 3 times and is reported failed by the pool *and* by
+//!   the 1-worker run; rayon cannot run it at all (it would abort this process). The comparison
+//!   covers the tasks every run computed and says so; any failure makes the exit code 1.
+//! - Ctrl-C or SIGTERM: `interrupted`, exit code 130, and `pgrep -f process-pool` finds nothing.
 //!
 //! # Exercises
-//! 1. Re-queue a failed task to *any* slot instead of retrying it on the same slot (hint: a second
-//!    channel for retries that slots poll first). What does it change when one slot is slow?
+//! 1. Re-queue a failed task to *any* slot instead of retrying it on the same slot (hint: a
+//!    second channel for retries that slots poll first). What changes when one slot is slow?
 //! 2. Send tasks in chunks of 8 per frame (`chunksize` in `Pool.map`) and measure with
 //!    `--rounds 20000`: when does the per-message cost start to matter?
 //! 3. Add a per-task timeout: a worker that does not answer within 10× the median task time is
 //!    killed and the task retried (a hung C library is as common as a crashed one).
-//! 4. Replace `--chaos` with an external monkey: a thread that picks a random *pid* and kills it.
-//!    Why is killing by pid racy once the slot has reaped the child (pid reuse), and how does
-//!    the `Mutex<Option<u32>>` per slot below avoid it?
+//! 4. The chaos monkey kills by pid from `PoolEvent::Sent`, while the slot waits for it. Why would
+//!    killing by pid from another thread be racy once the slot has reaped the child (pid reuse),
+//!    and how does the `Mutex<Option<u32>>` per slot in `mod pool` make `kill_all` safe?
 
-use std::io::{BufReader, BufWriter, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use anyhow::{Context, bail};
-use clap::Parser;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use indicatif::ProgressBar;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
-use serde::Serialize;
-use shared::report::{Row, SpeedupTable};
-
-/// A pool of worker processes (this binary re-executed with `--worker`) over stdin/stdout pipes.
-#[derive(Parser, Debug)]
-#[command(version)]
-struct Args {
-    /// Number of worker processes (default: available cores).
-    #[arg(long)]
-    workers: Option<usize>,
-    /// Number of tasks in the batch.
-    #[arg(long, default_value_t = 48)]
-    tasks: u64,
-    /// Work per task (`shared::work::cpu_task` rounds; ~1 ns each in release, so 20 ms a task).
-    #[arg(long, default_value_t = 20_000_000)]
-    rounds: u32,
-    /// Seed for the task inputs and for the chaos monkey.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// SIGKILL the worker during the first attempt of this fraction of the tasks (`--chaos` = 0.2).
-    #[arg(long, num_args = 0..=1, default_missing_value = "0.2", value_name = "FRACTION")]
-    chaos: Option<f64>,
-    /// Make task K a "poison" task that crashes (aborts) every worker that runs it. Repeatable.
-    #[arg(long, value_name = "K")]
-    poison: Vec<u64>,
-    /// Attempts per task before it is reported as failed.
-    #[arg(long, default_value_t = 3)]
-    max_attempts: u32,
-    /// Skip the 1-worker and rayon comparison runs (run the pool once).
-    #[arg(long)]
-    no_compare: bool,
-    /// Print every result (default: the first few and a checksum).
-    #[arg(long)]
-    print_all: bool,
-    /// Print one JSON object (results, failures, counters, timings) instead of text.
-    #[arg(long)]
-    json: bool,
-
-    // ---- Hidden: the worker side, and hooks for the integration tests. ----
-    /// Run as a worker: read request frames on stdin, answer on stdout.
-    #[arg(long, hide = true)]
-    worker: bool,
-    /// (worker) Pid of the parent that started us, to close the PR_SET_PDEATHSIG race.
-    #[arg(long, hide = true)]
-    parent_pid: Option<u32>,
-    /// (worker) Misbehave: write garbage on stdout instead of the first answer.
-    #[arg(long, hide = true)]
-    garbage: bool,
-    /// (parent) The first worker started is told to misbehave with `--garbage`.
-    #[arg(long, hide = true)]
-    garbage_worker: bool,
-    /// A unique string passed on to every worker's command line, so tests can find them in /proc.
-    #[arg(long, hide = true)]
-    marker: Option<String>,
-    /// Workers skip PR_SET_PDEATHSIG (the parent passes it on): lets a test show the orphans.
-    #[arg(long, hide = true)]
-    no_pdeathsig: bool,
-}
-
-/// One unit of work. `poison` travels to the worker (it stands for an input that crashes it,
-/// like a malformed file that makes a C library segfault); `chaos` stays in the parent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Task {
-    id: u64,
-    seed: u64,
-    rounds: u32,
-    poison: bool,
-    /// Parent-side only: the chaos monkey kills the worker during this task's first attempt.
-    chaos: bool,
-}
-
-fn main() -> anyhow::Result<ExitCode> {
-    let args = Args::parse();
-    if args.worker {
-        worker_main(&args)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    parent_main(&args)
-}
-
-// ============================================================================================
-// The wire format.
-// ============================================================================================
+// === Lesson: copy from here ===
 
 /// Length-prefixed frames: `[len: u32 little-endian][payload: len bytes]`.
 ///
-/// Why not JSON lines? Both work (the image batch of this crate uses JSON lines, because its
-/// messages are paths and error texts and being able to drive a worker by hand with `echo` is
-/// worth a lot). Here the payload is a few integers, and a length prefix gives three things:
-/// the reader knows the size *before* reading, so it can refuse an absurd size without
-/// allocating it (a newline-delimited reader must cap `read_line` itself or a worker that never
-/// prints `\n` eats all memory); payloads are binary-safe with no escaping; and a cut-off stream
-/// is detected exactly ("EOF after 3 of 22 bytes"). The price: not human-readable, and one
-/// wrong byte desynchronises the stream for good; so the first protocol error retires the worker.
+/// Why not JSON lines (what `image-batch-processes` uses, to drive a worker by hand with `echo`)?
+/// A length prefix tells the reader the size *before* it reads, so an absurd size is refused
+/// without allocating it (a line reader must cap `read_line` itself, or a worker that never
+/// prints `\n` eats all memory); payloads are binary-safe; a cut-off stream is detected exactly
+/// ("got 3 of 22 bytes"). The price: not human-readable, and one wrong byte desynchronises the
+/// stream for good, so the first protocol error retires the worker.
 mod frame {
     use std::io::{self, Read, Write};
 
-    /// Our messages are under 32 bytes; anything above this cap is garbage, not a big message.
+    /// Our messages are a few dozen bytes; anything above this cap is garbage, not a message.
     pub const MAX_FRAME: usize = 64 * 1024;
 
     #[derive(Debug, thiserror::Error)]
@@ -187,8 +91,8 @@ mod frame {
         Ok(())
     }
 
-    /// Reads one frame. `Ok(None)` is a clean end of stream (EOF exactly between two frames);
-    /// EOF anywhere else is `Truncated`.
+    /// Reads one frame. `Ok(None)` is a clean end (EOF exactly between two frames); EOF anywhere
+    /// else is `Truncated`.
     pub fn read_frame(r: &mut impl Read) -> Result<Option<Vec<u8>>, FrameError> {
         let mut header = [0u8; 4];
         let got = read_full(r, &mut header)?;
@@ -196,10 +100,8 @@ mod frame {
             return Ok(None);
         }
         if got < header.len() {
-            return Err(FrameError::Truncated {
-                got,
-                want: header.len(),
-            });
+            let want = header.len();
+            return Err(FrameError::Truncated { got, want });
         }
         let len = u32::from_le_bytes(header) as usize;
         if len > MAX_FRAME {
@@ -227,133 +129,729 @@ mod frame {
         }
         Ok(filled)
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn framed(payload: &[u8]) -> Vec<u8> {
+            let mut buf = Vec::new();
+            write_frame(&mut buf, payload).unwrap();
+            buf
+        }
+
+        #[test]
+        fn frames_round_trip_and_end_cleanly() {
+            let mut stream = framed(b"first");
+            stream.extend(framed(b""));
+            stream.extend(framed(&[7u8; 1000]));
+            let mut r = &stream[..];
+            assert_eq!(read_frame(&mut r).unwrap().unwrap(), b"first");
+            assert_eq!(read_frame(&mut r).unwrap().unwrap(), b"");
+            assert_eq!(read_frame(&mut r).unwrap().unwrap(), vec![7u8; 1000]);
+            assert!(read_frame(&mut r).unwrap().is_none(), "EOF between frames");
+        }
+
+        #[test]
+        fn truncated_headers_and_payloads_are_errors_not_a_clean_end() {
+            let stream = framed(b"hello world");
+            let got = read_frame(&mut &stream[..2]);
+            assert!(matches!(
+                got,
+                Err(FrameError::Truncated { got: 2, want: 4 })
+            ));
+            let got = read_frame(&mut &stream[..stream.len() - 3]);
+            assert!(matches!(
+                got,
+                Err(FrameError::Truncated { got: 8, want: 11 })
+            ));
+        }
+
+        #[test]
+        fn oversized_frames_are_refused_before_allocating() {
+            let mut r: &[u8] = b"Hello from a worker that prints on stdout\n";
+            match read_frame(&mut r) {
+                Err(FrameError::TooLarge(n)) => {
+                    assert_eq!(n, u32::from_le_bytes(*b"Hell") as usize);
+                }
+                other => panic!("expected TooLarge, got {other:?}"),
+            }
+            let just_over = u32::try_from(MAX_FRAME + 1).unwrap().to_le_bytes();
+            let got = read_frame(&mut &just_over[..]);
+            assert!(matches!(got, Err(FrameError::TooLarge(_))));
+            let mut sink = Vec::new();
+            let refused = write_frame(&mut sink, &vec![0; MAX_FRAME + 1]);
+            assert!(matches!(refused, Err(FrameError::TooLarge(_))));
+            assert!(sink.is_empty(), "nothing is written for a refused frame");
+            write_frame(&mut sink, &vec![0; MAX_FRAME]).unwrap();
+            assert_eq!(
+                read_frame(&mut &sink[..]).unwrap().unwrap().len(),
+                MAX_FRAME
+            );
+        }
+    }
 }
+
+/// One worker process, from both ends of its pipes: what the worker runs (`die_with_parent`,
+/// `serve`), and the parent's handle on it (`Worker`). Every message carries the task's index
+/// (8 bytes) before its body, so an answer to the wrong question is caught.
+mod worker {
+    use std::io::{self, BufReader, BufWriter, Read, Write};
+    use std::os::unix::process::CommandExt;
+    use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+
+    use super::frame::{self, FrameError};
+
+    /// How a worker learns its parent's pid (see `die_with_parent`).
+    const PARENT_PID_VAR: &str = "PROCESS_POOL_PARENT_PID";
+
+    /// Worker side: ask the kernel to SIGKILL us when our parent dies, so a SIGKILLed parent
+    /// (which runs no cleanup at all) leaves no orphan spinning on CPU. Python's
+    /// `multiprocessing` does not: SIGKILL a Pool's parent and its workers keep running.
+    ///
+    /// Two pitfalls. (1) "Parent" means the parent *thread*: if the thread that spawned us
+    /// exits, we die too. The pool's slot threads outlive their workers, so that is what we
+    /// want. (2) The parent may be dead already: we were re-parented and the signal will never
+    /// come, so compare `getppid()` with the pid the pool put in our environment.
+    pub fn die_with_parent() -> io::Result<()> {
+        // SAFETY: PR_SET_PDEATHSIG takes a signal number; no pointers are passed.
+        let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let expected = std::env::var(PARENT_PID_VAR).ok();
+        if let Some(parent) = expected.and_then(|p| p.parse::<u32>().ok())
+            && std::os::unix::process::parent_id() != parent
+        {
+            return Err(io::Error::other(format!(
+                "parent {parent} died before we started"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Worker side: answer every request frame with `handle(body)` until EOF on `input` (the
+    /// parent closed our stdin: the batch is over). `output` is the protocol channel: a stray
+    /// `println!` in a worker corrupts it, so workers log to stderr only.
+    pub fn serve(
+        input: impl Read,
+        output: impl Write,
+        mut handle: impl FnMut(&[u8]) -> io::Result<Vec<u8>>,
+    ) -> Result<(), FrameError> {
+        let (mut input, mut output) = (BufReader::new(input), BufWriter::new(output));
+        while let Some(request) = frame::read_frame(&mut input)? {
+            let (index, body) = split_index(&request)?;
+            frame::write_frame(&mut output, &with_index(index, &handle(body)?))?;
+            output.flush()?;
+        }
+        Ok(())
+    }
+
+    fn with_index(index: u64, body: &[u8]) -> Vec<u8> {
+        [&index.to_le_bytes()[..], body].concat()
+    }
+
+    fn split_index(message: &[u8]) -> Result<(u64, &[u8]), FrameError> {
+        match message.split_first_chunk::<8>() {
+            Some((index, body)) => Ok((u64::from_le_bytes(*index), body)),
+            None => Err(FrameError::BadMessage(format!("{} bytes", message.len()))),
+        }
+    }
+
+    /// Parent side: a live worker process and our ends of its pipes.
+    pub struct Worker {
+        child: Child,
+        pub pid: u32,
+        to_worker: BufWriter<ChildStdin>,
+        from_worker: BufReader<ChildStdout>,
+    }
+
+    impl Worker {
+        pub fn spawn(mut cmd: Command) -> io::Result<Worker> {
+            cmd.env(PARENT_PID_VAR, std::process::id().to_string())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit()) // Worker panics and logs show on our terminal.
+                // Own process group: Ctrl-C in the terminal reaches us only, and we decide what
+                // happens to the workers (Python's Pool workers each print a KeyboardInterrupt).
+                .process_group(0);
+            // std opens the pipes with O_CLOEXEC: worker B does not inherit worker A's pipe
+            // ends, so when A dies we do see EOF (a bare fork() without closing fds never does).
+            let mut child = cmd.spawn()?;
+            let stdin = child.stdin.take().expect("stdin was piped");
+            let stdout = child.stdout.take().expect("stdout was piped");
+            Ok(Worker {
+                pid: child.id(),
+                child,
+                to_worker: BufWriter::new(stdin),
+                from_worker: BufReader::new(stdout),
+            })
+        }
+
+        /// Sends task `index`. A dead worker makes this fail with EPIPE (Rust ignores SIGPIPE,
+        /// so it is an error, not a silent death of the parent).
+        pub fn send(&mut self, index: u64, body: &[u8]) -> Result<(), FrameError> {
+            frame::write_frame(&mut self.to_worker, &with_index(index, body))?;
+            Ok(self.to_worker.flush()?)
+        }
+
+        /// Waits for the answer to task `index`. Any error means: this worker is unusable (dead,
+        /// or out of step with the protocol); retire it.
+        pub fn receive(&mut self, index: u64) -> Result<Vec<u8>, FrameError> {
+            let Some(answer) = frame::read_frame(&mut self.from_worker)? else {
+                let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "worker closed its stdout");
+                return Err(eof.into());
+            };
+            let (got, body) = split_index(&answer)?;
+            if got != index {
+                let what = format!("answer for task {got} while task {index} was running");
+                return Err(FrameError::BadMessage(what));
+            }
+            Ok(body.to_vec())
+        }
+
+        /// Stops and reaps the worker. `graceful`: close its stdin and let it finish its loop;
+        /// otherwise SIGKILL it first (it may be stuck, or talking garbage). The caller must
+        /// have unregistered the pid: after `wait` the kernel may give it to another process.
+        pub fn retire(mut self, graceful: bool) -> io::Result<ExitStatus> {
+            if !graceful {
+                let _ = self.child.kill(); // Err only if it already exited, which is fine.
+            }
+            drop(self.to_worker); // EOF on its stdin: a healthy worker returns from `serve`.
+            self.child.wait()
+        }
+    }
+}
+
+/// The pool: slot threads that feed workers, replace dead ones and re-run their tasks, and a
+/// collector that puts the reports back in submission order.
+mod pool {
+    use std::process::{Command, ExitStatus};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+    use super::frame::FrameError;
+    use super::worker::Worker;
+
+    pub struct PoolConfig {
+        pub workers: usize,
+        /// Attempts per task (at least 1) before it is reported failed.
+        pub max_attempts: u32,
+        /// How to start one worker, e.g. this binary in its worker mode:
+        /// `Command::new(std::env::current_exe()?).arg("--worker")`.
+        pub command: Box<dyn Fn() -> Command + Send + Sync>,
+    }
+
+    /// What the pool tells its caller while it runs (progress, logs, a chaos monkey).
+    pub enum PoolEvent<'a> {
+        /// Task `task` was sent to worker `pid`. Called on the slot thread before it waits for
+        /// the answer: the worker cannot have been reaped yet, so `pid` is safe to signal.
+        Sent { task: usize, attempt: u32, pid: u32 },
+        /// A worker failed (and was reaped); its task is retried unless it was the last attempt.
+        WorkerFailed(&'a WorkerFailure),
+        /// One more task has its final report.
+        Done,
+    }
+
+    #[derive(Debug)]
+    pub struct WorkerFailure {
+        /// 0 when the worker could not even be started.
+        pub pid: u32,
+        pub task: usize,
+        pub attempt: u32,
+        pub error: FrameError,
+        /// How the worker ended, once reaped.
+        pub status: Option<ExitStatus>,
+    }
+
+    /// The final word on one task: its answer, or the failure of its last attempt.
+    #[derive(Debug)]
+    pub struct TaskReport {
+        pub result: Result<Vec<u8>, WorkerFailure>,
+        pub attempts: u32,
+    }
+
+    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+    pub struct PoolCounters {
+        pub workers_started: u64,
+        pub worker_failures: u64,
+    }
+
+    pub struct BatchReport {
+        /// One report per task, in submission order.
+        pub tasks: Vec<TaskReport>,
+        pub counters: PoolCounters,
+    }
+
+    /// What the slots share with the collector. Both fields exist for shutdown.
+    struct Shared {
+        /// Raised by the drop guard (a stop, an error): slots stop taking tasks.
+        halt: AtomicBool,
+        /// Per slot, the pid of its live, *not yet reaped* worker. Whoever kills by pid holds
+        /// the lock, and the slot clears it (under the lock) before reaping: a pid is ours
+        /// until `wait()`, then the kernel may reuse it for an unrelated process.
+        pids: Vec<Mutex<Option<u32>>>,
+    }
+
+    impl Shared {
+        fn register(&self, slot: usize, pid: Option<u32>) {
+            *self.pids[slot].lock().unwrap_or_else(|e| e.into_inner()) = pid;
+        }
+    }
+
+    /// Kills every worker when the collector leaves without disarming it (stop, error, panic).
+    struct KillOnDrop<'a>(&'a Shared, bool);
+
+    impl Drop for KillOnDrop<'_> {
+        fn drop(&mut self) {
+            if self.1 {
+                // Halt first: a slot that registers a pid after our loop then sees the flag.
+                self.0.halt.store(true, Ordering::SeqCst);
+                for slot in &self.0.pids {
+                    let pid = slot.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(pid) = *pid {
+                        let pid = libc::pid_t::try_from(pid).expect("pids fit in pid_t");
+                        // SAFETY: kill(2) takes integers; holding the lock guarantees the pid is
+                        // an unreaped child of ours, so it cannot name another process.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                }
+            }
+        }
+    }
+
+    type Event<'e> = &'e (dyn Fn(PoolEvent<'_>) + Sync);
+
+    /// Runs every task on `cfg.workers` processes. `None` if `stop` was raised: then every worker
+    /// has been killed and reaped before this returns.
+    pub fn run_batch(
+        tasks: &[Vec<u8>],
+        cfg: &PoolConfig,
+        stop: &AtomicBool,
+        on_event: Event<'_>,
+    ) -> Option<BatchReport> {
+        let workers = cfg.workers.max(1);
+        let shared = Shared {
+            halt: AtomicBool::new(false),
+            pids: (0..workers).map(|_| Mutex::new(None)).collect(),
+        };
+        // The batch is in memory, so the queue takes it all and is closed. For a stream, use a
+        // small capacity and a feeder thread: it blocks when the workers fall behind.
+        let (task_tx, task_rx) = crossbeam_channel::bounded(tasks.len().max(1));
+        for index in 0..tasks.len() {
+            task_tx.send(index).expect("room for the whole batch");
+        }
+        drop(task_tx);
+        let (report_tx, report_rx) = crossbeam_channel::unbounded();
+        std::thread::scope(|scope| {
+            let mut guard = KillOnDrop(&shared, true);
+            let slots: Vec<_> = (0..workers)
+                .map(|slot| {
+                    let (shared, task_rx, report_tx) =
+                        (&shared, task_rx.clone(), report_tx.clone());
+                    std::thread::Builder::new()
+                        .name(format!("slot-{slot}"))
+                        .spawn_scoped(scope, move || {
+                            run_slot(slot, tasks, cfg, shared, &task_rx, &report_tx, on_event)
+                        })
+                        .expect("spawning a slot thread")
+                })
+                .collect();
+            drop(report_tx); // The slots hold the only senders: `recv` says when all are done.
+            let mut by_index: Vec<Option<TaskReport>> = (0..tasks.len()).map(|_| None).collect();
+            loop {
+                match report_rx.recv_timeout(Duration::from_millis(50)) {
+                    Ok((index, report)) => {
+                        let place = &mut by_index[index];
+                        // The invariant the whole design exists for.
+                        assert!(place.is_none(), "task {index} finished twice");
+                        *place = Some(report);
+                        on_event(PoolEvent::Done);
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                    Err(RecvTimeoutError::Timeout) => {}
+                }
+                if stop.load(Ordering::Acquire) {
+                    drop(guard); // Kill every worker; the scope then joins the slots.
+                    return None;
+                }
+            }
+            guard.1 = false;
+            let mut counters = PoolCounters::default();
+            for s in slots {
+                let c = s.join().expect("a slot thread panicked");
+                counters.workers_started += c.workers_started;
+                counters.worker_failures += c.worker_failures;
+            }
+            let reports = by_index.into_iter().collect::<Option<_>>();
+            let tasks = reports.expect("every slot reported every task it took");
+            Some(BatchReport { tasks, counters })
+        })
+    }
+
+    /// One slot: takes tasks from the queue, runs each on its worker, replaces the worker when
+    /// it fails, and sends exactly one report per task it took.
+    fn run_slot(
+        slot: usize,
+        tasks: &[Vec<u8>],
+        cfg: &PoolConfig,
+        shared: &Shared,
+        queue: &Receiver<usize>,
+        reports: &Sender<(usize, TaskReport)>,
+        on_event: Event<'_>,
+    ) -> PoolCounters {
+        let mut counters = PoolCounters::default();
+        let mut worker: Option<Worker> = None;
+        'tasks: for task in queue.iter() {
+            let mut attempts = 0;
+            let result = 'attempts: loop {
+                attempts += 1;
+                let ready = match worker.take() {
+                    Some(w) => Ok(w),
+                    None => Worker::spawn((cfg.command)()).inspect(|w| {
+                        // Registered first, halt checked second: a concurrent `KillOnDrop`
+                        // either sees this pid or we see its flag.
+                        shared.register(slot, Some(w.pid));
+                        counters.workers_started += 1;
+                    }),
+                };
+                let (pid, error, status) = 'attempt: {
+                    let mut w = match ready {
+                        Ok(w) if shared.halt.load(Ordering::SeqCst) => {
+                            worker = Some(w); // Killed and reaped below.
+                            break 'tasks;
+                        }
+                        Ok(w) => w,
+                        Err(spawn_error) => break 'attempt (0, FrameError::Io(spawn_error), None),
+                    };
+                    let (pid, attempt) = (w.pid, attempts);
+                    let answer = w.send(task as u64, &tasks[task]).and_then(|()| {
+                        on_event(PoolEvent::Sent { task, attempt, pid });
+                        w.receive(task as u64)
+                    });
+                    match answer {
+                        Ok(answer) => {
+                            worker = Some(w);
+                            break 'attempts Ok(answer);
+                        }
+                        Err(error) => {
+                            shared.register(slot, None); // Unregister, then reap.
+                            (pid, error, w.retire(false).ok())
+                        }
+                    }
+                };
+                if shared.halt.load(Ordering::SeqCst) {
+                    break 'tasks; // Killed by our own shutdown: not a failure to report.
+                }
+                counters.worker_failures += 1;
+                let failure = WorkerFailure {
+                    pid,
+                    task,
+                    attempt: attempts,
+                    error,
+                    status,
+                };
+                on_event(PoolEvent::WorkerFailed(&failure));
+                if attempts >= cfg.max_attempts {
+                    break Err(failure);
+                }
+            };
+            let report = TaskReport { result, attempts };
+            if reports.send((task, report)).is_err() {
+                break; // The collector is gone.
+            }
+        }
+        if let Some(w) = worker.take() {
+            shared.register(slot, None);
+            let _ = w.retire(!shared.halt.load(Ordering::SeqCst));
+        }
+        counters
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::sync::atomic::AtomicUsize;
+
+        /// Workers are small shell programs here: `cat` echoes every frame, so a task's answer
+        /// is its own request.
+        fn shell_pool(workers: usize, max_attempts: u32, script: &'static str) -> PoolConfig {
+            let command = Box::new(move || {
+                let mut cmd = Command::new("sh");
+                cmd.args(["-c", script]);
+                cmd
+            });
+            PoolConfig {
+                workers,
+                max_attempts,
+                command,
+            }
+        }
+
+        /// Bodies of 5 bytes each (`job 0` … `job 9`).
+        fn jobs(n: usize) -> Vec<Vec<u8>> {
+            (0..n).map(|i| format!("job {i}").into_bytes()).collect()
+        }
+
+        fn run(tasks: &[Vec<u8>], cfg: &PoolConfig) -> BatchReport {
+            run_batch(tasks, cfg, &AtomicBool::new(false), &|_| {}).expect("nobody stops it")
+        }
+
+        #[test]
+        fn every_task_is_answered_once_in_submission_order() {
+            let tasks = jobs(10);
+            let done = AtomicUsize::new(0);
+            let count_done = |e: PoolEvent<'_>| {
+                if let PoolEvent::Done = e {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            };
+            let stop = AtomicBool::new(false);
+            let report = run_batch(&tasks, &shell_pool(3, 1, "exec cat"), &stop, &count_done);
+            let report = report.expect("nobody stops it");
+            let answers: Vec<Vec<u8>> = report
+                .tasks
+                .into_iter()
+                .map(|r| r.result.unwrap())
+                .collect();
+            assert_eq!(answers, tasks);
+            assert_eq!(done.load(Ordering::Relaxed), 10);
+            assert_eq!(report.counters.worker_failures, 0);
+            assert!((1..=3).contains(&report.counters.workers_started));
+        }
+
+        #[test]
+        fn a_worker_that_dies_is_replaced_and_its_task_run_again() {
+            // Each worker echoes one frame (4 + 8 + 5 bytes) and exits: from the second task on,
+            // every first attempt meets a dead worker, and the second attempt a fresh one.
+            let tasks = jobs(6);
+            let report = run(&tasks, &shell_pool(1, 2, "exec head -c 17"));
+            for (report, task) in report.tasks.iter().zip(&tasks) {
+                assert_eq!(report.result.as_ref().unwrap(), task);
+            }
+            let expected = PoolCounters {
+                workers_started: 6,
+                worker_failures: 5,
+            };
+            assert_eq!(report.counters, expected);
+        }
+
+        #[test]
+        fn a_task_that_kills_every_worker_fails_after_the_retry_limit() {
+            let report = run(&jobs(2), &shell_pool(2, 3, "exit 7"));
+            for task in &report.tasks {
+                assert_eq!(task.attempts, 3, "retried up to the limit, not forever");
+                let failure = task.result.as_ref().unwrap_err();
+                assert_eq!(failure.status.and_then(|s| s.code()), Some(7));
+            }
+            assert_eq!(report.counters.worker_failures, 6);
+        }
+
+        #[test]
+        fn a_worker_talking_garbage_is_a_protocol_error_not_a_crash() {
+            let chatty = "echo Hello from a worker that prints on stdout; exec cat";
+            let report = run(&jobs(1), &shell_pool(1, 2, chatty));
+            let failure = report.tasks[0].result.as_ref().unwrap_err();
+            assert!(
+                matches!(failure.error, FrameError::TooLarge(_)),
+                "{failure:?}"
+            );
+            assert_eq!(report.counters.worker_failures, 2);
+        }
+
+        #[test]
+        fn a_stop_kills_and_reaps_every_worker() {
+            // Workers that never answer; the stop comes as soon as a task is sent.
+            let stop = AtomicBool::new(false);
+            let pids = Mutex::new(Vec::new());
+            let stop_on_send = |e: PoolEvent<'_>| {
+                if let PoolEvent::Sent { pid, .. } = e {
+                    pids.lock().unwrap().push(pid);
+                    stop.store(true, Ordering::Release);
+                }
+            };
+            let cfg = shell_pool(2, 1, "exec sleep 60");
+            assert!(run_batch(&jobs(4), &cfg, &stop, &stop_on_send).is_none());
+            for pid in pids.into_inner().unwrap() {
+                let gone = !std::path::Path::new(&format!("/proc/{pid}")).exists();
+                assert!(gone, "worker {pid} is still there (or a zombie)");
+            }
+        }
+    }
+}
+
+// === Harness: not part of the lesson ===
+
+use std::io::Write as _;
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{CommandFactory, Parser};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::Serialize;
+use shared::cli;
+use shared::report::{Row, SpeedupTable, Timed, describe_exit};
 
 use frame::FrameError;
+use pool::{BatchReport, PoolConfig, PoolCounters, PoolEvent, WorkerFailure};
 
-const TAG_REQUEST: u8 = b'Q';
-const TAG_ANSWER: u8 = b'A';
+/// A pool of worker processes (this binary re-executed with `--worker`) over stdin/stdout pipes.
+#[derive(Parser, Debug)]
+#[command(name = "process-pool", version)]
+struct Args {
+    /// Number of worker processes [default: available cores].
+    #[arg(long, value_parser = cli::usize_in(1, 256))]
+    workers: Option<usize>,
+    /// Number of tasks in the batch.
+    #[arg(long, default_value_t = 48, value_parser = cli::u64_in(1, 100_000))]
+    tasks: u64,
+    /// Work per task (`shared::work::cpu_task` rounds; ~1 ns each in release, so 20 ms a task).
+    #[arg(long, default_value_t = 20_000_000, value_parser = cli::u32_in(1, u32::MAX))]
+    rounds: u32,
+    /// Seed for the task inputs and for the chaos monkey.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// SIGKILL the worker during the first attempt of this fraction of the tasks (`--chaos` = 0.2).
+    #[arg(long, num_args = 0..=1, default_missing_value = "0.2", value_name = "FRACTION",
+          value_parser = cli::probability)]
+    chaos: Option<f64>,
+    /// Make task K a "poison" task that crashes (aborts) every worker that runs it. Repeatable.
+    #[arg(long, value_name = "K", value_parser = cli::u64_in(0, 100_000))]
+    poison: Vec<u64>,
+    /// Attempts per task before it is reported as failed.
+    #[arg(long, default_value_t = 3, value_parser = cli::u32_in(1, 100))]
+    max_attempts: u32,
+    /// Skip the 1-worker and rayon comparison runs (run the pool once).
+    #[arg(long)]
+    no_compare: bool,
+    /// Print every result (default: the first few and a checksum).
+    #[arg(long)]
+    print_all: bool,
+    /// Print one JSON object (results, failures, counters, timings) instead of text.
+    #[arg(long)]
+    json: bool,
 
-fn encode_request(t: &Task) -> Vec<u8> {
-    let mut p = Vec::with_capacity(22);
-    p.push(TAG_REQUEST);
-    p.extend_from_slice(&t.id.to_le_bytes());
-    p.extend_from_slice(&t.seed.to_le_bytes());
-    p.extend_from_slice(&t.rounds.to_le_bytes());
-    p.push(u8::from(t.poison));
-    p
+    // ---- Hidden: the worker side, and hooks for the integration tests. ----
+    /// Run as a worker: read request frames on stdin, answer on stdout.
+    #[arg(long, hide = true)]
+    worker: bool,
+    /// (worker) Misbehave: write garbage on stdout instead of the first answer.
+    #[arg(long, hide = true)]
+    garbage: bool,
+    /// (parent) The first worker started is told to misbehave with `--garbage`.
+    #[arg(long, hide = true)]
+    garbage_worker: bool,
+    /// A unique string passed on to every worker's command line, so tests can find them in /proc.
+    #[arg(long, hide = true)]
+    marker: Option<String>,
+    /// Workers skip PR_SET_PDEATHSIG (the parent passes it on): lets a test show the orphans.
+    #[arg(long, hide = true)]
+    no_pdeathsig: bool,
 }
 
-fn decode_request(p: &[u8]) -> Result<Task, FrameError> {
-    if p.len() != 22 || p[0] != TAG_REQUEST {
-        return Err(FrameError::BadMessage(format!(
-            "request of {} bytes",
-            p.len()
-        )));
+/// One unit of work. `poison` travels to the worker (it stands for an input that crashes it,
+/// like a malformed file that makes a C library segfault); `chaos` stays in the parent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Task {
+    id: u64,
+    seed: u64,
+    rounds: u32,
+    poison: bool,
+    /// Parent-side only: the chaos monkey kills the worker during this task's first attempt.
+    chaos: bool,
+}
+
+impl Task {
+    /// The request body: seed, rounds, poison (the pool adds the task's index).
+    fn encode(&self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(13);
+        body.extend_from_slice(&self.seed.to_le_bytes());
+        body.extend_from_slice(&self.rounds.to_le_bytes());
+        body.push(u8::from(self.poison));
+        body
     }
-    Ok(Task {
-        id: u64::from_le_bytes(p[1..9].try_into().expect("8 bytes")),
-        seed: u64::from_le_bytes(p[9..17].try_into().expect("8 bytes")),
-        rounds: u32::from_le_bytes(p[17..21].try_into().expect("4 bytes")),
-        poison: p[21] != 0,
-        chaos: false,
-    })
 }
 
-fn encode_answer(id: u64, value: u64) -> Vec<u8> {
-    let mut p = Vec::with_capacity(17);
-    p.push(TAG_ANSWER);
-    p.extend_from_slice(&id.to_le_bytes());
-    p.extend_from_slice(&value.to_le_bytes());
-    p
-}
-
-fn decode_answer(p: &[u8]) -> Result<(u64, u64), FrameError> {
-    if p.len() != 17 || p[0] != TAG_ANSWER {
-        return Err(FrameError::BadMessage(format!(
-            "answer of {} bytes",
-            p.len()
-        )));
+/// The worker's view of a request: `(seed, rounds, poison)`.
+fn decode_request(body: &[u8]) -> std::io::Result<(u64, u32, bool)> {
+    let bad = || std::io::Error::other(format!("request body of {} bytes", body.len()));
+    let (seed, rest) = body.split_first_chunk::<8>().ok_or_else(bad)?;
+    let (rounds, rest) = rest.split_first_chunk::<4>().ok_or_else(bad)?;
+    match rest {
+        [poison] => Ok((
+            u64::from_le_bytes(*seed),
+            u32::from_le_bytes(*rounds),
+            *poison != 0,
+        )),
+        _ => Err(bad()),
     }
-    let id = u64::from_le_bytes(p[1..9].try_into().expect("8 bytes"));
-    let value = u64::from_le_bytes(p[9..17].try_into().expect("8 bytes"));
-    Ok((id, value))
 }
 
-// ============================================================================================
-// The worker process.
-// ============================================================================================
+fn decode_answer(body: &[u8]) -> Result<u64, String> {
+    let bytes: [u8; 8] = body
+        .try_into()
+        .map_err(|_| format!("answer of {} bytes", body.len()))?;
+    Ok(u64::from_le_bytes(bytes))
+}
 
+fn main() -> anyhow::Result<ExitCode> {
+    let args = Args::parse();
+    if args.worker {
+        worker_main(&args)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(k) = args.poison.iter().find(|&&k| k >= args.tasks) {
+        Args::command()
+            .error(
+                clap::error::ErrorKind::ValueValidation,
+                format!(
+                    "--poison {k}: there are {} tasks, numbered 0 to {}",
+                    args.tasks,
+                    args.tasks - 1
+                ),
+            )
+            .exit();
+    }
+    parent_main(&args)
+}
+
+/// The worker process: the lesson's `serve`, with a handler that computes (or crashes on poison).
 fn worker_main(args: &Args) -> anyhow::Result<()> {
     if !args.no_pdeathsig {
-        die_with_parent(args.parent_pid)?;
+        worker::die_with_parent().context("prctl(PR_SET_PDEATHSIG)")?;
     }
-    let mut input = BufReader::new(std::io::stdin().lock());
-    let mut output = BufWriter::new(std::io::stdout().lock());
-    let mut misbehave = args.garbage;
-    // Stdout is the protocol channel: anything else printed there (a debug `println!`, a chatty
-    // library) corrupts it. Workers log to stderr only.
-    while let Some(payload) = frame::read_frame(&mut input).context("reading a request")? {
-        let task = decode_request(&payload)?;
-        if task.poison {
+    let (mut input, mut output) = (std::io::stdin().lock(), std::io::stdout().lock());
+    if args.garbage {
+        // A worker with a stray debug print on stdout: the parent must retire it, not crash.
+        frame::read_frame(&mut input).context("reading a request")?;
+        output.write_all(b"Hello from a worker that prints debug output on stdout!\n")?;
+        output.flush()?;
+    }
+    worker::serve(input, output, |body| {
+        let (seed, rounds, poison) = decode_request(body)?;
+        if poison {
             // Stands for a real crash (segfault in a C decoder, an `abort` in an assertion).
-            eprintln!(
-                "worker {}: task {} is poison, aborting",
-                std::process::id(),
-                task.id
-            );
+            eprintln!("worker {}: poison task, aborting", std::process::id());
             std::process::abort();
         }
-        let value = shared::work::cpu_task(task.seed, task.rounds);
-        if misbehave {
-            misbehave = false;
-            output.write_all(b"Hello from a worker that prints debug output on stdout!\n")?;
-        } else {
-            frame::write_frame(&mut output, &encode_answer(task.id, value))?;
-        }
-        output.flush().context("answering the parent")?;
-    }
-    // EOF on stdin: the parent closed our pipe, the batch is over.
-    Ok(())
+        Ok(shared::work::cpu_task(seed, rounds).to_le_bytes().to_vec())
+    })
+    .context("serving the parent")
 }
 
-/// Ask the kernel to SIGKILL us when our parent dies, so a SIGKILLed parent (which runs no
-/// cleanup code at all) leaves no orphan workers spinning on CPU.
-///
-/// Two pitfalls: (1) "parent" means the parent *thread*: if the thread that spawned us exits,
-/// we are killed even if the process lives on. Here each slot thread lives as long as its
-/// worker, so that is what we want. (2) The parent may already be dead by the time we get
-/// here; then we were re-parented (to init or a subreaper) and the signal will never come, so
-/// we compare `getppid()` with the pid the parent gave us. Python's `multiprocessing` does not
-/// do this: SIGKILL a Pool's parent and its workers keep running.
-fn die_with_parent(expected_parent: Option<u32>) -> anyhow::Result<()> {
-    // SAFETY: PR_SET_PDEATHSIG takes a signal number; no pointers are passed.
-    let rc = unsafe {
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error()).context("prctl(PR_SET_PDEATHSIG)");
-    }
-    if let Some(parent) = expected_parent
-        && std::os::unix::process::parent_id() != parent
-    {
-        bail!("parent {parent} died before the worker started");
-    }
-    Ok(())
-}
+/// What one run (pool, 1-worker baseline, rayon) made of each task: its value, or why not.
+type TaskValues = Vec<Result<u64, String>>;
 
-// ============================================================================================
-// The parent: the pool.
-// ============================================================================================
-
+/// One task's final report, for `--json` and the listing.
 #[derive(Clone, Debug, Serialize)]
-struct Outcome {
+struct TaskResult {
     id: u64,
     seed: u64,
     /// `Some(result)` or `None` when the task failed.
@@ -362,262 +860,35 @@ struct Outcome {
     attempts: u32,
 }
 
-/// Counters over one run of the pool.
+/// Counters of the measured pool run (`chaos_kills` is the harness's own: the monkey's hits).
 #[derive(Default, Debug, Serialize, Clone, Copy)]
-struct Stats {
+struct RunCounters {
     workers_started: u64,
     worker_failures: u64,
     chaos_kills: u64,
     protocol_errors: u64,
 }
 
-struct PoolConfig {
-    exe: PathBuf,
-    workers: usize,
-    max_attempts: u32,
-    marker: Option<String>,
-    no_pdeathsig: bool,
-    /// The next worker started gets `--garbage` (taken once, by whichever slot spawns first).
-    garbage_pending: AtomicBool,
+/// A failure of any run, in the listing and in `--json`'s `failures`.
+#[derive(Debug, Serialize)]
+struct RunFailure {
+    run: String,
+    id: u64,
+    error: String,
 }
 
-/// What the slots share with the collector. Every field exists for shutdown.
-struct PoolState {
-    /// Set by Ctrl-C, or by the drop guard when the parent bails out with an error.
-    stop: Arc<AtomicBool>,
-    /// Per slot: pid of its live, *not yet reaped* worker. A pid stays ours until we `wait()`
-    /// for it; after that the kernel may give it to an unrelated process. So whoever kills by
-    /// pid holds this lock, and the slot clears it (under the lock) before reaping.
-    pids: Vec<Mutex<Option<u32>>>,
-    started: AtomicU64,
-}
-
-impl PoolState {
-    /// SIGKILL every live worker. The slot threads then see EOF, reap them and stop.
-    fn kill_all(&self) {
-        for slot in &self.pids {
-            let pid = slot.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(pid) = *pid {
-                let pid = libc::pid_t::try_from(pid).expect("pids fit in pid_t");
-                // SAFETY: kill(2) takes plain integers; the pid is an unreaped child of ours
-                // (guaranteed by holding the lock), so it cannot name another process.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-    }
-}
-
-/// Kills every worker if the collector leaves early (an error, a panic). Disarmed on success.
-struct KillOnDrop<'a> {
-    state: &'a PoolState,
-    armed: bool,
-}
-
-impl Drop for KillOnDrop<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.state.stop.store(true, Ordering::SeqCst);
-            self.state.kill_all();
-        }
-    }
-}
-
-/// A live worker process and our ends of its pipes.
-struct Worker {
-    child: Child,
-    pid: u32,
-    to_worker: BufWriter<ChildStdin>,
-    from_worker: BufReader<ChildStdout>,
-}
-
-impl Worker {
-    fn spawn(cfg: &PoolConfig) -> anyhow::Result<Worker> {
-        let mut cmd = Command::new(&cfg.exe);
-        cmd.arg("--worker")
-            .arg("--parent-pid")
-            .arg(std::process::id().to_string());
-        if let Some(marker) = &cfg.marker {
-            cmd.arg("--marker").arg(marker);
-        }
-        if cfg.no_pdeathsig {
-            cmd.arg("--no-pdeathsig");
-        }
-        if cfg.garbage_pending.swap(false, Ordering::SeqCst) {
-            cmd.arg("--garbage");
-        }
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            // Worker panics and logs show up on our terminal.
-            .stderr(Stdio::inherit())
-            // Own process group: Ctrl-C in the terminal goes to the foreground group, i.e. to us
-            // only; the parent decides what happens to its workers. (Python's Pool workers get
-            // the SIGINT too, and each one prints a KeyboardInterrupt traceback.)
-            .process_group(0);
-        // std creates the pipes with O_CLOEXEC: worker B does not inherit worker A's pipe ends,
-        // so when A dies we really see EOF. (With a bare fork() and no close_fds, EOF never comes.)
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("starting worker {}", cfg.exe.display()))?;
-        let pid = child.id();
-        let stdin = child.stdin.take().expect("stdin was piped");
-        let stdout = child.stdout.take().expect("stdout was piped");
-        Ok(Worker {
-            child,
-            pid,
-            to_worker: BufWriter::new(stdin),
-            from_worker: BufReader::new(stdout),
-        })
-    }
-
-    /// Sends one task and waits for its answer. Any error means: this worker is unusable (dead,
-    /// or out of sync with the protocol); replace it.
-    fn run(&mut self, task: &Task, chaos_delay: Option<Duration>) -> Result<u64, FrameError> {
-        let send = frame::write_frame(&mut self.to_worker, &encode_request(task))
-            .and_then(|()| self.to_worker.flush().map_err(FrameError::from));
-        // A dead worker makes the write fail with EPIPE (Rust ignores SIGPIPE, so it is an error,
-        // not a silent death of the parent). Its exit status is more useful than "broken pipe".
-        send?;
-        if let Some(delay) = chaos_delay {
-            // The chaos monkey strikes mid-task. It goes through the owner of the `Child`, so the
-            // pid cannot have been reaped and reused (see exercise 4).
-            std::thread::sleep(delay);
-            let _ = self.child.kill();
-        }
-        let answer = match frame::read_frame(&mut self.from_worker) {
-            Ok(Some(payload)) => payload,
-            Ok(None) => {
-                return Err(FrameError::Io(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "worker closed its stdout",
-                )));
-            }
-            Err(e) => return Err(e),
-        };
-        let (id, value) = decode_answer(&answer)?;
-        if id != task.id {
-            return Err(FrameError::BadMessage(format!(
-                "answer for task {id} while task {} was running",
-                task.id
-            )));
-        }
-        Ok(value)
-    }
-}
-
-/// Human words for an exit status: "exited with code 101", "killed by signal 9 (SIGKILL)".
-fn describe(status: ExitStatus) -> String {
-    if let Some(code) = status.code() {
-        return format!("exited with code {code}");
-    }
-    let sig = status.signal().unwrap_or(0);
-    let name = match sig {
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGINT => "SIGINT",
-        libc::SIGPIPE => "SIGPIPE",
-        _ => "?",
+/// "worker 4242 failed on task 17 (attempt 1/3): worker closed its stdout (killed by signal 9 (SIGKILL))".
+fn describe_failure(f: &WorkerFailure, max_attempts: u32) -> String {
+    let status = f.status.map_or_else(|| "not reaped".into(), describe_exit);
+    let worker = if f.pid == 0 {
+        "a worker that could not start".to_owned()
+    } else {
+        format!("worker {}", f.pid)
     };
-    format!("killed by signal {sig} ({name})")
-}
-
-/// The slot's side of unregister-then-reap. `graceful`: close stdin and let the worker exit;
-/// otherwise SIGKILL it first (it may be stuck or talking garbage).
-fn retire(state: &PoolState, slot: usize, mut worker: Worker, graceful: bool) -> String {
-    *state.pids[slot].lock().unwrap_or_else(|e| e.into_inner()) = None;
-    if !graceful {
-        let _ = worker.child.kill(); // Err only if it already exited, which is fine.
-    }
-    drop(worker.to_worker); // EOF on the worker's stdin: a healthy worker returns from its loop.
-    match worker.child.wait() {
-        Ok(status) => describe(status),
-        Err(e) => format!("could not be reaped: {e}"),
-    }
-}
-
-/// One parent thread per worker: takes tasks from the queue, runs each on its worker, replaces
-/// the worker when it fails, and sends exactly one `Outcome` per task it took.
-fn run_slot(
-    slot: usize,
-    cfg: &PoolConfig,
-    state: &PoolState,
-    tasks: &Receiver<Task>,
-    outcomes: &Sender<Outcome>,
-    log: &ProgressBar,
-) -> Stats {
-    let mut stats = Stats::default();
-    let mut worker: Option<Worker> = None;
-    'tasks: for task in tasks.iter() {
-        let mut attempt = 0;
-        let result = loop {
-            if state.stop.load(Ordering::SeqCst) {
-                break 'tasks;
-            }
-            attempt += 1;
-            if worker.is_none() {
-                match Worker::spawn(cfg) {
-                    Ok(w) => {
-                        *state.pids[slot].lock().unwrap_or_else(|e| e.into_inner()) = Some(w.pid);
-                        stats.workers_started += 1;
-                        state.started.fetch_add(1, Ordering::Relaxed);
-                        worker = Some(w);
-                        // Registered first, checked second: a concurrent `kill_all` either sees
-                        // this pid or we see its stop flag.
-                        if state.stop.load(Ordering::SeqCst) {
-                            break 'tasks;
-                        }
-                    }
-                    Err(e) => break Err(format!("{e:#}")),
-                }
-            }
-            let w = worker.as_mut().expect("a worker was just ensured");
-            let chaos = (task.chaos && attempt == 1).then(|| chaos_delay(&task));
-            match w.run(&task, chaos) {
-                Ok(value) => break Ok(value),
-                Err(err) => {
-                    let dead = worker.take().expect("the worker that just failed");
-                    let pid = dead.pid;
-                    let status = retire(state, slot, dead, false);
-                    if state.stop.load(Ordering::SeqCst) {
-                        break 'tasks; // Killed by our own shutdown, not a failure to report.
-                    }
-                    stats.worker_failures += 1;
-                    stats.chaos_kills += u64::from(chaos.is_some());
-                    if matches!(err, FrameError::TooLarge(_) | FrameError::BadMessage(_)) {
-                        stats.protocol_errors += 1;
-                    }
-                    let what = format!(
-                        "worker {pid} failed on task {} (attempt {attempt}/{}): {err} ({status})",
-                        task.id, cfg.max_attempts
-                    );
-                    log.suspend(|| eprintln!("{what}"));
-                    if attempt >= cfg.max_attempts {
-                        break Err(format!("gave up after {attempt} attempts; last: {what}"));
-                    }
-                }
-            }
-        };
-        let (value, error) = match result {
-            Ok(v) => (Some(v), None),
-            Err(e) => (None, Some(e)),
-        };
-        let outcome = Outcome {
-            id: task.id,
-            seed: task.seed,
-            value,
-            error,
-            attempts: attempt,
-        };
-        if outcomes.send(outcome).is_err() {
-            break; // The collector is gone (shutting down).
-        }
-    }
-    if let Some(w) = worker.take() {
-        let graceful = !state.stop.load(Ordering::SeqCst);
-        retire(state, slot, w, graceful);
-    }
-    stats
+    format!(
+        "{worker} failed on task {} (attempt {}/{max_attempts}): {} ({status})",
+        f.task, f.attempt, f.error
+    )
 }
 
 /// How long the monkey waits before striking: a few ms, so it lands while the task computes.
@@ -626,105 +897,123 @@ fn chaos_delay(task: &Task) -> Duration {
     Duration::from_micros(rng.random_range(0..2_000))
 }
 
-struct PoolRun {
-    outcomes: Vec<Outcome>,
-    stats: Stats,
-    interrupted: bool,
-}
-
-/// Runs the whole batch on `cfg.workers` processes; outcomes come back in submission order.
+/// One pool run: `None` when interrupted. Logs worker failures, drives the progress bar and,
+/// for the tasks marked `chaos`, kills the worker during their first attempt.
 fn run_pool(
     tasks: &[Task],
     cfg: &PoolConfig,
-    stop: &Arc<AtomicBool>,
+    stop: &AtomicBool,
     json: bool,
-) -> anyhow::Result<PoolRun> {
-    let state = PoolState {
-        stop: Arc::clone(stop),
-        pids: (0..cfg.workers).map(|_| Mutex::new(None)).collect(),
-        started: AtomicU64::new(0),
-    };
-    // The whole batch is already in memory, so the queue is filled up front and closed; its
-    // capacity is the batch. For a stream of tasks, use a small capacity and a feeder thread:
-    // the producer then blocks when the workers fall behind (back-pressure).
-    let (task_tx, task_rx) = crossbeam_channel::bounded::<Task>(tasks.len().max(1));
-    for t in tasks {
-        task_tx.send(*t).expect("the queue holds the whole batch");
-    }
-    drop(task_tx);
-    let (out_tx, out_rx) = crossbeam_channel::unbounded::<Outcome>();
+) -> Option<(Vec<TaskResult>, RunCounters)> {
+    let bodies: Vec<Vec<u8>> = tasks.iter().map(Task::encode).collect();
     let bar = shared::progress::bar(tasks.len() as u64, json);
-
-    std::thread::scope(|scope| {
-        let mut guard = KillOnDrop {
-            state: &state,
-            armed: true,
-        };
-        let slots: Vec<_> = (0..cfg.workers)
-            .map(|slot| {
-                let (state, task_rx, out_tx, bar) =
-                    (&state, task_rx.clone(), out_tx.clone(), bar.clone());
-                std::thread::Builder::new()
-                    .name(format!("slot-{slot}"))
-                    .spawn_scoped(scope, move || {
-                        run_slot(slot, cfg, state, &task_rx, &out_tx, &bar)
-                    })
-                    .expect("spawning a slot thread")
-            })
-            .collect();
-        drop(out_tx); // The slots hold the only senders: when they all finish, `recv` says so.
-
-        // Collect in any order, store by id: results are returned in submission order.
-        let mut by_id: Vec<Option<Outcome>> = vec![None; tasks.len()];
-        let mut interrupted = false;
-        loop {
-            match out_rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(o) => {
-                    let slot = &mut by_id[usize::try_from(o.id).expect("task ids index the batch")];
-                    // The invariant the whole design exists for.
-                    assert!(slot.is_none(), "task {} finished twice", o.id);
-                    *slot = Some(o);
-                    bar.inc(1);
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {}
+    let (chaos_kills, protocol_errors) = (AtomicU64::new(0), AtomicU64::new(0));
+    let on_event = |event: PoolEvent<'_>| match event {
+        PoolEvent::Sent { task, attempt, pid } if tasks[task].chaos && attempt == 1 => {
+            // The lesson promises the pid is not reaped while we are in here: safe to kill.
+            std::thread::sleep(chaos_delay(&tasks[task]));
+            let pid = libc::pid_t::try_from(pid).expect("pids fit in pid_t");
+            // SAFETY: kill(2) takes integers; the pid is a live child of ours (see above).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        PoolEvent::Sent { .. } => {}
+        PoolEvent::WorkerFailed(f) => {
+            let t = &tasks[f.task];
+            chaos_kills.fetch_add(u64::from(t.chaos && f.attempt == 1), Ordering::Relaxed);
+            let protocol = matches!(f.error, FrameError::TooLarge(_) | FrameError::BadMessage(_));
+            protocol_errors.fetch_add(u64::from(protocol), Ordering::Relaxed);
+            bar.suspend(|| eprintln!("{}", describe_failure(f, cfg.max_attempts)));
+        }
+        PoolEvent::Done => bar.inc(1),
+    };
+    let report = pool::run_batch(&bodies, cfg, stop, &on_event);
+    bar.finish_and_clear();
+    let BatchReport {
+        tasks: reports,
+        counters,
+    } = report?;
+    let PoolCounters {
+        workers_started,
+        worker_failures,
+    } = counters;
+    let counters = RunCounters {
+        workers_started,
+        worker_failures,
+        chaos_kills: chaos_kills.into_inner(),
+        protocol_errors: protocol_errors.into_inner(),
+    };
+    let results = tasks
+        .iter()
+        .zip(reports)
+        .map(|(t, r)| {
+            let result = match r.result {
+                Ok(answer) => decode_answer(&answer),
+                Err(last) => Err(format!(
+                    "gave up after {} attempts; last: {}",
+                    r.attempts,
+                    describe_failure(&last, cfg.max_attempts)
+                )),
+            };
+            TaskResult {
+                id: t.id,
+                seed: t.seed,
+                value: result.as_ref().ok().copied(),
+                error: result.err(),
+                attempts: r.attempts,
             }
-            if stop.load(Ordering::SeqCst) {
-                interrupted = true;
-                break; // The guard kills the workers; the scope then joins the slot threads.
-            }
-        }
-        if !interrupted {
-            guard.armed = false;
-        }
-        drop(guard);
-        let mut stats = Stats::default();
-        for s in slots {
-            let s = s.join().expect("a slot thread panicked");
-            stats.workers_started += s.workers_started;
-            stats.worker_failures += s.worker_failures;
-            stats.chaos_kills += s.chaos_kills;
-            stats.protocol_errors += s.protocol_errors;
-        }
-        bar.finish_and_clear();
-        if interrupted {
-            return Ok(PoolRun {
-                outcomes: by_id.into_iter().flatten().collect(),
-                stats,
-                interrupted,
-            });
-        }
-        let outcomes = by_id
-            .into_iter()
-            .enumerate()
-            .map(|(i, o)| o.with_context(|| format!("task {i} has no outcome")))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(PoolRun {
-            outcomes,
-            stats,
-            interrupted,
         })
-    })
+        .collect();
+    Some((results, counters))
+}
+
+fn values_of(results: &[TaskResult]) -> TaskValues {
+    results
+        .iter()
+        .map(|r| r.value.ok_or_else(|| r.error.clone().unwrap_or_default()))
+        .collect()
+}
+
+/// How a run compares with the baseline. Only tasks that both runs computed are comparable:
+/// a task that failed (or could not run) in either says nothing about agreement, and is listed
+/// as a failure of its run instead.
+#[derive(Debug, PartialEq, Eq)]
+struct Agreement {
+    compared: usize,
+    total: usize,
+    /// Ids of the comparable tasks whose values differ.
+    mismatched: Vec<u64>,
+}
+
+impl Agreement {
+    fn between(base: &TaskValues, other: &TaskValues) -> Agreement {
+        let mut compared = 0;
+        let mut mismatched = Vec::new();
+        for (id, (a, b)) in (0u64..).zip(base.iter().zip(other)) {
+            if let (Ok(a), Ok(b)) = (a, b) {
+                compared += 1;
+                if a != b {
+                    mismatched.push(id);
+                }
+            }
+        }
+        Agreement {
+            compared,
+            total: base.len(),
+            mismatched,
+        }
+    }
+
+    fn note(&self) -> String {
+        let mut note = format!("compared {} of {} tasks", self.compared, self.total);
+        if self.compared < self.total {
+            let failed = self.total - self.compared;
+            note.push_str(&format!(" ({failed} failed in a run: not comparable)"));
+        }
+        if !self.mismatched.is_empty() {
+            note.push_str(&format!("; DIFFER on {:?}", self.mismatched));
+        }
+        note
+    }
 }
 
 fn make_tasks(args: &Args) -> Vec<Task> {
@@ -741,30 +1030,38 @@ fn make_tasks(args: &Args) -> Vec<Task> {
         .collect()
 }
 
+fn pool_config(args: &Args, workers: usize, garbage: bool) -> anyhow::Result<PoolConfig> {
+    let exe = std::env::current_exe().context("finding our own binary to re-execute")?;
+    let (marker, no_pdeathsig) = (args.marker.clone(), args.no_pdeathsig);
+    // The next worker started gets `--garbage` (taken once, by whichever slot spawns first).
+    let garbage_pending = AtomicBool::new(garbage);
+    let command = move || {
+        let mut cmd = Command::new(&exe);
+        cmd.arg("--worker");
+        if let Some(marker) = &marker {
+            cmd.arg("--marker").arg(marker);
+        }
+        if no_pdeathsig {
+            cmd.arg("--no-pdeathsig");
+        }
+        if garbage_pending.swap(false, Ordering::SeqCst) {
+            cmd.arg("--garbage");
+        }
+        cmd
+    };
+    Ok(PoolConfig {
+        workers,
+        max_attempts: args.max_attempts,
+        command: Box::new(command),
+    })
+}
+
 fn parent_main(args: &Args) -> anyhow::Result<ExitCode> {
     let workers = args
         .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .max(1);
-    if let Some(c) = args.chaos
-        && !(0.0..=1.0).contains(&c)
-    {
-        bail!("--chaos takes a fraction between 0 and 1, got {c}");
-    }
-    if args.max_attempts == 0 {
-        bail!("--max-attempts must be at least 1");
-    }
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let stop = shared::shutdown::stop_flag_on_ctrl_c()?;
-    let exe = std::env::current_exe().context("finding our own binary to re-execute")?;
     let tasks = make_tasks(args);
-    let config = |workers, garbage| PoolConfig {
-        exe: exe.clone(),
-        workers,
-        max_attempts: args.max_attempts,
-        marker: args.marker.clone(),
-        no_pdeathsig: args.no_pdeathsig,
-        garbage_pending: AtomicBool::new(garbage),
-    };
     if !args.json {
         println!(
             "process-pool: {} tasks × {} rounds on {workers} worker processes (this binary with --worker)",
@@ -772,221 +1069,189 @@ fn parent_main(args: &Args) -> anyhow::Result<ExitCode> {
             args.rounds
         );
     }
-
     let mut table = SpeedupTable::new(format!(
         "{} CPU-bound tasks, {} rounds each",
         tasks.len(),
         args.rounds
     ));
-    let mut baseline: Option<Vec<Outcome>> = None;
-    if !args.no_compare {
-        let calm: Vec<Task> = tasks.iter().map(|t| Task { chaos: false, ..*t }).collect();
-        let run = shared::report::timed(|| run_pool(&calm, &config(1, false), &stop, args.json));
-        let pool = run.value?;
-        if pool.interrupted {
-            return interrupted(&stop);
+    // Every failure of every run: a failed task is never only a `false` in a column.
+    let mut failures: Vec<RunFailure> = Vec::new();
+    let mut list_failures = |run: &str, values: &TaskValues| {
+        for (id, v) in (0u64..).zip(values) {
+            if let Err(error) = v {
+                let (run, error) = (run.to_owned(), error.clone());
+                failures.push(RunFailure { run, id, error });
+            }
         }
-        table.push(
-            Row::new("1 worker process", run.wall)
-                .cpu(run.cpu)
-                .note("baseline"),
-        );
-        baseline = Some(pool.outcomes);
+    };
+
+    let mut baseline: Option<(TaskValues, Duration)> = None;
+    if !args.no_compare {
+        // The same tasks, poison included, without the chaos monkey, on one worker.
+        let calm: Vec<Task> = tasks.iter().map(|t| Task { chaos: false, ..*t }).collect();
+        let cfg = pool_config(args, 1, false)?;
+        let run = shared::report::timed(|| run_pool(&calm, &cfg, &stop, args.json));
+        let Some((results, _)) = run.value else {
+            return Ok(interrupted());
+        };
+        let name = "1 worker process";
+        table.push(Row::new(name, run.wall).cpu(run.cpu).note("baseline"));
+        let values = values_of(&results);
+        list_failures(name, &values);
+        baseline = Some((values, run.wall));
     }
 
-    let run = shared::report::timed(|| {
-        run_pool(
-            &tasks,
-            &config(workers, args.garbage_worker),
-            &stop,
-            args.json,
-        )
-    });
-    let pool = run.value?;
-    if pool.interrupted {
-        return interrupted(&stop);
-    }
-    let values = |os: &[Outcome]| os.iter().map(|o| o.value).collect::<Vec<_>>();
-    let mut row = Row::new(format!("{workers} worker processes"), run.wall)
-        .cpu(run.cpu)
-        .note(format!(
-            "{} workers started, {} failures",
-            pool.stats.workers_started, pool.stats.worker_failures
-        ));
-    if let Some(base) = &baseline {
+    let cfg = pool_config(args, workers, args.garbage_worker)?;
+    let run = shared::report::timed(|| run_pool(&tasks, &cfg, &stop, args.json));
+    let Some((results, counters)) = run.value else {
+        return Ok(interrupted());
+    };
+    let pool_values = values_of(&results);
+    let name = format!("{workers} worker processes");
+    list_failures(&name, &pool_values);
+    let mut note = format!(
+        "{} workers started, {} failures",
+        counters.workers_started, counters.worker_failures
+    );
+    let mut row = Row::new(&name, run.wall).cpu(run.cpu);
+    if let Some((base, base_wall)) = &baseline {
+        let agreement = Agreement::between(base, &pool_values);
+        note = format!("{note}; {}", agreement.note());
         row = row
-            .ideal(table.rows()[0].wall / workers as u32)
-            .agrees(values(base) == values(&pool.outcomes));
+            .ideal(*base_wall / u32::try_from(workers).expect("at most 256 workers"))
+            .agrees(agreement.mismatched.is_empty());
     }
+    let row = row.note(note);
     table.push(row);
 
-    if !args.no_compare {
-        // The same work on threads in this process: what the pool costs over rayon.
-        let threads = rayon::ThreadPoolBuilder::new()
-            .num_threads(workers)
-            .build()?;
-        let run = shared::report::timed(|| {
-            threads.install(|| {
-                tasks
-                    .par_iter()
-                    .map(|t| (!t.poison).then(|| shared::work::cpu_task(t.seed, t.rounds)))
-                    .collect::<Vec<_>>()
-            })
-        });
-        let agrees = run.value == values(&pool.outcomes);
+    if let Some((base, _)) = &baseline {
+        let rayon_run = compare_with_rayon(&tasks, workers)?;
+        let name = format!("{workers} threads (rayon)");
+        list_failures(&name, &rayon_run.value);
+        let agreement = Agreement::between(base, &rayon_run.value);
         table.push(
-            Row::new(format!("{workers} threads (rayon)"), run.wall)
-                .cpu(run.cpu)
-                .agrees(agrees)
-                .note("same tasks, one process"),
+            Row::new(name, rayon_run.wall)
+                .cpu(rayon_run.cpu)
+                .agrees(agreement.mismatched.is_empty())
+                .note(format!("same tasks, one process; {}", agreement.note())),
         );
     }
 
-    let failed: Vec<&Outcome> = pool.outcomes.iter().filter(|o| o.value.is_none()).collect();
-    let checksum = pool
-        .outcomes
+    report(args, workers, &tasks, &results, counters, &table, &failures);
+    if !failures.is_empty() || !table.all_agree() {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The same work on threads in this process: what the pool costs over rayon. A poison task
+/// cannot run here: its abort would end this whole process (see `isolation`).
+fn compare_with_rayon(tasks: &[Task], workers: usize) -> anyhow::Result<Timed<TaskValues>> {
+    let threads = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .build()?;
+    Ok(shared::report::timed(|| {
+        threads.install(|| {
+            tasks
+                .par_iter()
+                .map(|t| {
+                    if t.poison {
+                        Err("not run: a poison task would abort this whole process".into())
+                    } else {
+                        Ok(shared::work::cpu_task(t.seed, t.rounds))
+                    }
+                })
+                .collect()
+        })
+    }))
+}
+
+fn report(
+    args: &Args,
+    workers: usize,
+    tasks: &[Task],
+    results: &[TaskResult],
+    counters: RunCounters,
+    table: &SpeedupTable,
+    failures: &[RunFailure],
+) {
+    let failed: Vec<u64> = results
         .iter()
-        .filter_map(|o| o.value)
+        .filter(|r| r.value.is_none())
+        .map(|r| r.id)
+        .collect();
+    let checksum = results
+        .iter()
+        .filter_map(|r| r.value)
         .fold(0u64, |a, v| a.rotate_left(5) ^ v);
     if args.json {
         shared::report::print_json(&serde_json::json!({
             "workers": workers,
             "tasks": tasks.len(),
             "rounds": args.rounds,
-            "results": pool.outcomes,
-            "failed": failed.iter().map(|o| o.id).collect::<Vec<_>>(),
-            "stats": pool.stats,
+            "results": results,
+            "failed": failed,
+            "failures": failures,
+            "stats": counters,
             "checksum": checksum,
+            "agree": table.all_agree(),
             "table": table.to_json(),
         }));
     } else {
-        let shown = if args.print_all {
-            pool.outcomes.len()
-        } else {
-            6
-        };
+        let shown = if args.print_all { results.len() } else { 6 };
         println!("results, in submission order:");
-        for o in pool.outcomes.iter().take(shown) {
-            match (&o.value, &o.error) {
-                (Some(v), _) => println!("  task {:>3}: {v:#018x}", o.id),
+        for r in results.iter().take(shown) {
+            match (&r.value, &r.error) {
+                (Some(v), _) => println!("  task {:>3}: {v:#018x}", r.id),
                 (None, e) => println!(
                     "  task {:>3}: FAILED: {}",
-                    o.id,
+                    r.id,
                     e.as_deref().unwrap_or("?")
                 ),
             }
         }
-        if shown < pool.outcomes.len() {
+        if shown < results.len() {
             println!(
                 "  … {} more (--print-all), checksum {checksum:#018x}",
-                pool.outcomes.len() - shown
+                results.len() - shown
             );
         }
-        let s = pool.stats;
+        let c = counters;
         println!(
             "workers started: {}, worker failures: {} (chaos kills {}, protocol errors {})",
-            s.workers_started, s.worker_failures, s.chaos_kills, s.protocol_errors
+            c.workers_started, c.worker_failures, c.chaos_kills, c.protocol_errors
         );
         println!();
         table.print();
         println!();
         println!("Every task ran to completion exactly once or is listed as failed: the collector");
         println!(
-            "stores outcomes by id and would panic on a duplicate. Dead workers were reaped and replaced."
+            "stores reports by index and would panic on a duplicate. Dead workers were reaped and replaced."
         );
     }
-    if !failed.is_empty() {
-        eprintln!(
-            "failed tasks: {:?}",
-            failed.iter().map(|o| o.id).collect::<Vec<_>>()
-        );
-        for o in &failed {
-            eprintln!("  task {}: {}", o.id, o.error.as_deref().unwrap_or("?"));
+    // Stderr in both modes: the failures of every run, not only of the measured one.
+    if !failures.is_empty() {
+        eprintln!("failed tasks, by run:");
+        for f in failures {
+            eprintln!("  {}: task {}: {}", f.run, f.id, f.error);
         }
-        return Ok(ExitCode::from(1));
     }
-    Ok(ExitCode::SUCCESS)
+    if !table.all_agree() {
+        eprintln!("the runs DISAGREE on tasks that every run computed: see the table's notes");
+    }
 }
 
-fn interrupted(stop: &AtomicBool) -> anyhow::Result<ExitCode> {
-    debug_assert!(stop.load(Ordering::SeqCst));
+fn interrupted() -> ExitCode {
     eprintln!("interrupted: every worker was killed and reaped");
-    Ok(ExitCode::from(130))
+    ExitCode::from(130)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::frame::{FrameError, MAX_FRAME, read_frame, write_frame};
     use super::*;
 
-    fn framed(payload: &[u8]) -> Vec<u8> {
-        let mut buf = Vec::new();
-        write_frame(&mut buf, payload).unwrap();
-        buf
-    }
-
     #[test]
-    fn frames_round_trip_and_end_cleanly() {
-        let mut stream = framed(b"first");
-        stream.extend(framed(b""));
-        stream.extend(framed(&[7u8; 1000]));
-        let mut r = &stream[..];
-        assert_eq!(read_frame(&mut r).unwrap().unwrap(), b"first");
-        assert_eq!(read_frame(&mut r).unwrap().unwrap(), b"");
-        assert_eq!(read_frame(&mut r).unwrap().unwrap(), vec![7u8; 1000]);
-        assert!(
-            read_frame(&mut r).unwrap().is_none(),
-            "EOF between frames is a clean end"
-        );
-    }
-
-    #[test]
-    fn truncated_header_is_an_error_not_a_clean_end() {
-        let stream = framed(b"hello");
-        let mut r = &stream[..2];
-        assert!(matches!(
-            read_frame(&mut r),
-            Err(FrameError::Truncated { got: 2, want: 4 })
-        ));
-    }
-
-    #[test]
-    fn truncated_payload_is_detected() {
-        let stream = framed(b"hello world");
-        let mut r = &stream[..stream.len() - 3];
-        assert!(matches!(
-            read_frame(&mut r),
-            Err(FrameError::Truncated { got: 8, want: 11 })
-        ));
-    }
-
-    #[test]
-    fn oversized_frames_are_refused_before_allocating() {
-        let mut r: &[u8] = b"Hello from a worker that prints on stdout\n";
-        match read_frame(&mut r) {
-            Err(FrameError::TooLarge(n)) => assert_eq!(n, u32::from_le_bytes(*b"Hell") as usize),
-            other => panic!("expected TooLarge, got {other:?}"),
-        }
-        let just_over = u32::try_from(MAX_FRAME + 1).unwrap().to_le_bytes();
-        assert!(matches!(
-            read_frame(&mut &just_over[..]),
-            Err(FrameError::TooLarge(_))
-        ));
-        let mut sink = Vec::new();
-        assert!(matches!(
-            write_frame(&mut sink, &vec![0; MAX_FRAME + 1]),
-            Err(FrameError::TooLarge(_))
-        ));
-        assert!(sink.is_empty(), "nothing is written for a refused frame");
-        write_frame(&mut sink, &vec![0; MAX_FRAME]).unwrap();
-        assert_eq!(
-            read_frame(&mut &sink[..]).unwrap().unwrap().len(),
-            MAX_FRAME
-        );
-    }
-
-    #[test]
-    fn messages_round_trip_and_reject_the_wrong_kind() {
+    fn requests_and_answers_round_trip_and_reject_the_wrong_size() {
         let t = Task {
             id: 9,
             seed: u64::MAX - 3,
@@ -994,10 +1259,47 @@ mod tests {
             poison: true,
             chaos: false,
         };
-        assert_eq!(decode_request(&encode_request(&t)).unwrap(), t);
-        assert_eq!(decode_answer(&encode_answer(9, 123)).unwrap(), (9, 123));
-        assert!(decode_answer(&encode_request(&t)).is_err());
-        assert!(decode_request(&encode_answer(9, 123)).is_err());
-        assert!(decode_answer(&encode_answer(9, 123)[..16]).is_err());
+        assert_eq!(
+            decode_request(&t.encode()).unwrap(),
+            (u64::MAX - 3, 77, true)
+        );
+        assert!(decode_request(&t.encode()[..12]).is_err());
+        assert!(decode_request(&[t.encode(), vec![0]].concat()).is_err());
+        assert_eq!(decode_answer(&123u64.to_le_bytes()), Ok(123));
+        assert!(decode_answer(&[0; 7]).is_err());
+    }
+
+    #[test]
+    fn only_results_that_both_runs_computed_are_compared() {
+        let base: TaskValues = vec![Ok(1), Err("lost".into()), Ok(3), Ok(4)];
+        let same = vec![Ok(1), Ok(2), Ok(3), Err("poison".into())];
+        let agreement = Agreement::between(&base, &same);
+        assert_eq!(
+            agreement,
+            Agreement {
+                compared: 2,
+                total: 4,
+                mismatched: vec![]
+            }
+        );
+        assert!(
+            agreement.note().contains("compared 2 of 4"),
+            "{}",
+            agreement.note()
+        );
+        let wrong = vec![Ok(1), Ok(2), Ok(30), Ok(4)];
+        let agreement = Agreement::between(&base, &wrong);
+        assert_eq!(agreement.mismatched, vec![2]);
+        assert!(agreement.note().contains("DIFFER on [2]"));
+    }
+
+    #[test]
+    fn numeric_flags_refuse_out_of_range_values() {
+        assert!(Args::try_parse_from(["x", "--workers", "0"]).is_err());
+        assert!(Args::try_parse_from(["x", "--chaos", "NaN"]).is_err());
+        assert!(Args::try_parse_from(["x", "--max-attempts", "0"]).is_err());
+        assert!(Args::try_parse_from(["x", "--tasks", "1e30"]).is_err());
+        let ok = Args::try_parse_from(["x", "--chaos"]).unwrap();
+        assert_eq!(ok.chaos, Some(0.2));
     }
 }
