@@ -63,9 +63,14 @@ impl Server {
 
     /// Send SIGINT (what Ctrl-C does) and wait for the exit; returns the collected stdout.
     fn interrupt(&mut self) -> (std::process::ExitStatus, Vec<String>) {
+        self.signal(libc::SIGINT)
+    }
+
+    /// Send `sig` and wait for the exit; returns the collected stdout.
+    fn signal(&mut self, sig: i32) -> (std::process::ExitStatus, Vec<String>) {
         let pid = i32::try_from(self.child.id()).unwrap();
         // SAFETY: kill(2) with a pid we own; no memory is involved.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
         let status = self.child.wait().unwrap();
         self.collector.take().unwrap().join().unwrap();
         (status, self.output.lock().unwrap().clone())
@@ -404,6 +409,156 @@ async fn ctrl_c_says_goodbye_to_every_client_and_exits_cleanly() {
         .find(|l| l.starts_with("stopped after"))
         .expect("summary line");
     assert!(summary.contains("2 clients accepted"), "{summary}");
+}
+
+/// Sends `line` and returns the first reply to it that is not someone else's broadcast.
+async fn ask(client: &mut Client, line: &str) -> String {
+    client.send(line).await;
+    let (reply, _) = client
+        .expect("a reply", |l| {
+            l.starts_with("error: ") || l.starts_with("* you are")
+        })
+        .await;
+    reply
+}
+
+/// The names in a `/list` reply (`* 3 online: a, b, c`).
+async fn names_online(client: &mut Client) -> Vec<String> {
+    client.send("/list").await;
+    let (list, _) = client
+        .expect("list", |l| l.starts_with("* ") && l.contains(" online: "))
+        .await;
+    list.split_once(" online: ")
+        .unwrap()
+        .1
+        .split(", ")
+        .map(String::from)
+        .collect()
+}
+
+fn guest_number(nick: &str) -> u64 {
+    nick.strip_prefix("guest").unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn guest_names_cannot_be_taken_so_no_two_clients_share_one() {
+    let server = Server::start(&[]);
+    let mut a = Client::join(server.addr).await;
+    // The next client will be called guest{n+1}: taking that name first made two of them.
+    let next = format!("guest{}", guest_number(&a.nick) + 1);
+    let reply = ask(&mut a, &format!("/nick {next}")).await;
+    assert!(reply.starts_with("error: "), "{reply}");
+    let b = Client::join(server.addr).await;
+    assert_eq!(b.nick, next);
+    let mut names = names_online(&mut a).await;
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[tokio::test]
+async fn nicknames_are_unique_ignoring_case() {
+    let server = Server::start(&[]);
+    let mut a = Client::join(server.addr).await;
+    let mut b = Client::join(server.addr).await;
+    assert_eq!(ask(&mut a, "/nick alice").await, "* you are now alice");
+    assert_eq!(
+        ask(&mut b, "/nick ALICE").await,
+        "error: nick ALICE is taken"
+    );
+    // Its holder may change its case.
+    assert_eq!(ask(&mut a, "/nick Alice").await, "* you are now Alice");
+}
+
+#[tokio::test]
+async fn a_leaving_client_never_frees_a_name_another_client_holds() {
+    let server = Server::start(&[]);
+    let mut a = Client::join(server.addr).await;
+    // Before the fix: a took the next guest's name, b joined under it, b left and freed it
+    // while a still used it, and d could take it too.
+    let next = format!("guest{}", guest_number(&a.nick) + 1);
+    let _ = ask(&mut a, &format!("/nick {next}")).await;
+    let mut b = Client::join(server.addr).await;
+    b.send("/quit").await;
+    b.expect_closed().await;
+    a.send("/list").await; // a round trip: b's task has ended once a's reply arrives
+    a.expect("list", |l| l.contains(" online: ")).await;
+    let mut d = Client::join(server.addr).await;
+    let mine = names_online(&mut a)
+        .await
+        .into_iter()
+        .find(|n| *n != d.nick)
+        .unwrap();
+    let reply = ask(&mut d, &format!("/nick {mine}")).await;
+    assert!(
+        reply.starts_with("error: "),
+        "d took {mine}, held by a: {reply}"
+    );
+}
+
+#[tokio::test]
+async fn a_line_of_exactly_max_line_bytes_passes_however_tcp_splits_its_crlf() {
+    let server = Server::start(&["--max-line", "16"]);
+    let mut a = Client::join(server.addr).await;
+    let mut b = Client::join(server.addr).await;
+    let line = "x".repeat(16);
+    // `\r` and `\n` in two segments (Nagle is off, and the pause lets the server read the
+    // first alone). Before the fix, 16 bytes + `\r` with no `\n` yet was "too long".
+    a.wr.as_ref().set_nodelay(true).unwrap();
+    a.wr.write_all(format!("{line}\r").as_bytes())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    a.wr.write_all(b"\n").await.unwrap();
+    a.wr.write_all(format!("{line}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let want = format!("{}: {line}", a.nick);
+    b.expect("the split line", |l| l == want).await;
+    b.expect("the whole line", |l| l == want).await;
+    // One byte more is too long, however it arrives.
+    a.send(&"y".repeat(17)).await;
+    let seen = a.expect_closed().await;
+    assert!(
+        seen.iter().any(|l| l == "error: line too long, closing"),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn bidi_controls_are_neutralised_like_escape_sequences() {
+    let server = Server::start(&[]);
+    let mut a = Client::join(server.addr).await;
+    let mut b = Client::join(server.addr).await;
+    // U+202E turns `annexe.txt` into what reads as `annexetxt.exe` ("Trojan Source").
+    a.send("see \u{202E}exe.txt\u{202C} \u{2066}x\u{2069} \u{200E}\u{200F}\u{061C} ok")
+        .await;
+    let want = format!("{}: see ?exe.txt? ?x? ??? ok", a.nick);
+    b.expect("the neutralised line", |l| l == want).await;
+}
+
+#[tokio::test]
+async fn sigterm_says_goodbye_to_every_client_like_ctrl_c() {
+    let mut server = Server::start(&[]);
+    let mut a = Client::join(server.addr).await;
+    let mut b = Client::join(server.addr).await;
+    a.send("before shutdown").await;
+    b.expect("a's line", |l| l.ends_with(": before shutdown"))
+        .await;
+    let (status, output) = server.signal(libc::SIGTERM);
+    assert!(status.success(), "{status:?}");
+    for c in [&mut a, &mut b] {
+        let seen = c.expect_closed().await;
+        assert_eq!(
+            seen.last().map(String::as_str),
+            Some("* server shutting down, goodbye"),
+            "{seen:?}"
+        );
+    }
+    assert!(
+        output.iter().any(|l| l.starts_with("stopped after")),
+        "{output:?}"
+    );
 }
 
 #[test]

@@ -1,301 +1,1557 @@
-//! A TCP line chat that holds 10,000 concurrent clients: one task per client, one broadcast ring.
+//! A chat room for 10,000 clients, in a terminal (TCP lines, `nc`) and in a browser (WebSocket):
+//! one task per client, one broadcast ring, and every limit a public server needs.
 //!
-//! Course section 8.2 (programmation asynchrone): "serveur chat gérant 10000 connexions
-//! simultanées". The asyncio version is `asyncio.start_server` + a `set` of writers; this is the
-//! same shape in tokio, plus the limits a server facing the internet needs.
+//! Course section **8.2 — Programmation asynchrone avec asyncio** ("serveur chat gérant 10000
+//! connexions simultanées", WebSockets, real-time applications): `asyncio.start_server` and a set
+//! of writers, the same shape in tokio.
 //!
-//! # Protocol (plain text lines; `nc` or `telnet` is a complete client)
-//! - On connect you get `* welcome guest7! ...` and can chat at once; every line you send reaches
-//!   every *other* client as `guest7: text`.
-//! - `/nick NAME` (1–32 of `A-Za-z0-9_-`, unique), `/list` (who is online, first 50 names),
-//!   `/help`, `/quit`. Server notices start with `* `, errors with `error: `.
-//! - Join/leave notices are coalesced: `* alice joined`, `* 42 users joined: a, b, c and 39 others`.
-//! - Limits: a line longer than `--max-line` bytes gets `error: line too long` and the connection is
-//!   closed (the line is never buffered whole); invalid UTF-8 is replaced by `�`; control characters
-//!   (terminal escape sequences) are replaced by `?`; a client that stops reading is dropped (see
-//!   "slow clients" below); beyond `--max-clients` a newcomer gets `error: server full` and is closed;
-//!   a client silent for `--idle-timeout` is closed; Ctrl-C sends everyone `* server shutting down`.
+//! Crates: `tokio = { version = "1.54", features = ["rt-multi-thread", "macros", "net", "io-util", "sync", "time"] }`,
+//! `tokio-util = { version = "0.7", features = ["codec", "rt"] }`, `bytes = "1"`, `futures = "0.3"`,
+//! `hyper = { version = "1", features = ["server", "http1"] }`, `hyper-util = { version = "0.1", features = ["tokio"] }`,
+//! `http-body-util = "0.1"`, `tracing = "0.1"`,
+//! `tokio-tungstenite = { version = "0.29", default-features = false, features = ["handshake"] }`
+//!
+//! # Protocol: one line is one message (`nc` is a complete client; so is the page at `/`)
+//! - `* welcome guest7! 3 online; /help for commands`, then each line reaches every other client
+//!   as `guest7: text`. `/nick NAME` (1–32 of `A-Za-z0-9_-`, unique ignoring case; `guestN` is
+//!   the server's), `/list`, `/help`, `/quit`. Notices start with `* `, errors with `error: `.
+//! - Limits, the same on both transports: `--max-line` bytes per line, its `\n` or `\r\n` not
+//!   counted (exactly `--max-line` passes however TCP splits it); longer closes (WebSocket 1009).
+//!   Invalid UTF-8 becomes `�` (a WebSocket text frame must be UTF-8: 1007); control and bidi
+//!   characters become `?`; binary frames get an `error:` line; a client that stops reading is
+//!   dropped; `--max-clients` in all; `--idle-timeout`.
+//! - The page and `/ws` listen on `--http-addr`, not on the chat port: a line client speaks second
+//!   (it waits for its welcome), an HTTP client first, so sniffing one port would make every `nc`
+//!   wait out a timeout for its welcome, and would misread a first line typed as `GET /`.
 //!
 //! # Concepts
-//! - **One task per connection**, reading *and* writing with `select!`: about 2 KiB of memory per
-//!   idle client (the kernel adds ~4 KiB per socket outside the process). A reader task + a writer
-//!   task + an `mpsc` per client, the textbook layout, costs 3–7 times more.
-//! - **`tokio::sync::broadcast` of pre-formatted `Bytes`**: a message is formatted once and shared
-//!   by reference count; the ring (`--queue` messages) *is* every client's bounded outgoing queue.
-//! - **Slow clients**: a client whose socket accepts nothing for `--write-timeout`, or that falls
-//!   more than `--queue` messages behind, is disconnected. `broadcast::send` never waits, so one
-//!   stuck reader can neither slow the others nor grow memory.
-//! - **Connection storms**: a notice per join would make N joins cost N²/2 deliveries (10,000 joins →
-//!   50 million lines; tokio's own chat example needs 19 s to accept 10,000 clients for this reason).
-//!   Here joins and leaves are collected and flushed every `--notice-interval` as one line.
-//! - **Graceful shutdown**: [`serve`] takes a `CancellationToken`; Ctrl-C cancels it, every client
-//!   task says goodbye and returns, a `TaskTracker` waits for them (bounded).
+//! - **One task per connection** `select!`s over its input, the room's broadcast, an idle timer and
+//!   shutdown: about 2 KiB per idle TCP client (reader + writer task + mpsc each: 3–7× more).
+//! - **One `broadcast` ring of pre-formatted `Bytes`** is every client's bounded queue: fall
+//!   `--queue` lines behind, or block a write for `--write-timeout`, and you are dropped.
+//! - **One session, two transports**: `session()` holds every rule once; a `Transport` moves lines
+//!   (a line codec on TCP, text messages on WebSocket).
+//! - **WebSocket buffers sized on purpose**: tungstenite allocates its read buffer up front, 128 KiB
+//!   by default (1.3 GB at 10,000 clients); here 1 KiB. Its write buffer exists only while frames
+//!   wait: written out past 4 KiB, capped at 64 KiB (plus a line) for a client that stops reading.
+//! - **Storms coalesced**: joins and leaves go out every `--notice-interval` as one line each.
+//! - **Shutdown is a parameter** of `serve`: SIGINT or SIGTERM; TCP clients get a goodbye line,
+//!   browsers close code 1001; a `TaskTracker` waits for every client task (bounded).
+//! - **Tracing**: a span per connection (protocol, peer, nick). Turn it on with
+//!   `RUST_LOG=chat_server=debug` (joins and leaves with reasons; default: warnings only).
 //!
 //! # Run
 //! ```text
-//! cargo run --release -p examples-async --bin chat-server                 # 127.0.0.1:6142, until Ctrl-C
-//! nc 127.0.0.1 6142                                                       # in two more terminals: chat
-//! cargo run --release -p examples-async --bin chat-client -- --addr 127.0.0.1:6142
-//! cargo run --release -p examples-async --bin chat-load -- --addr 127.0.0.1:6142 --clients 10000 --server-pid $(pgrep -n chat-server)
-//! cargo run -p examples-async --bin chat-server -- --addr 127.0.0.1:0 --duration 10s   # stops by itself
-//! cargo run -p examples-async --bin chat-server -- --max-clients 2 --idle-timeout 30s --max-line 80
+//! cargo run --release -p examples-async --bin chat-server     # chat 127.0.0.1:6142, page :6143
+//! nc 127.0.0.1 6142                                           # and http://127.0.0.1:6143/ in a browser
+//! RUST_LOG=chat_server=debug cargo run -p examples-async --bin chat-server -- --duration 60s
+//! target/release/chat-load --clients 5000 --ws 5000 --addr 127.0.0.1:6142 --server-pid $(pgrep -n chat-server)
 //! ```
-//! The first stdout line is always `chat-server listening on ADDR` (scripts and tests read it).
 //!
 //! # What to observe
-//! - The stats line every `--stats-interval`: clients, messages/s, deliveries/s, RSS, dropped slow
-//!   clients, refusals; `warning:` lines when the CPU is saturated or slow clients get dropped.
-//! - Join 10,000 clients: a handful of `* N users joined` lines instead of 50 million deliveries.
-//! - `nc` a client, press Ctrl-Z to stop it reading, flood from another: it is dropped after
-//!   `--write-timeout`, the others never notice.
+//! - A line typed in `nc` appears in the browser and the other way round: one room.
+//! - Stop `nc` with Ctrl-Z and flood from another client: it is dropped, nobody else notices.
+//! - Stop the server: `nc` prints the goodbye, the page says so and reconnects once it is back.
 //!
 //! # Exercises
-//! 1. Replace the single task per client by a reader task + writer task + `mpsc::channel(256)` per
-//!    client (tokio's chat example) and measure KiB per connection with `chat-load --server-pid`.
-//! 2. Add rooms: `/join ROOM` with one `broadcast` per room in a `HashMap<String, Sender>`.
-//!    Who removes an empty room, and when?
-//! 3. Add a per-client rate limit (token bucket: 20 lines/s, burst 50) and show with `chat-load`
-//!    that one flooding client no longer pushes healthy clients towards the `--queue` limit.
-//! 4. Build a `new_current_thread()` runtime in `main` instead and compare the p99 of a
-//!    10,000-client broadcast: why does it get worse on 2 cores?
-//! 5. Make `/list` page through 10,000 names instead of truncating: what must stay bounded?
-//!
-//! # Resources, and what they measure (release, 2 cores, `chat-load` in another process)
-//! - **Resources**: raises `RLIMIT_NOFILE` (soft → hard) and prints how many clients fit; a listen
-//!   backlog of 4096 so a storm of connects does not hit SYN retries (1 s, 3 s, ...); `EMFILE` on
-//!   `accept` is survived (log, pause, retry) instead of spinning or crashing.
-//! - `chat-load --clients 10000 --messages 20 --server-pid PID` on idle cores: 0 connection
-//!   errors, every broadcast delivered to all 9,999 others; p99 of one broadcast 72–89 ms (median
-//!   of the 20), all 20 pooled 83–112 ms, the worst one 86–119 ms; 110–132 k deliveries/s; RSS
-//!   grows 2.0 KiB per idle client. 19,000 clients (`--source-ips 2`): 0 errors, p99 145 ms.
-//! - Where the time goes (chat-load's CPU lines): one broadcast to 10,000 clients costs the
-//!   server 113–150 ms of CPU, 95–125 of it kernel: on loopback, each `write` also runs the
-//!   receiver's TCP input and wakes its reader, work a remote client would do on its own machine.
-//!   The load tool adds 36–45 ms. Shared by 2 cores that is 75–100 ms, the floor under the p99;
-//!   with a two-thread load tool (more cross-thread wake-ups) pooled p99 was 106–128 ms.
-//! - `py_chat_server.py` (asyncio) under the same `chat-load`, idle: one broadcast's p99
-//!   114–115 ms, pooled 151–159 ms, 5.6 KiB per client; at 19,000 clients p99 364 ms, 2.5× ours
-//!   (one thread does all the writes).
+//! 1. Rooms: `/join ROOM`, one `broadcast` per room in a map. Who removes an empty room, and when?
+//! 2. A token bucket per client (20 lines/s, burst 50): show with `chat-load` that one flooder no
+//!    longer pushes healthy clients towards the `--queue` limit.
+//! 3. Raise the WebSocket read buffer to 128 KiB and measure `chat-load --ws 10000 --server-pid`.
 
-use std::collections::HashSet;
-use std::io;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+// === Lesson: copy from here ===
 
-use anyhow::Context;
-use bytes::{Bytes, BytesMut};
-use clap::Parser;
-use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
-use tokio_util::codec::{Decoder, FramedRead};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+/// Bytes to lines, with a hard length limit. `LinesCodec` would do, but it rejects invalid UTF-8
+/// and, past its limit, silently discards until the next newline; a chat server wants to tell
+/// the client and hang up, and to decide itself what to do with bad bytes.
+mod line_codec {
+    use bytes::BytesMut;
+    use tokio_util::codec::Decoder;
 
-const DEFAULT_ADDR: &str = "127.0.0.1:6142";
-/// Initial read buffer per client. `Framed`'s default is 8 KiB, allocated up front: with 10,000
-/// idle clients that alone is 80 MiB. Chat lines are short; the buffer grows for a long one.
-const READ_BUF: usize = 256;
-/// Upper bound of one write when a client has several messages waiting (one syscall, not 50).
-const MAX_BATCH: usize = 64 * 1024;
-/// File descriptors kept for the listener, stdio, the runtime's own fds and a safety margin.
-const FD_RESERVE: u64 = 64;
-/// How long a goodbye or an error line may take before we close anyway.
-const LAST_WORDS_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long shutdown waits for client tasks before giving up on them.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-/// `/list` shows at most this many names: the reply stays a line, not 200 KiB.
-const LIST_MAX: usize = 50;
+    pub struct LineCodec {
+        max: usize,
+        /// Where to resume the newline search: bytes before it were already scanned.
+        scanned: usize,
+    }
 
-/// A TCP line chat for many clients (see the file header for the protocol).
-#[derive(Parser, Debug, Clone)]
-#[command(version)]
-struct Args {
-    /// Address to listen on; port 0 picks a free one (the first stdout line says which).
-    #[arg(long, default_value = DEFAULT_ADDR)]
-    addr: SocketAddr,
-    /// Most clients at once; newcomers beyond it get `error: server full` (default: what the
-    /// open-file limit allows, minus a reserve).
-    #[arg(long)]
-    max_clients: Option<usize>,
-    /// Longest line in bytes; a longer one is an error and closes that connection.
-    #[arg(long, default_value_t = 4096)]
-    max_line: usize,
-    /// Broadcast ring capacity: how many messages a client may fall behind before it is dropped.
-    #[arg(long, default_value_t = 1024)]
-    queue: usize,
-    /// Drop a client whose socket accepts nothing for this long (it stopped reading).
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
-    write_timeout: Duration,
-    /// Close a client that sends nothing for this long.
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
-    idle_timeout: Duration,
-    /// Join/leave notices are collected and sent as one line this often.
-    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
-    notice_interval: Duration,
-    /// Print a stats line this often.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
-    stats_interval: Duration,
-    /// Stop by itself after this long (default: run until Ctrl-C).
-    #[arg(long, value_parser = humantime::parse_duration)]
-    duration: Option<Duration>,
-}
+    #[derive(Debug, PartialEq, Eq)]
+    pub enum LineError {
+        /// Longer than the limit (the terminator does not count).
+        TooLong,
+        /// A reset or another socket error: the connection is gone, the details do not matter.
+        Io,
+    }
 
-/// The limits every client task obeys.
-#[derive(Debug, Clone)]
-struct Config {
-    max_clients: usize,
-    max_line: usize,
-    write_timeout: Duration,
-    idle_timeout: Duration,
-    notice_interval: Duration,
-}
-
-/// One chat line on its way to every client. Formatted once by the sender; `Bytes` clones are a
-/// reference-count increment, so 10,000 receivers share one allocation.
-#[derive(Clone, Debug)]
-struct Msg {
-    /// Client id of the author (0 = the server), so the author can skip its own line.
-    from: u64,
-    line: Bytes,
-}
-
-/// Counters for the stats line. Relaxed atomics: each is an independent tally, nothing else is
-/// published through them.
-#[derive(Default)]
-struct Stats {
-    connected: AtomicUsize,
-    accepted: AtomicU64,
-    refused: AtomicU64,
-    messages: AtomicU64,
-    deliveries: AtomicU64,
-    dropped_slow: AtomicU64,
-}
-
-/// Joins and leaves waiting for the next notice flush. Only the first few names are kept, so a
-/// storm of 10,000 joins costs three strings and a counter, not a 10,000-entry queue.
-#[derive(Default, Debug)]
-struct Notices {
-    joined: Vec<String>,
-    joined_count: usize,
-    left: Vec<String>,
-    left_count: usize,
-}
-
-const NOTICE_NAMES: usize = 3;
-
-impl Notices {
-    fn join(&mut self, nick: &str) {
-        self.joined_count += 1;
-        if self.joined.len() < NOTICE_NAMES {
-            self.joined.push(nick.to_string());
+    impl From<std::io::Error> for LineError {
+        fn from(_: std::io::Error) -> Self {
+            LineError::Io
         }
     }
 
-    fn leave(&mut self, nick: &str, why: &str) {
-        self.left_count += 1;
-        if self.left.len() < NOTICE_NAMES {
-            self.left.push(if why.is_empty() {
-                nick.to_string()
-            } else {
-                format!("{nick} ({why})")
+    impl LineCodec {
+        pub fn new(max: usize) -> Self {
+            LineCodec { max, scanned: 0 }
+        }
+    }
+
+    /// Strips one trailing `\r` (telnet and browsers' forms send CRLF).
+    fn strip_cr(line: &mut BytesMut) {
+        if line.last() == Some(&b'\r') {
+            line.truncate(line.len() - 1);
+        }
+    }
+
+    impl Decoder for LineCodec {
+        type Item = BytesMut;
+        type Error = LineError;
+
+        fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, LineError> {
+            let start = self.scanned.min(buf.len());
+            match buf[start..].iter().position(|&b| b == b'\n') {
+                Some(pos) => {
+                    self.scanned = 0;
+                    let mut line = buf.split_to(start + pos + 1);
+                    line.truncate(line.len() - 1);
+                    strip_cr(&mut line);
+                    if line.len() > self.max {
+                        Err(LineError::TooLong)
+                    } else {
+                        Ok(Some(line))
+                    }
+                }
+                None => {
+                    // No newline yet. Fail now if the line is already too long, before the
+                    // buffer grows further, but not because of a `\r` whose `\n` is still in
+                    // flight: the limit counts content, so a line of exactly `max` bytes passes
+                    // whether TCP delivers `…\r\n` in one piece or as `…\r` then `\n`.
+                    let content = buf.len() - usize::from(buf.last() == Some(&b'\r'));
+                    if content > self.max {
+                        return Err(LineError::TooLong);
+                    }
+                    self.scanned = buf.len();
+                    Ok(None)
+                }
+            }
+        }
+
+        fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, LineError> {
+            match self.decode(buf)? {
+                Some(line) => Ok(Some(line)),
+                // `printf hi | nc` sends a last line without a newline: keep it.
+                None if !buf.is_empty() => {
+                    self.scanned = 0;
+                    let mut line = buf.split();
+                    strip_cr(&mut line);
+                    Ok(Some(line))
+                }
+                None => Ok(None),
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn splits_lines_and_enforces_the_limit() {
+            let mut codec = LineCodec::new(5);
+            let mut buf = BytesMut::from(&b"hi\r\nhello\nab"[..]);
+            assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), &b"hi"[..]);
+            assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), &b"hello"[..]);
+            assert!(codec.decode(&mut buf).unwrap().is_none());
+            assert_eq!(codec.decode_eof(&mut buf).unwrap().unwrap(), &b"ab"[..]);
+            let mut long = BytesMut::from(&b"abcdefgh"[..]);
+            assert_eq!(codec.decode(&mut long), Err(LineError::TooLong));
+        }
+
+        #[test]
+        fn a_line_of_exactly_max_bytes_passes_however_crlf_is_split() {
+            // Before the fix, `hello\r` (6 bytes, no `\n` yet) was "too long" for a limit of 5.
+            for split in 0..7 {
+                let mut codec = LineCodec::new(5);
+                let whole = b"hello\r\n";
+                let mut buf = BytesMut::from(&whole[..split]);
+                assert_eq!(codec.decode(&mut buf), Ok(None), "split at {split}");
+                buf.extend_from_slice(&whole[split..]);
+                assert_eq!(
+                    codec.decode(&mut buf).unwrap().as_deref(),
+                    Some(&b"hello"[..]),
+                    "split at {split}"
+                );
+            }
+            let mut codec = LineCodec::new(5);
+            let mut buf = BytesMut::from(&b"hello!\r"[..]);
+            assert_eq!(codec.decode(&mut buf), Err(LineError::TooLong));
+        }
+    }
+}
+
+/// Who is called what. Nicknames are unique ignoring ASCII case (`alice` and `ALICE` are one
+/// name), `guest` + digits belongs to the server (so `/nick guest7` cannot collide with the
+/// seventh client), and a name is released only by the client that holds it.
+mod names {
+    use std::collections::HashMap;
+
+    #[derive(Debug, PartialEq, Eq)]
+    pub enum NickError {
+        Invalid,
+        Reserved,
+        Taken,
+    }
+
+    impl NickError {
+        pub fn message(&self, name: &str) -> String {
+            match self {
+                NickError::Invalid => "error: a nick is 1-32 characters of A-Z a-z 0-9 _ -".into(),
+                NickError::Reserved => format!("error: {name} is reserved for guests"),
+                NickError::Taken => format!("error: nick {name} is taken"),
+            }
+        }
+    }
+
+    /// Names in use: the case-folded name → (owner's client id, name as written).
+    #[derive(Default)]
+    pub struct Nicks {
+        by_key: HashMap<String, (u64, String)>,
+    }
+
+    pub fn valid_nick(s: &str) -> bool {
+        (1..=32).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    }
+
+    fn is_guest_name(key: &str) -> bool {
+        key.strip_prefix("guest")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    }
+
+    impl Nicks {
+        /// Registers and returns client `id`'s guest name. It cannot be taken: ids are unique
+        /// and nobody else may pick a `guestN` name.
+        pub fn guest(&mut self, id: u64) -> String {
+            let name = format!("guest{id}");
+            self.by_key.insert(name.clone(), (id, name.clone()));
+            name
+        }
+
+        /// Renames client `id` from `old` to `new`, atomically: two clients asking for the same
+        /// name at once are serialised by the caller's lock, and one of them gets `Taken`.
+        pub fn rename(&mut self, id: u64, old: &str, new: &str) -> Result<(), NickError> {
+            if !valid_nick(new) {
+                return Err(NickError::Invalid);
+            }
+            let key = new.to_ascii_lowercase();
+            if is_guest_name(&key) && key != old.to_ascii_lowercase() {
+                return Err(NickError::Reserved);
+            }
+            match self.by_key.get(&key) {
+                Some((owner, _)) if *owner != id => return Err(NickError::Taken),
+                _ => {}
+            }
+            self.release(id, old);
+            self.by_key.insert(key, (id, new.to_string()));
+            Ok(())
+        }
+
+        /// Frees `name` if `id` holds it (a client that never got it cannot free someone else's).
+        pub fn release(&mut self, id: u64, name: &str) {
+            let key = name.to_ascii_lowercase();
+            if self.by_key.get(&key).is_some_and(|(owner, _)| *owner == id) {
+                self.by_key.remove(&key);
+            }
+        }
+
+        /// How many names are in use, and at most `max` of them, sorted.
+        pub fn list(&self, max: usize) -> (usize, Vec<&str>) {
+            let mut names: Vec<&str> = self.by_key.values().map(|(_, n)| n.as_str()).collect();
+            let total = names.len();
+            // Sort a bounded selection only: `select_nth_unstable` is O(n), a full sort
+            // O(n log n) under the lock with 10,000 names.
+            if names.len() > max {
+                names.select_nth_unstable(max);
+                names.truncate(max);
+            }
+            names.sort_unstable();
+            (total, names)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn names_are_unique_ignoring_case_and_guest_names_are_reserved() {
+            let mut nicks = Nicks::default();
+            let a = nicks.guest(1);
+            let b = nicks.guest(2);
+            assert_eq!(nicks.rename(1, &a, "alice"), Ok(()));
+            assert_eq!(nicks.rename(2, &b, "ALICE"), Err(NickError::Taken));
+            assert_eq!(nicks.rename(2, &b, "guest7"), Err(NickError::Reserved));
+            assert_eq!(nicks.rename(2, &b, "Guest1"), Err(NickError::Reserved));
+            assert_eq!(nicks.rename(2, &b, "not valid!"), Err(NickError::Invalid));
+            // Changing the case of your own name is fine.
+            assert_eq!(nicks.rename(1, "alice", "Alice"), Ok(()));
+            assert_eq!(nicks.list(10), (2, vec!["Alice", "guest2"]));
+        }
+
+        #[test]
+        fn only_the_holder_releases_a_name() {
+            let mut nicks = Nicks::default();
+            let a = nicks.guest(1);
+            nicks.rename(1, &a, "bob").unwrap();
+            nicks.release(2, "bob"); // client 2 never held it
+            assert_eq!(nicks.rename(3, "guest3", "bob"), Err(NickError::Taken));
+            nicks.release(1, "BOB");
+            assert_eq!(nicks.rename(3, "guest3", "bob"), Ok(()));
+        }
+    }
+}
+
+/// The room: who is in, what they say, and the notices about it. Shared by every client task.
+mod room {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use tokio::sync::broadcast;
+    use tokio_util::sync::CancellationToken;
+
+    use super::names::Nicks;
+
+    /// The limits every client obeys, whatever its transport.
+    #[derive(Debug, Clone)]
+    pub struct Config {
+        pub max_clients: usize,
+        pub max_line: usize,
+        /// Broadcast ring capacity: how far a client may fall behind before it is dropped.
+        pub queue: usize,
+        pub write_timeout: Duration,
+        pub idle_timeout: Duration,
+        pub notice_interval: Duration,
+        /// The HTML page served at `/` (the harness embeds `static/chat.html`).
+        pub page: &'static str,
+    }
+
+    /// One line on its way to every client, formatted once. `Bytes` clones are a reference-count
+    /// increment, so 10,000 receivers share one allocation.
+    #[derive(Clone, Debug)]
+    pub struct Msg {
+        /// Client id of the author (0 = the server), so the author can skip its own line.
+        pub from: u64,
+        /// Valid UTF-8 (made from a `String`), ending in `\n`.
+        pub line: Bytes,
+    }
+
+    /// Counters for the stats line. Relaxed atomics: independent tallies, nothing else is
+    /// published through them.
+    #[derive(Default, Debug)]
+    pub struct Stats {
+        pub connected: AtomicUsize,
+        pub tcp: AtomicUsize,
+        pub ws: AtomicUsize,
+        pub accepted: AtomicU64,
+        pub refused: AtomicU64,
+        pub messages: AtomicU64,
+        pub deliveries: AtomicU64,
+        pub dropped_slow: AtomicU64,
+    }
+
+    /// Everything the client tasks share. The locks are `std::sync::Mutex`: held for
+    /// microseconds and never across an `.await`, which is when tokio recommends std's mutex.
+    pub struct Room {
+        tx: broadcast::Sender<Msg>,
+        pub nicks: Mutex<Nicks>,
+        notices: Mutex<Notices>,
+        pub stats: Arc<Stats>,
+        pub config: Config,
+        next_id: AtomicU64,
+    }
+
+    /// A place in the room, taken before a client is served and freed when dropped, however
+    /// its task ends. Both transports draw from the same `max_clients`.
+    pub struct Seat {
+        pub room: Arc<Room>,
+        pub id: u64,
+    }
+
+    impl Drop for Seat {
+        fn drop(&mut self) {
+            self.room.stats.connected.fetch_sub(1, Relaxed);
+        }
+    }
+
+    impl Room {
+        pub fn new(config: Config, stats: Arc<Stats>) -> Arc<Room> {
+            let (tx, _) = broadcast::channel(config.queue.max(1));
+            Arc::new(Room {
+                tx,
+                nicks: Mutex::default(),
+                notices: Mutex::default(),
+                stats,
+                config,
+                next_id: AtomicU64::new(1),
+            })
+        }
+
+        /// A seat, or `None` when `max_clients` are in. A compare-and-swap loop, not
+        /// load-then-add: the TCP and HTTP accept loops take seats concurrently.
+        pub fn try_seat(self: &Arc<Self>) -> Option<Seat> {
+            let max = self.config.max_clients;
+            let taken = self
+                .stats
+                .connected
+                .fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1));
+            taken.ok()?;
+            Some(Seat {
+                room: Arc::clone(self),
+                id: self.next_id.fetch_add(1, Relaxed),
+            })
+        }
+
+        pub fn subscribe(&self) -> broadcast::Receiver<Msg> {
+            self.tx.subscribe()
+        }
+
+        pub fn broadcast(&self, from: u64, line: String) {
+            self.stats.messages.fetch_add(1, Relaxed);
+            // `send` fails only when nobody is subscribed: nobody to tell.
+            let _ = self.tx.send(Msg {
+                from,
+                line: Bytes::from(line),
+            });
+        }
+
+        /// Registers client `id` under its guest name, announced with the next notice flush.
+        pub fn join(&self, id: u64) -> String {
+            let nick = self.nicks.lock().expect("nicks lock poisoned").guest(id);
+            self.notices
+                .lock()
+                .expect("notices lock poisoned")
+                .join(&nick);
+            nick
+        }
+
+        /// Frees `nick`; `why` (empty for a plain quit) goes into the leave notice, `None`
+        /// when the server is stopping and nobody is left to tell.
+        pub fn leave(&self, id: u64, nick: &str, why: Option<&str>) {
+            self.nicks
+                .lock()
+                .expect("nicks lock poisoned")
+                .release(id, nick);
+            if let Some(why) = why {
+                self.notices
+                    .lock()
+                    .expect("notices lock poisoned")
+                    .leave(nick, why);
+            }
+        }
+
+        /// Sends the collected join/leave notices every `notice_interval`, as one line each,
+        /// followed by how many are online.
+        pub async fn flush_notices(self: Arc<Self>, shutdown: CancellationToken) {
+            let mut tick = tokio::time::interval(self.config.notice_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let lines = self
+                    .notices
+                    .lock()
+                    .expect("notices lock poisoned")
+                    .take_lines();
+                if lines.is_empty() {
+                    continue;
+                }
+                for line in lines {
+                    self.broadcast(0, line);
+                }
+                let online = self.stats.connected.load(Relaxed);
+                self.broadcast(0, format!("* {online} online\n"));
+            }
+        }
+    }
+
+    /// Joins and leaves waiting for the next flush. Only the first few names are kept, so a
+    /// storm of 10,000 joins costs three strings and a counter, not a 10,000-entry queue.
+    #[derive(Default, Debug)]
+    pub struct Notices {
+        joined: Vec<String>,
+        joined_count: usize,
+        left: Vec<String>,
+        left_count: usize,
+    }
+
+    const NOTICE_NAMES: usize = 3;
+
+    impl Notices {
+        pub fn join(&mut self, nick: &str) {
+            self.joined_count += 1;
+            if self.joined.len() < NOTICE_NAMES {
+                self.joined.push(nick.to_string());
+            }
+        }
+
+        pub fn leave(&mut self, nick: &str, why: &str) {
+            self.left_count += 1;
+            if self.left.len() < NOTICE_NAMES {
+                self.left.push(if why.is_empty() {
+                    nick.to_string()
+                } else {
+                    format!("{nick} ({why})")
+                });
+            }
+        }
+
+        /// The lines for everything collected since the last call, and reset.
+        pub fn take_lines(&mut self) -> Vec<String> {
+            let mut out = Vec::new();
+            for (names, count, verb) in [
+                (&mut self.joined, &mut self.joined_count, "joined"),
+                (&mut self.left, &mut self.left_count, "left"),
+            ] {
+                match *count {
+                    0 => {}
+                    1 => out.push(format!("* {} {verb}\n", names[0])),
+                    n => {
+                        let more = n - names.len();
+                        let tail = if more > 0 {
+                            format!(" and {more} others")
+                        } else {
+                            String::new()
+                        };
+                        out.push(format!("* {n} users {verb}: {}{tail}\n", names.join(", ")));
+                    }
+                }
+                names.clear();
+                *count = 0;
+            }
+            out
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_storm_of_joins_is_one_line() {
+            let mut n = Notices::default();
+            for i in 0..42 {
+                n.join(&format!("guest{i}"));
+            }
+            n.leave("bob", "too slow");
+            assert_eq!(
+                n.take_lines(),
+                vec![
+                    "* 42 users joined: guest0, guest1, guest2 and 39 others\n",
+                    "* bob (too slow) left\n"
+                ]
+            );
+            assert!(n.take_lines().is_empty(), "flushing resets the counters");
+        }
+    }
+}
+
+/// What a line from a client means: a command or a chat line. Pure functions of the room.
+mod commands {
+    use super::room::Room;
+
+    /// `/list` shows at most this many names: the reply stays a line, not 200 KiB.
+    const LIST_MAX: usize = 50;
+
+    const HELP: &str = "* commands: /nick NAME (rename), /list (who is online), /quit (leave), \
+                        /help; anything else is said to everyone\n";
+
+    /// What a line asks the client's task to do.
+    pub enum Reply {
+        None,
+        Line(String),
+        Quit,
+    }
+
+    /// Characters that must not reach other people's screens: C0/C1 controls (terminal escape
+    /// sequences clear screens and fake prompts) and the Unicode bidi controls, which reorder
+    /// what is displayed (`U+202E` makes `exe.txt` read as `txt.exe`: "Trojan Source").
+    fn is_unsafe(c: char) -> bool {
+        (c.is_control() && c != '\t')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+            || matches!(
+                c,
+                '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{2028}' | '\u{2029}'
+            )
+    }
+
+    /// Bytes from the network are not text: invalid UTF-8 becomes `�`, unsafe characters `?`.
+    pub fn sanitize(raw: &[u8]) -> String {
+        String::from_utf8_lossy(raw)
+            .chars()
+            .map(|c| if is_unsafe(c) { '?' } else { c })
+            .collect()
+    }
+
+    /// Interprets one line from client `id`, whose name is `nick` (updated by `/nick`).
+    pub fn command(room: &Room, id: u64, nick: &mut String, raw: &[u8]) -> Reply {
+        let text = sanitize(raw);
+        let text = text.trim_end();
+        let (cmd, arg) = match text.split_once(' ') {
+            Some((c, a)) => (c, a.trim()),
+            None => (text, ""),
+        };
+        match cmd {
+            "" => Reply::None,
+            "/quit" => Reply::Quit,
+            "/help" => Reply::Line(HELP.to_string()),
+            "/list" => {
+                let nicks = room.nicks.lock().expect("nicks lock poisoned");
+                let (total, names) = nicks.list(LIST_MAX);
+                let more = if total > names.len() {
+                    format!(" (and {} more)", total - names.len())
+                } else {
+                    String::new()
+                };
+                Reply::Line(format!("* {total} online: {}{more}\n", names.join(", ")))
+            }
+            "/nick" if arg == nick => Reply::Line(format!("* you are already {arg}\n")),
+            "/nick" => {
+                let renamed = room
+                    .nicks
+                    .lock()
+                    .expect("nicks lock poisoned")
+                    .rename(id, nick, arg);
+                if let Err(e) = renamed {
+                    return Reply::Line(e.message(arg) + "\n");
+                }
+                room.broadcast(id, format!("* {nick} is now {arg}\n"));
+                *nick = arg.to_string();
+                tracing::Span::current().record("nick", arg);
+                Reply::Line(format!("* you are now {arg}\n"))
+            }
+            c if c.starts_with('/') => {
+                Reply::Line(format!("error: unknown command {c}; /help lists them\n"))
+            }
+            _ => {
+                room.broadcast(id, format!("{nick}: {text}\n"));
+                Reply::None
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn sanitize_replaces_bad_bytes_escapes_and_bidi_controls() {
+            assert_eq!(sanitize(b"a\xffb\x1b[2Jc\td"), "a\u{fffd}b?[2Jc\td");
+            for c in [
+                '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}', '\u{200E}', '\u{200F}',
+            ] {
+                assert_eq!(sanitize(format!("x{c}y").as_bytes()), "x?y", "{c:?}");
+            }
+            assert_eq!(sanitize("\u{061C}é ✓".as_bytes()), "?é ✓");
+        }
+    }
+}
+
+/// One client's life, whatever carries its lines: join, welcome, then `select!` over shutdown,
+/// the room's broadcast, its own input and an idle timer; then last words and leave.
+mod session {
+    use std::io;
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+    use tokio_util::sync::CancellationToken;
+
+    use super::commands::{Reply, command};
+    use super::room::{Msg, Seat};
+
+    /// How long last words (a goodbye, an error) may take before we close anyway.
+    const LAST_WORDS_TIMEOUT: Duration = Duration::from_secs(1);
+    /// Most bytes handed to one flush when several lines wait (one syscall, not 50).
+    const MAX_BATCH: usize = 64 * 1024;
+
+    /// What came in from the client.
+    pub enum Incoming {
+        Line(Bytes),
+        /// Something we do not take (a binary frame): answer with this line, stay connected.
+        Refused(&'static str),
+        End(Leave),
+    }
+
+    /// Why a session ended: the leave notice says it, the transport turns it into last words.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Leave {
+        Quit,
+        Closed,
+        TooLong,
+        /// Not UTF-8 where the protocol requires it (a WebSocket text frame).
+        BadText,
+        /// A WebSocket protocol violation (unmasked frame, bad opcode, ...).
+        Protocol,
+        Idle,
+        Slow,
+        Shutdown,
+        Error,
+    }
+
+    impl Leave {
+        /// For the leave notice; `None`: do not announce (the server is stopping).
+        pub fn why(self) -> Option<&'static str> {
+            Some(match self {
+                Leave::Shutdown => return None,
+                Leave::Quit | Leave::Closed => "",
+                Leave::TooLong => "line too long",
+                Leave::BadText => "invalid UTF-8",
+                Leave::Protocol => "protocol error",
+                Leave::Idle => "idle",
+                Leave::Slow => "too slow",
+                Leave::Error => "connection error",
+            })
+        }
+
+        /// The line the client gets before we close, if it can still be reached.
+        pub fn last_words(self) -> Option<&'static str> {
+            match self {
+                Leave::Quit => Some("* bye\n"),
+                Leave::TooLong => Some("error: line too long, closing\n"),
+                Leave::BadText => Some("error: invalid UTF-8 in a text message, closing\n"),
+                Leave::Idle => Some("* idle timeout, bye\n"),
+                Leave::Shutdown => Some("* server shutting down, goodbye\n"),
+                Leave::Closed | Leave::Protocol | Leave::Slow | Leave::Error => None,
+            }
+        }
+    }
+
+    /// How lines get in and out of one connection. `read_line` must be cancel-safe: it loses
+    /// nothing when `select!` drops it because another branch won.
+    pub trait Transport: Send {
+        /// `"tcp"` or `"ws"`, for the stats and the logs.
+        const PROTOCOL: &'static str;
+        fn read_line(&mut self) -> impl Future<Output = Incoming> + Send;
+        /// Queues one line (ending in `\n`); nothing is sent before `flush`.
+        fn feed(&mut self, line: Bytes) -> impl Future<Output = io::Result<()>> + Send;
+        fn flush(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+        /// Says goodbye the way this transport does (a line, a close frame), then closes.
+        fn close(&mut self, leave: Leave) -> impl Future<Output = ()> + Send;
+    }
+
+    /// Runs one client until it leaves or `shutdown` fires. The seat is freed when this returns.
+    pub async fn session<T: Transport>(seat: Seat, mut conn: T, shutdown: CancellationToken) {
+        let (room, id) = (&seat.room, seat.id);
+        let cfg = &room.config;
+        let per_protocol = if T::PROTOCOL == "ws" {
+            &room.stats.ws
+        } else {
+            &room.stats.tcp
+        };
+        per_protocol.fetch_add(1, Relaxed);
+        // Subscribe before the welcome: everything broadcast after "welcome" reaches us. A
+        // receiver is a cursor into the one shared ring (16 bytes), not a queue.
+        let mut rx = room.subscribe();
+        let mut nick = room.join(id);
+        tracing::Span::current().record("nick", nick.as_str());
+        tracing::debug!("joined");
+
+        let leave = 'session: {
+            let online = room.stats.connected.load(Relaxed);
+            let welcome = format!("* welcome {nick}! {online} online; /help for commands\n");
+            if let Err(leave) = send_now(&mut conn, welcome, cfg.write_timeout).await {
+                break 'session leave;
+            }
+            let idle = tokio::time::sleep(cfg.idle_timeout);
+            tokio::pin!(idle);
+            // Created once: a `cancelled()` future registers with the token (a lock shared by
+            // every client) when first polled; inside the loop that would be two lock
+            // operations per message per client.
+            let stopping = shutdown.cancelled();
+            tokio::pin!(stopping);
+            loop {
+                // `biased`: shutdown first, then outgoing lines before more input, so the
+                // client's backlog stays short. Every branch is cancel-safe.
+                tokio::select! {
+                    biased;
+                    () = &mut stopping => break 'session Leave::Shutdown,
+                    msg = rx.recv() => match msg {
+                        Ok(msg) => match deliver(msg, &mut rx, &mut conn, id, cfg.write_timeout).await {
+                            Ok(n) => { room.stats.deliveries.fetch_add(n, Relaxed); }
+                            Err(leave) => break 'session leave,
+                        },
+                        Err(RecvError::Lagged(_)) => break 'session Leave::Slow,
+                        Err(RecvError::Closed) => break 'session Leave::Shutdown,
+                    },
+                    incoming = conn.read_line() => {
+                        let line = match incoming {
+                            Incoming::Line(line) => line,
+                            Incoming::Refused(why) => {
+                                if let Err(leave) = send_now(&mut conn, why.to_string(), cfg.write_timeout).await {
+                                    break 'session leave;
+                                }
+                                continue;
+                            }
+                            Incoming::End(leave) => break 'session leave,
+                        };
+                        idle.as_mut().reset(tokio::time::Instant::now() + cfg.idle_timeout);
+                        match command(room, id, &mut nick, &line) {
+                            Reply::None => {}
+                            Reply::Quit => break 'session Leave::Quit,
+                            Reply::Line(reply) => {
+                                if let Err(leave) = send_now(&mut conn, reply, cfg.write_timeout).await {
+                                    break 'session leave;
+                                }
+                            }
+                        }
+                    }
+                    () = &mut idle => break 'session Leave::Idle,
+                }
+            }
+        };
+
+        if leave == Leave::Slow {
+            room.stats.dropped_slow.fetch_add(1, Relaxed);
+        }
+        let _ = tokio::time::timeout(LAST_WORDS_TIMEOUT, conn.close(leave)).await;
+        tracing::debug!(reason = leave.why().unwrap_or("shutdown"), "left");
+        room.leave(id, &nick, leave.why());
+        per_protocol.fetch_sub(1, Relaxed);
+    }
+
+    /// One line, now, within `limit`.
+    async fn send_now<T: Transport>(
+        conn: &mut T,
+        line: String,
+        limit: Duration,
+    ) -> Result<(), Leave> {
+        let sent = tokio::time::timeout(limit, async {
+            conn.feed(Bytes::from(line)).await?;
+            conn.flush().await
+        });
+        match sent.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Leave::Error),
+            // The socket accepted nothing for `limit`: the client stopped reading.
+            Err(_) => Err(Leave::Slow),
+        }
+    }
+
+    /// Writes `first` and whatever else already waits in the ring as one flush. Returns how
+    /// many lines went out.
+    async fn deliver<T: Transport>(
+        first: Msg,
+        rx: &mut broadcast::Receiver<Msg>,
+        conn: &mut T,
+        id: u64,
+        write_timeout: Duration,
+    ) -> Result<u64, Leave> {
+        let batch = async {
+            let (mut count, mut bytes) = (0u64, 0usize);
+            let mut next = Some(first);
+            while let Some(msg) = next.take() {
+                if msg.from != id {
+                    count += 1;
+                    bytes += msg.line.len();
+                    conn.feed(msg.line).await.map_err(|_| Leave::Error)?;
+                }
+                if bytes >= MAX_BATCH {
+                    break;
+                }
+                next = match rx.try_recv() {
+                    Ok(msg) => Some(msg),
+                    Err(TryRecvError::Empty | TryRecvError::Closed) => None,
+                    Err(TryRecvError::Lagged(_)) => return Err(Leave::Slow),
+                };
+            }
+            if count > 0 {
+                conn.flush().await.map_err(|_| Leave::Error)?;
+            }
+            Ok(count)
+        };
+        // The whole batch within `write_timeout`: a client whose socket stays full that long
+        // stopped reading. Waiting longer would only make it fall behind the ring anyway.
+        tokio::time::timeout(write_timeout, batch)
+            .await
+            .unwrap_or(Err(Leave::Slow))
+    }
+}
+
+/// The line transport: `nc`, telnet, `chat-client`.
+mod tcp {
+    use std::io;
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::time::Duration;
+
+    use bytes::{Bytes, BytesMut};
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio_util::codec::FramedRead;
+    use tokio_util::sync::CancellationToken;
+    use tokio_util::task::TaskTracker;
+    use tracing::Instrument;
+
+    use super::line_codec::{LineCodec, LineError};
+    use super::room::Room;
+    use super::session::{Incoming, Leave, Transport, session};
+
+    /// Initial read buffer per client. `FramedRead`'s default is 8 KiB, allocated up front: with
+    /// 10,000 idle clients that alone is 80 MiB. Chat lines are short; it grows for a long one.
+    const READ_BUF: usize = 256;
+
+    pub struct TcpConn {
+        /// The socket inside its line reader; writes go through `get_mut()`. No split: one task
+        /// reads and writes, never both at once.
+        lines: FramedRead<TcpStream, LineCodec>,
+        /// The first queued line, written as is (no copy) when it is the only one.
+        first: Option<Bytes>,
+        /// Further queued lines, copied together for one write, then freed.
+        more: BytesMut,
+    }
+
+    impl TcpConn {
+        pub fn new(stream: TcpStream, max_line: usize) -> TcpConn {
+            TcpConn {
+                lines: FramedRead::with_capacity(stream, LineCodec::new(max_line), READ_BUF),
+                first: None,
+                more: BytesMut::new(),
+            }
+        }
+    }
+
+    impl Transport for TcpConn {
+        const PROTOCOL: &'static str = "tcp";
+
+        async fn read_line(&mut self) -> Incoming {
+            match self.lines.next().await {
+                Some(Ok(line)) => Incoming::Line(line.freeze()),
+                None => Incoming::End(Leave::Closed),
+                Some(Err(LineError::TooLong)) => Incoming::End(Leave::TooLong),
+                Some(Err(LineError::Io)) => Incoming::End(Leave::Error),
+            }
+        }
+
+        async fn feed(&mut self, line: Bytes) -> io::Result<()> {
+            match self.first.take() {
+                None if self.more.is_empty() => self.first = Some(line),
+                first => {
+                    // A second line waits: only now is a copy worth it (one write, not two).
+                    if let Some(first) = first {
+                        self.more.extend_from_slice(&first);
+                    }
+                    self.more.extend_from_slice(&line);
+                }
+            }
+            Ok(())
+        }
+
+        async fn flush(&mut self) -> io::Result<()> {
+            let stream = self.lines.get_mut();
+            if let Some(line) = self.first.take() {
+                stream.write_all(&line).await?;
+            }
+            if !self.more.is_empty() {
+                // `take`: the batch buffer is freed, not kept by 10,000 idle clients.
+                stream.write_all(&std::mem::take(&mut self.more)).await?;
+            }
+            Ok(())
+        }
+
+        async fn close(&mut self, leave: Leave) {
+            if let Some(words) = leave.last_words() {
+                let stream = self.lines.get_mut();
+                let _ = stream.write_all(words.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            }
+        }
+    }
+
+    /// Accepts line clients until `shutdown`; each gets a seat and its own task.
+    pub async fn accept_tcp(
+        listener: TcpListener,
+        room: Arc<Room>,
+        tracker: TaskTracker,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = shutdown.cancelled() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => { pause_after_accept_error(e).await; continue; }
+                },
+            };
+            room.stats.accepted.fetch_add(1, Relaxed);
+            // Nagle's algorithm would hold a small line back while an earlier one is unacked.
+            let _ = stream.set_nodelay(true);
+            let Some(seat) = room.try_seat() else {
+                room.stats.refused.fetch_add(1, Relaxed);
+                let line = format!(
+                    "error: server full ({} clients), try again later\n",
+                    room.config.max_clients
+                );
+                tracker.spawn(last_words(stream, line));
+                continue;
+            };
+            let span =
+                tracing::info_span!("client", proto = "tcp", %peer, nick = tracing::field::Empty);
+            let conn = TcpConn::new(stream, room.config.max_line);
+            tracker.spawn(session(seat, conn, shutdown.clone()).instrument(span));
+        }
+    }
+
+    /// EMFILE/ENFILE (out of file descriptors) and ECONNABORTED are per-connection troubles, not
+    /// reasons to stop serving. Without the pause an EMFILE loop spins at 100% CPU, because the
+    /// pending connection stays in the backlog.
+    pub async fn pause_after_accept_error(e: io::Error) {
+        tracing::warn!(%e, "accept failed; pausing 100 ms");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    /// Writes one line, then closes, without waiting forever on a client that does not read.
+    async fn last_words(mut stream: TcpStream, line: String) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            stream.write_all(line.as_bytes()).await?;
+            stream.shutdown().await
+        })
+        .await;
+    }
+}
+
+/// The WebSocket transport: one text message per line, over a connection hyper has upgraded.
+mod ws {
+    use std::io;
+
+    use bytes::Bytes;
+    use futures::{SinkExt, StreamExt};
+    use hyper::upgrade::Upgraded;
+    use hyper_util::rt::TokioIo;
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+    use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+
+    use super::session::{Incoming, Leave, Transport};
+
+    /// Read buffer per WebSocket, allocated up front by tungstenite: 1 KiB × 10,000 = 10 MiB
+    /// (its default, 128 KiB, would be 1.3 GB). A longer message grows it, up to `--max-line`.
+    const WS_READ_BUF: usize = 1024;
+    /// Queued frames are written out once they exceed this; the buffer exists only while
+    /// frames wait, and keeps at most this much capacity afterwards.
+    const WS_WRITE_BUF: usize = 4 * 1024;
+    /// Frames queued for a client whose socket is full, before it counts as too slow.
+    const WS_MAX_WRITE_BUF: usize = 64 * 1024;
+    pub fn ws_config(max_line: usize) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .read_buffer_size(WS_READ_BUF)
+            .write_buffer_size(WS_WRITE_BUF)
+            // Room for one of the longest lines we send (a line of `max_line` plus a nick).
+            .max_write_buffer_size(WS_MAX_WRITE_BUF.max(WS_WRITE_BUF + 2 * max_line + 4096))
+            .max_message_size(Some(max_line))
+            .max_frame_size(Some(max_line))
+    }
+
+    pub struct WsConn {
+        ws: WebSocketStream<TokioIo<Upgraded>>,
+    }
+
+    fn io_error(e: WsError) -> io::Error {
+        io::Error::other(e)
+    }
+
+    impl Transport for WsConn {
+        const PROTOCOL: &'static str = "ws";
+
+        async fn read_line(&mut self) -> Incoming {
+            loop {
+                return match self.ws.next().await {
+                    Some(Ok(Message::Text(text))) => Incoming::Line(Bytes::from(text)),
+                    Some(Ok(Message::Binary(_))) => {
+                        Incoming::Refused("error: binary messages are not supported; send text\n")
+                    }
+                    // tungstenite answers pings itself, with the next read or write.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                    Some(Ok(Message::Close(_))) | None => Incoming::End(Leave::Closed),
+                    Some(Err(WsError::Capacity(_))) => Incoming::End(Leave::TooLong),
+                    Some(Err(WsError::Utf8(_))) => Incoming::End(Leave::BadText),
+                    Some(Err(WsError::Protocol(_))) => Incoming::End(Leave::Protocol),
+                    Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
+                        Incoming::End(Leave::Closed)
+                    }
+                    Some(Err(_)) => Incoming::End(Leave::Error),
+                };
+            }
+        }
+
+        async fn feed(&mut self, line: Bytes) -> io::Result<()> {
+            // One text message per line, without its `\n`. Lines are made from `String`s, so
+            // the check cannot fail; it costs a scan of a short line.
+            let text = line.slice(..line.len().saturating_sub(1));
+            let text = Utf8Bytes::try_from(text).map_err(io::Error::other)?;
+            self.ws.feed(Message::Text(text)).await.map_err(io_error)
+        }
+
+        async fn flush(&mut self) -> io::Result<()> {
+            SinkExt::flush(&mut self.ws).await.map_err(io_error)
+        }
+
+        async fn close(&mut self, leave: Leave) {
+            if let Some(words) = leave.last_words() {
+                let _ = self.feed(Bytes::from_static(words.as_bytes())).await;
+            }
+            let (code, reason) = match leave {
+                Leave::Quit => (CloseCode::Normal, "bye"),
+                Leave::Idle => (CloseCode::Normal, "idle timeout"),
+                Leave::Shutdown => (CloseCode::Away, "server shutting down"),
+                Leave::TooLong => (CloseCode::Size, "message too long"),
+                Leave::BadText => (CloseCode::Invalid, "invalid UTF-8"),
+                Leave::Protocol => (CloseCode::Protocol, "protocol error"),
+                // The client closed: tungstenite queued its reply; send it. A slow or broken
+                // connection would only make us wait.
+                Leave::Closed => return drop(SinkExt::flush(&mut self.ws).await),
+                Leave::Slow | Leave::Error => return,
+            };
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            };
+            let _ = self.ws.close(Some(frame)).await;
+        }
+    }
+
+    impl WsConn {
+        /// Tells a client it cannot come in: `line`, then close code 1013 ("try again later").
+        pub async fn refuse(&mut self, line: String) {
+            let frame = CloseFrame {
+                code: CloseCode::Again,
+                reason: Utf8Bytes::from_static("server full"),
+            };
+            let _ = self.ws.send(Message::text(line)).await;
+            let _ = self.ws.close(Some(frame)).await;
+        }
+
+        /// Speaks WebSocket on a connection hyper has upgraded (the 101 is already sent).
+        pub async fn new(upgraded: Upgraded, max_line: usize) -> WsConn {
+            let io = TokioIo::new(upgraded);
+            let config = ws_config(max_line);
+            WsConn {
+                ws: WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await,
+            }
+        }
+    }
+}
+
+/// The web side: `GET /` serves the page, `GET /ws` upgrades to a WebSocket that joins the same
+/// room. hyper serves HTTP/1.1; tokio-tungstenite speaks WebSocket on the upgraded connection.
+mod web {
+    use std::convert::Infallible;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::header::{self, HeaderValue};
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper::{Method, Request, Response, StatusCode};
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tokio::net::TcpListener;
+    use tokio_tungstenite::tungstenite::handshake::server::create_response_with_body;
+    use tokio_util::sync::CancellationToken;
+    use tokio_util::task::TaskTracker;
+    use tracing::Instrument;
+
+    use super::room::Room;
+    use super::session::session;
+    use super::ws::WsConn;
+
+    /// A connection that has not sent its request headers by then is closed (slowloris).
+    const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+    type Body = Full<Bytes>;
+
+    /// Accepts HTTP connections until `shutdown`; each is served by hyper in its own task.
+    pub async fn accept_http(
+        listener: TcpListener,
+        room: Arc<Room>,
+        tracker: TaskTracker,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = shutdown.cancelled() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => { super::tcp::pause_after_accept_error(e).await; continue; }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let (room, tasks, stop) = (room.clone(), tracker.clone(), shutdown.clone());
+            let service = service_fn(move |req| {
+                let response = route(req, peer, &room, &tasks, &stop);
+                async move { Ok::<_, Infallible>(response) }
+            });
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            let stop = shutdown.clone();
+            tracker.spawn(async move {
+                tokio::pin!(conn);
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    () = stop.cancelled() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
+                }
             });
         }
     }
 
-    /// The lines to broadcast for everything collected since the last call, and reset.
-    fn take_lines(&mut self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (names, count, verb) in [
-            (&mut self.joined, &mut self.joined_count, "joined"),
-            (&mut self.left, &mut self.left_count, "left"),
-        ] {
-            match *count {
-                0 => {}
-                1 => out.push(format!("* {} {verb}\n", names[0])),
-                n => {
-                    let shown = names.join(", ");
-                    let more = n - names.len();
-                    let tail = if more > 0 {
-                        format!(" and {more} others")
-                    } else {
-                        String::new()
-                    };
-                    out.push(format!("* {n} users {verb}: {shown}{tail}\n"));
+    fn text(status: StatusCode, content_type: &'static str, body: &'static str) -> Response<Body> {
+        let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        response
+    }
+
+    fn route(
+        req: Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+        room: &Arc<Room>,
+        tracker: &TaskTracker,
+        shutdown: &CancellationToken,
+    ) -> Response<Body> {
+        const PLAIN: &str = "text/plain; charset=utf-8";
+        match (req.method(), req.uri().path()) {
+            (&Method::GET, "/") => {
+                text(StatusCode::OK, "text/html; charset=utf-8", room.config.page)
+            }
+            (&Method::GET, "/ws") => upgrade(req, peer, room, tracker, shutdown),
+            (&Method::GET, _) => text(StatusCode::NOT_FOUND, PLAIN, "not found\n"),
+            _ => text(StatusCode::METHOD_NOT_ALLOWED, PLAIN, "GET only\n"),
+        }
+    }
+
+    /// A page from another site must not open a socket in its visitor's name: browsers send
+    /// `Origin`, and it must name this host. Other clients send none.
+    fn same_origin<B>(req: &Request<B>) -> bool {
+        let Some(origin) = req.headers().get(header::ORIGIN) else {
+            return true;
+        };
+        let origin_host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://"))
+            .map(|(_, host)| host);
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok());
+        origin_host.is_some() && origin_host == host
+    }
+
+    fn upgrade(
+        mut req: Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+        room: &Arc<Room>,
+        tracker: &TaskTracker,
+        shutdown: &CancellationToken,
+    ) -> Response<Body> {
+        const PLAIN: &str = "text/plain; charset=utf-8";
+        if !same_origin(&req) {
+            return text(
+                StatusCode::FORBIDDEN,
+                PLAIN,
+                "cross-origin WebSocket refused\n",
+            );
+        }
+        // Checks the method, `Upgrade: websocket`, `Sec-WebSocket-Version: 13` and the key,
+        // and signs the key: the 101 response.
+        let Ok(response) = create_response_with_body(&req, Full::default) else {
+            return text(
+                StatusCode::BAD_REQUEST,
+                PLAIN,
+                "a WebSocket upgrade was expected\n",
+            );
+        };
+        // hyper hands over the connection once the 101 has been written.
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        room.stats.accepted.fetch_add(1, Relaxed);
+        // Taken now, so a refused client hears why over its WebSocket.
+        let seat = room.try_seat();
+        let (room, shutdown) = (room.clone(), shutdown.clone());
+        let span = tracing::info_span!("client", proto = "ws", %peer, nick = tracing::field::Empty);
+        tracker.spawn(
+            async move {
+                let Ok(upgraded) = on_upgrade.await else {
+                    return; // the client went away before the upgrade; the seat is dropped
+                };
+                let mut conn = WsConn::new(upgraded, room.config.max_line).await;
+                match seat {
+                    Some(seat) => session(seat, conn, shutdown).await,
+                    None => {
+                        room.stats.refused.fetch_add(1, Relaxed);
+                        let line = format!(
+                            "error: server full ({} clients), try again later",
+                            room.config.max_clients
+                        );
+                        let _ =
+                            tokio::time::timeout(Duration::from_secs(1), conn.refuse(line)).await;
+                    }
                 }
             }
-            names.clear();
-            *count = 0;
-        }
-        out
+            .instrument(span),
+        );
+        response
     }
 }
 
-/// Everything the client tasks share. Locks are `std::sync::Mutex`: they are held for a few
-/// microseconds and never across an `.await`, which is exactly when tokio recommends std's mutex.
-struct Shared {
-    tx: broadcast::Sender<Msg>,
-    /// Nicknames in use, for uniqueness and `/list`.
-    nicks: Mutex<HashSet<String>>,
-    notices: Mutex<Notices>,
-    stats: Stats,
-    config: Config,
+/// Binds the listeners and runs the room until `shutdown` resolves.
+mod server {
+    use std::io;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::net::{TcpListener, TcpSocket};
+    use tokio_util::sync::CancellationToken;
+    use tokio_util::task::TaskTracker;
+
+    use super::room::{Config, Room, Stats};
+    use super::tcp;
+    use super::web;
+
+    /// How long shutdown waits for client tasks to say goodbye before giving up on them.
+    const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+    pub struct Listeners {
+        /// Line clients.
+        pub tcp: TcpListener,
+        /// The page and `/ws`; `None` serves line clients only.
+        pub http: Option<TcpListener>,
+    }
+
+    /// `TcpListener::bind` uses a backlog of 1024; a storm of 10,000 connects overflows it and
+    /// the kernel drops SYNs, which clients retry only after 1 s, 3 s, 7 s. Ask for 4096 (the
+    /// kernel caps it at `net.core.somaxconn`).
+    pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(4096)
+    }
+
+    /// The server: accept loops, notice flusher, client tasks. Returns once `shutdown` has
+    /// resolved and every client has had its goodbye (or `DRAIN_TIMEOUT` passed).
+    pub async fn serve(
+        listeners: Listeners,
+        config: Config,
+        stats: Arc<Stats>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let room = Room::new(config, stats);
+        // One token tells every task to stop; the tracker says when they all have.
+        let stop = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        tracker.spawn(room.clone().flush_notices(stop.clone()));
+        tracker.spawn(tcp::accept_tcp(
+            listeners.tcp,
+            room.clone(),
+            tracker.clone(),
+            stop.clone(),
+        ));
+        if let Some(http) = listeners.http {
+            tracker.spawn(web::accept_http(
+                http,
+                room.clone(),
+                tracker.clone(),
+                stop.clone(),
+            ));
+        }
+        shutdown.await;
+        stop.cancel(); // the accept loops return and drop their listeners: no new clients
+        tracker.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = tracker.len(),
+                "client tasks still running after {DRAIN_TIMEOUT:?}"
+            );
+        }
+    }
 }
 
-impl Shared {
-    fn broadcast(&self, from: u64, line: String) {
-        self.stats.messages.fetch_add(1, Relaxed);
-        // `send` fails only when nobody is subscribed, which is fine: nobody to tell.
-        let _ = self.tx.send(Msg {
-            from,
-            line: Bytes::from(line),
-        });
+// === Harness: not part of the lesson ===
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use shared::cli;
+use tokio_util::sync::CancellationToken;
+
+use room::{Config, Stats};
+use server::{Listeners, bind, serve};
+
+const DEFAULT_ADDR: &str = "127.0.0.1:6142";
+/// The page, embedded in the binary: no build step, no CDN.
+const PAGE: &str = include_str!("../../static/chat.html");
+/// File descriptors kept for the listeners, stdio, the runtime's own fds and a safety margin.
+const FD_RESERVE: u64 = 64;
+
+/// A chat room for TCP line clients and browsers (see the file header for the protocol).
+#[derive(Parser, Debug, Clone)]
+#[command(version)]
+struct Args {
+    /// Address for line clients (`nc`); port 0 picks a free one (the first stdout line says which).
+    #[arg(long, default_value = DEFAULT_ADDR)]
+    addr: SocketAddr,
+    /// Address for the web page and `/ws` [default: --addr's IP and port + 1; 0 stays 0].
+    #[arg(long)]
+    http_addr: Option<SocketAddr>,
+    /// Serve line clients only.
+    #[arg(long)]
+    no_http: bool,
+    /// Most clients at once, both protocols; newcomers beyond it are told `server full`
+    /// [default: what the open-file limit allows, minus a reserve].
+    #[arg(long, value_parser = cli::usize_in(1, 10_000_000))]
+    max_clients: Option<usize>,
+    /// Longest line in bytes (its `\n` or `\r\n` not counted); longer closes that connection.
+    #[arg(long, default_value_t = 4096, value_parser = cli::usize_in(1, 1 << 20))]
+    max_line: usize,
+    /// Broadcast ring capacity: how many lines a client may fall behind before it is dropped.
+    #[arg(long, default_value_t = 1024, value_parser = cli::usize_in(1, 1 << 20))]
+    queue: usize,
+    /// Drop a client whose socket accepts nothing for this long (it stopped reading).
+    #[arg(long, default_value = "5s", value_parser = cli::duration_in(Duration::from_millis(1), Duration::from_secs(3600)))]
+    write_timeout: Duration,
+    /// Close a client that sends nothing for this long.
+    #[arg(long, default_value = "10m", value_parser = cli::duration_in(Duration::from_secs(1), Duration::from_secs(7 * 86_400)))]
+    idle_timeout: Duration,
+    /// Join/leave notices are collected and sent as one line this often.
+    #[arg(long, default_value = "500ms", value_parser = cli::duration_in(Duration::from_millis(10), Duration::from_secs(3600)))]
+    notice_interval: Duration,
+    /// Print a stats line this often.
+    #[arg(long, default_value = "5s", value_parser = cli::duration_in(Duration::from_millis(100), Duration::from_secs(86_400)))]
+    stats_interval: Duration,
+    /// Stop by itself after this long [default: run until Ctrl-C or SIGTERM].
+    #[arg(long, value_parser = cli::duration_in(Duration::from_millis(1), Duration::from_secs(365 * 86_400)))]
+    duration: Option<Duration>,
+}
+
+impl Args {
+    fn http_addr(&self) -> Option<SocketAddr> {
+        if self.no_http {
+            return None;
+        }
+        Some(self.http_addr.unwrap_or_else(|| {
+            let port = match self.addr.port() {
+                0 => 0,
+                p => p.saturating_add(1),
+            };
+            SocketAddr::new(self.addr.ip(), port)
+        }))
     }
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // `RUST_LOG=chat_server=debug`: one span per connection, joins and leaves with reasons.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     // The multi-thread runtime (one worker per core) lets both cores write to sockets during a
     // broadcast; a current-thread runtime measured 30–40% worse p99 at 10,000 clients.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("building the tokio runtime")?;
-    rt.block_on(async_main(args))
+    rt.block_on(run_server(args))
 }
 
-async fn async_main(args: Args) -> anyhow::Result<()> {
+async fn run_server(args: Args) -> anyhow::Result<()> {
+    // SIGINT and SIGTERM are registered here, before the address is printed: a signal sent as
+    // soon as a script reads that line must find the handler (a second signal forces the exit).
+    let signalled = shared::shutdown::cancel_on_ctrl_c();
     let old_limit = nofile_soft_limit();
     let limit = shared::monitor::raise_nofile_limit().context("raising RLIMIT_NOFILE")?;
     let capacity = usize::try_from(limit.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX);
     let max_clients = args.max_clients.unwrap_or(capacity);
 
-    let listener = bind(args.addr).with_context(|| format!("binding {}", args.addr))?;
-    let local = listener.local_addr().context("reading the bound address")?;
+    let tcp = bind(args.addr).with_context(|| format!("binding {}", args.addr))?;
+    let local = tcp.local_addr().context("reading the bound address")?;
+    let http = match args.http_addr() {
+        Some(addr) => Some(bind(addr).with_context(|| {
+            format!(
+                "binding {addr} for the web page (choose another with --http-addr, or --no-http)"
+            )
+        })?),
+        None => None,
+    };
     println!("chat-server listening on {local}");
+    match &http {
+        Some(http) => {
+            let web = http.local_addr().context("reading the bound web address")?;
+            println!("chat-server http on {web}");
+            println!(
+                "try: nc {} {}  or open http://{web}/ in a browser (Ctrl-C stops the server)",
+                local.ip(),
+                local.port()
+            );
+        }
+        None => println!(
+            "try: nc {} {}   (Ctrl-C stops the server)",
+            local.ip(),
+            local.port()
+        ),
+    }
     println!(
         "open files: soft limit {old_limit} -> {limit}, so up to {capacity} clients; accepting {max_clients} (--max-clients)"
-    );
-    println!(
-        "try: nc {} {}   (/help for commands; Ctrl-C stops the server)",
-        local.ip(),
-        local.port()
     );
 
     let config = Config {
         max_clients,
         max_line: args.max_line,
+        queue: args.queue,
         write_timeout: args.write_timeout,
         idle_timeout: args.idle_timeout,
         notice_interval: args.notice_interval,
+        page: PAGE,
     };
-    let shutdown = CancellationToken::new();
-    let trigger = shutdown.clone();
+    let stats = Arc::new(Stats::default());
+    let stop_printing = CancellationToken::new();
+    let printer = tokio::spawn(print_stats(
+        stats.clone(),
+        args.stats_interval,
+        stop_printing.clone(),
+    ));
     let duration = args.duration;
-    tokio::spawn(async move {
+    let shutdown = async move {
         let stop_after = async {
             match duration {
                 Some(d) => tokio::time::sleep(d).await,
@@ -303,15 +1559,16 @@ async fn async_main(args: Args) -> anyhow::Result<()> {
             }
         };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => println!("ctrl-c: shutting down"),
+            () = signalled.cancelled() => println!("signal received: shutting down"),
             () = stop_after => println!("--duration elapsed: shutting down"),
         }
-        trigger.cancel();
-    });
+    };
 
     let started = Instant::now();
-    let shared = serve(listener, config, args.queue, args.stats_interval, shutdown).await;
-    let s = &shared.stats;
+    serve(Listeners { tcp, http }, config, stats.clone(), shutdown).await;
+    stop_printing.cancel();
+    let _ = printer.await;
+    let s = &stats;
     println!(
         "stopped after {:.1} s: {} clients accepted, {} refused, {} messages, {} deliveries, {} slow clients dropped",
         started.elapsed().as_secs_f64(),
@@ -324,20 +1581,6 @@ async fn async_main(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `TcpListener::bind` uses a backlog of 1024; a storm of 10,000 connects overflows it and the
-/// kernel drops SYNs, which clients retry only after 1 s, 3 s, 7 s. Ask for 4096 (the kernel caps
-/// it at `net.core.somaxconn`).
-fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(4096)
-}
-
 fn nofile_soft_limit() -> u64 {
     let mut rl = libc::rlimit {
         rlim_cur: 0,
@@ -348,388 +1591,8 @@ fn nofile_soft_limit() -> u64 {
     if rc == 0 { rl.rlim_cur } else { 0 }
 }
 
-/// The server: accept loop, notice flusher, stats printer. Returns when `shutdown` is cancelled
-/// and the client tasks have said goodbye (or `DRAIN_TIMEOUT` passed).
-async fn serve(
-    listener: TcpListener,
-    config: Config,
-    queue: usize,
-    stats_interval: Duration,
-    shutdown: CancellationToken,
-) -> Arc<Shared> {
-    let (tx, _) = broadcast::channel(queue.max(1));
-    let shared = Arc::new(Shared {
-        tx,
-        nicks: Mutex::new(HashSet::new()),
-        notices: Mutex::new(Notices::default()),
-        stats: Stats::default(),
-        config,
-    });
-    let tracker = TaskTracker::new();
-    tracker.spawn(flush_notices(shared.clone(), shutdown.clone()));
-    tracker.spawn(print_stats(
-        shared.clone(),
-        stats_interval,
-        shutdown.clone(),
-    ));
-
-    let mut next_id: u64 = 1;
-    loop {
-        let accepted = tokio::select! {
-            () = shutdown.cancelled() => break,
-            r = listener.accept() => r,
-        };
-        let (stream, _peer) = match accepted {
-            Ok(conn) => conn,
-            Err(e) => {
-                // EMFILE/ENFILE (out of file descriptors) and ECONNABORTED are per-connection
-                // troubles, not reasons to stop serving. Without the pause, an EMFILE loop spins
-                // at 100% CPU because the pending connection stays in the backlog.
-                eprintln!("accept failed: {e}; pausing 100 ms");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let stats = &shared.stats;
-        stats.accepted.fetch_add(1, Relaxed);
-        // Nagle's algorithm would hold a small line back while an earlier one is unacknowledged.
-        let _ = stream.set_nodelay(true);
-        if stats.connected.load(Relaxed) >= shared.config.max_clients {
-            stats.refused.fetch_add(1, Relaxed);
-            let max = shared.config.max_clients;
-            tracker.spawn(async move {
-                let line = format!("error: server full ({max} clients), try again later\n");
-                last_words(stream, line.as_bytes()).await;
-            });
-            continue;
-        }
-        stats.connected.fetch_add(1, Relaxed);
-        let id = next_id;
-        next_id += 1;
-        tracker.spawn(client(shared.clone(), stream, id, shutdown.clone()));
-    }
-
-    drop(listener); // stop accepting at once: new connects are refused by the kernel
-    tracker.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
-        .await
-        .is_err()
-    {
-        eprintln!(
-            "{} client tasks still running after {DRAIN_TIMEOUT:?}; leaving them",
-            tracker.len()
-        );
-    }
-    shared
-}
-
-/// Write one line, then close, without waiting forever on a client that does not read.
-async fn last_words(mut stream: TcpStream, line: &[u8]) {
-    let _ = tokio::time::timeout(LAST_WORDS_TIMEOUT, async {
-        stream.write_all(line).await?;
-        stream.shutdown().await
-    })
-    .await;
-}
-
-/// Why a client task ended; the reason goes into the leave notice.
-#[derive(Debug, PartialEq)]
-enum Leave {
-    Quit,
-    Closed,
-    TooLong,
-    Idle,
-    Slow,
-    Shutdown,
-    Error,
-}
-
-impl Leave {
-    fn why(&self) -> &'static str {
-        match self {
-            Leave::Quit | Leave::Closed | Leave::Shutdown => "",
-            Leave::TooLong => "line too long",
-            Leave::Idle => "idle",
-            Leave::Slow => "too slow",
-            Leave::Error => "connection error",
-        }
-    }
-}
-
-/// One client: read its lines, write everyone's lines to it, until it leaves or we stop.
-async fn client(shared: Arc<Shared>, mut stream: TcpStream, id: u64, shutdown: CancellationToken) {
-    // Subscribe before the welcome line: everything broadcast after the client sees "welcome"
-    // reaches it. Each receiver is a cursor into the one shared ring (16 bytes), not a queue.
-    let mut rx = shared.tx.subscribe();
-    let mut nick = format!("guest{id}");
-    shared
-        .nicks
-        .lock()
-        .expect("nicks lock poisoned")
-        .insert(nick.clone());
-    shared
-        .notices
-        .lock()
-        .expect("notices lock poisoned")
-        .join(&nick);
-
-    let cfg = &shared.config;
-    let (rd, mut wr) = stream.split();
-    let mut lines = FramedRead::with_capacity(rd, LineCodec::new(cfg.max_line), READ_BUF);
-
-    let leave = 'session: {
-        // Built, sent and dropped here: a `String` still alive across the loop's `.await`s below
-        // would stay allocated in every idle client's task, 10,000 times over.
-        let online = shared.stats.connected.load(Relaxed);
-        let welcome = format!("* welcome {nick}! {online} online; /help for commands\n");
-        let sent = write_timed(&mut wr, welcome.as_bytes(), cfg.write_timeout).await;
-        drop(welcome);
-        if sent.is_err() {
-            break 'session Leave::Error;
-        }
-        let idle = tokio::time::sleep(cfg.idle_timeout);
-        tokio::pin!(idle);
-        // Created once, outside the loop: a `cancelled()` future registers itself with the token
-        // (a lock shared by every client) when first polled and unregisters when dropped; inside
-        // `select!` that would be two lock operations per message per client.
-        let stopping = shutdown.cancelled();
-        tokio::pin!(stopping);
-        loop {
-            // `biased`: check shutdown first, then drain outgoing messages before reading more
-            // input, so a client's queue stays short. Every branch is cancel-safe: `recv`,
-            // `FramedRead::next` and `cancelled` keep their state when another branch wins.
-            tokio::select! {
-                biased;
-                () = &mut stopping => {
-                    let _ = write_timed(&mut wr, b"* server shutting down, goodbye\n", LAST_WORDS_TIMEOUT).await;
-                    break 'session Leave::Shutdown;
-                }
-                msg = rx.recv() => match msg {
-                    Ok(msg) => match deliver(msg, &mut rx, &mut wr, id, cfg.write_timeout).await {
-                        Ok(n) => { shared.stats.deliveries.fetch_add(n, Relaxed); }
-                        Err(leave) => break 'session leave,
-                    },
-                    Err(RecvError::Lagged(_)) => break 'session Leave::Slow,
-                    Err(RecvError::Closed) => break 'session Leave::Shutdown,
-                },
-                frame = lines.next() => {
-                    let line = match frame {
-                        None => break 'session Leave::Closed,
-                        Some(Ok(line)) => line,
-                        Some(Err(LineError::TooLong)) => {
-                            let _ = write_timed(&mut wr, b"error: line too long, closing\n", LAST_WORDS_TIMEOUT).await;
-                            break 'session Leave::TooLong;
-                        }
-                        Some(Err(LineError::Io)) => break 'session Leave::Error,
-                    };
-                    idle.as_mut().reset(tokio::time::Instant::now() + cfg.idle_timeout);
-                    let reply = match command(&shared, id, &mut nick, &line) {
-                        Reply::None => continue,
-                        Reply::Quit => {
-                            let _ = write_timed(&mut wr, b"* bye\n", LAST_WORDS_TIMEOUT).await;
-                            break 'session Leave::Quit;
-                        }
-                        Reply::Line(reply) => reply,
-                    };
-                    match write_timed(&mut wr, reply.as_bytes(), cfg.write_timeout).await {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == io::ErrorKind::TimedOut => break 'session Leave::Slow,
-                        Err(_) => break 'session Leave::Error,
-                    }
-                }
-                () = &mut idle => {
-                    let _ = write_timed(&mut wr, b"* idle timeout, bye\n", LAST_WORDS_TIMEOUT).await;
-                    break 'session Leave::Idle;
-                }
-            }
-        }
-    };
-
-    if leave == Leave::Slow {
-        shared.stats.dropped_slow.fetch_add(1, Relaxed);
-    }
-    shared
-        .nicks
-        .lock()
-        .expect("nicks lock poisoned")
-        .remove(&nick);
-    if leave != Leave::Shutdown {
-        shared
-            .notices
-            .lock()
-            .expect("notices lock poisoned")
-            .leave(&nick, leave.why());
-    }
-    shared.stats.connected.fetch_sub(1, Relaxed);
-    // `stream` is dropped here: the socket closes (with a RST if unread input is pending).
-}
-
-/// Write `first` and whatever else is already waiting in the ring as one batch. Returns how many
-/// lines went out; `Err` says why the client must go.
-async fn deliver(
-    first: Msg,
-    rx: &mut broadcast::Receiver<Msg>,
-    wr: &mut (impl AsyncWriteExt + Unpin),
-    id: u64,
-    write_timeout: Duration,
-) -> Result<u64, Leave> {
-    let mut first = (first.from != id).then_some(first.line);
-    let mut batch = BytesMut::new();
-    let mut count = u64::from(first.is_some());
-    loop {
-        let msg = match rx.try_recv() {
-            Ok(msg) => msg,
-            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
-            Err(TryRecvError::Lagged(_)) => return Err(Leave::Slow),
-        };
-        if msg.from == id {
-            continue;
-        }
-        // Only now, with a second line waiting, is a copy worth it: one write instead of two.
-        if let Some(line) = first.take() {
-            batch.extend_from_slice(&line);
-        }
-        batch.extend_from_slice(&msg.line);
-        count += 1;
-        if batch.len() >= MAX_BATCH {
-            break;
-        }
-    }
-    // The common case, one line: write the shared `Bytes` itself, no copy, no allocation.
-    let bytes: &[u8] = match &first {
-        Some(line) => line,
-        None => &batch,
-    };
-    if !bytes.is_empty() {
-        write_timed(wr, bytes, write_timeout)
-            .await
-            .map_err(|e| match e.kind() {
-                // The socket buffer stayed full for `write_timeout`: the client stopped reading.
-                // Drop it rather than wait, because a waiting task falls behind the ring anyway.
-                io::ErrorKind::TimedOut => Leave::Slow,
-                _ => Leave::Error,
-            })?;
-    }
-    Ok(count)
-}
-
-async fn write_timed(
-    wr: &mut (impl AsyncWriteExt + Unpin),
-    bytes: &[u8],
-    limit: Duration,
-) -> io::Result<()> {
-    match tokio::time::timeout(limit, wr.write_all(bytes)).await {
-        Ok(result) => result,
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
-    }
-}
-
-/// What a line asks the client task to do.
-enum Reply {
-    None,
-    Line(String),
-    Quit,
-}
-
-const HELP: &str = "* commands: /nick NAME (rename), /list (who is online), /quit (leave), /help; anything else is said to everyone\n";
-
-/// Interpret one line from client `id`: a command, or a chat line to broadcast.
-fn command(shared: &Shared, id: u64, nick: &mut String, raw: &[u8]) -> Reply {
-    let text = sanitize(raw);
-    let text = text.trim_end();
-    let (cmd, arg) = match text.split_once(' ') {
-        Some((c, a)) => (c, a.trim()),
-        None => (text, ""),
-    };
-    match cmd {
-        "" => Reply::None,
-        "/quit" => Reply::Quit,
-        "/help" => Reply::Line(HELP.to_string()),
-        "/list" => {
-            let nicks = shared.nicks.lock().expect("nicks lock poisoned");
-            let mut names: Vec<&str> = nicks.iter().map(String::as_str).collect();
-            let total = names.len();
-            // Sort a bounded selection only: `select_nth_unstable` is O(n), a full sort O(n log n)
-            // under the lock with 10,000 names.
-            if names.len() > LIST_MAX {
-                names.select_nth_unstable(LIST_MAX);
-                names.truncate(LIST_MAX);
-            }
-            names.sort_unstable();
-            let more = if total > names.len() {
-                format!(" (and {} more)", total - names.len())
-            } else {
-                String::new()
-            };
-            Reply::Line(format!("* {total} online: {}{more}\n", names.join(", ")))
-        }
-        "/nick" => {
-            if !valid_nick(arg) {
-                return Reply::Line(
-                    "error: a nick is 1-32 characters of A-Z a-z 0-9 _ -\n".to_string(),
-                );
-            }
-            if arg == nick {
-                return Reply::Line(format!("* you are already {arg}\n"));
-            }
-            {
-                let mut nicks = shared.nicks.lock().expect("nicks lock poisoned");
-                if !nicks.insert(arg.to_string()) {
-                    return Reply::Line(format!("error: nick {arg} is taken\n"));
-                }
-                nicks.remove(nick.as_str());
-            }
-            shared.broadcast(id, format!("* {nick} is now {arg}\n"));
-            *nick = arg.to_string();
-            Reply::Line(format!("* you are now {arg}\n"))
-        }
-        c if c.starts_with('/') => {
-            Reply::Line(format!("error: unknown command {c}; /help lists them\n"))
-        }
-        _ => {
-            shared.broadcast(id, format!("{nick}: {text}\n"));
-            Reply::None
-        }
-    }
-}
-
-fn valid_nick(s: &str) -> bool {
-    (1..=32).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// Bytes from the network are not text: invalid UTF-8 becomes `�` and control characters become
-/// `?`, so nobody can send terminal escape sequences (clear screen, fake prompts) to the others.
-fn sanitize(raw: &[u8]) -> String {
-    String::from_utf8_lossy(raw)
-        .chars()
-        .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
-        .collect()
-}
-
-/// Flush the collected join/leave notices every `notice_interval`, as one line each.
-async fn flush_notices(shared: Arc<Shared>, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(shared.config.notice_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let lines = shared
-            .notices
-            .lock()
-            .expect("notices lock poisoned")
-            .take_lines();
-        for line in lines {
-            shared.broadcast(0, line);
-        }
-    }
-}
-
 /// One stats line every `every`, plus warnings when the machine is saturated.
-async fn print_stats(shared: Arc<Shared>, every: Duration, shutdown: CancellationToken) {
+async fn print_stats(stats: Arc<Stats>, every: Duration, stop: CancellationToken) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let limits = shared::monitor::Thresholds {
         cpu_percent: 90.0 * cores as f64,
@@ -738,12 +1601,12 @@ async fn print_stats(shared: Arc<Shared>, every: Duration, shutdown: Cancellatio
     let mut sampler = shared::monitor::Sampler::new();
     let mut tick = tokio::time::interval(every);
     tick.tick().await; // the first tick is immediate
-    let s = &shared.stats;
+    let s = &stats;
     let (mut last_msgs, mut last_deliv, mut last_dropped) = (0, 0, 0);
     let mut last = Instant::now();
     loop {
         tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
         let secs = last.elapsed().as_secs_f64().max(1e-9);
@@ -755,8 +1618,10 @@ async fn print_stats(shared: Arc<Shared>, every: Duration, shutdown: Cancellatio
         );
         let sample = sampler.sample();
         println!(
-            "stats: {} clients | {:.1} msg/s | {:.0} deliveries/s | rss {:.1} MiB | cpu {:.0}% | {dropped} slow dropped | {} refused",
+            "stats: {} clients ({} tcp, {} ws) | {:.1} msg/s | {:.0} deliveries/s | rss {:.1} MiB | cpu {:.0}% | {dropped} slow dropped | {} refused",
             s.connected.load(Relaxed),
+            s.tcp.load(Relaxed),
+            s.ws.load(Relaxed),
             (msgs - last_msgs) as f64 / secs,
             (deliv - last_deliv) as f64 / secs,
             sample.rss_kib as f64 / 1024.0,
@@ -776,118 +1641,16 @@ async fn print_stats(shared: Arc<Shared>, every: Duration, shutdown: Cancellatio
     }
 }
 
-/// A line decoder with a hard length limit. `LinesCodec` would do, but it rejects invalid UTF-8
-/// and, past its limit, silently discards until the next newline; a chat server wants to tell
-/// the client and hang up, and to decide itself what to do with bad bytes.
-struct LineCodec {
-    max: usize,
-    /// Where to resume the newline search: bytes before it were already scanned.
-    scanned: usize,
-}
-
-#[derive(Debug)]
-enum LineError {
-    TooLong,
-    /// A reset or another socket error: the connection is gone, the details do not matter here.
-    Io,
-}
-
-impl From<io::Error> for LineError {
-    fn from(_: io::Error) -> Self {
-        LineError::Io
-    }
-}
-
-impl LineCodec {
-    fn new(max: usize) -> Self {
-        LineCodec { max, scanned: 0 }
-    }
-}
-
-impl Decoder for LineCodec {
-    type Item = BytesMut;
-    type Error = LineError;
-
-    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, LineError> {
-        let start = self.scanned.min(buf.len());
-        match buf[start..].iter().position(|&b| b == b'\n') {
-            Some(pos) => {
-                self.scanned = 0;
-                let mut line = buf.split_to(start + pos + 1);
-                line.truncate(line.len() - 1);
-                if line.last() == Some(&b'\r') {
-                    line.truncate(line.len() - 1); // telnet sends CRLF
-                }
-                if line.len() > self.max {
-                    Err(LineError::TooLong)
-                } else {
-                    Ok(Some(line))
-                }
-            }
-            // No newline yet and already too long: fail now, before the buffer grows further.
-            None if buf.len() > self.max => Err(LineError::TooLong),
-            None => {
-                self.scanned = buf.len();
-                Ok(None)
-            }
-        }
-    }
-
-    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, LineError> {
-        match self.decode(buf)? {
-            Some(line) => Ok(Some(line)),
-            // `printf hi | nc` sends a last line without newline: keep it.
-            None if !buf.is_empty() => {
-                self.scanned = 0;
-                Ok(Some(buf.split()))
-            }
-            None => Ok(None),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::line_codec::{LineCodec, LineError};
     use super::*;
-
-    #[test]
-    fn a_storm_of_joins_is_one_line() {
-        let mut n = Notices::default();
-        for i in 0..42 {
-            n.join(&format!("guest{i}"));
-        }
-        n.leave("bob", "too slow");
-        let lines = n.take_lines();
-        assert_eq!(
-            lines,
-            vec![
-                "* 42 users joined: guest0, guest1, guest2 and 39 others\n",
-                "* bob (too slow) left\n"
-            ]
-        );
-        assert!(n.take_lines().is_empty(), "flushing resets the counters");
-    }
-
-    #[test]
-    fn codec_splits_lines_and_enforces_the_limit() {
-        let mut codec = LineCodec::new(5);
-        let mut buf = BytesMut::from(&b"hi\r\nhello\nab"[..]);
-        assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), &b"hi"[..]);
-        assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), &b"hello"[..]);
-        assert!(codec.decode(&mut buf).unwrap().is_none());
-        assert_eq!(codec.decode_eof(&mut buf).unwrap().unwrap(), &b"ab"[..]);
-        let mut long = BytesMut::from(&b"abcdefgh"[..]);
-        assert!(matches!(codec.decode(&mut long), Err(LineError::TooLong)));
-    }
-
-    #[test]
-    fn sanitize_replaces_bad_bytes_and_escapes() {
-        assert_eq!(sanitize(b"a\xffb\x1b[2Jc\td"), "a\u{fffd}b?[2Jc\td");
-    }
+    use bytes::BytesMut;
+    use proptest::prelude::*;
+    use tokio_util::codec::Decoder;
 
     #[test]
     fn duration_flags_take_units_and_refuse_nonsense() {
-        use clap::Parser as _;
         let args = Args::try_parse_from(["chat-server", "--idle-timeout", "1h 30m"]).unwrap();
         assert_eq!(args.idle_timeout, Duration::from_secs(5400));
         let args = Args::try_parse_from(["chat-server", "--write-timeout", "250ms"]).unwrap();
@@ -899,5 +1662,116 @@ mod tests {
         assert!(Args::try_parse_from(["chat-server", "--idle-timeout", "5 parsecs"]).is_err());
         // A bare number is refused rather than guessed (seconds? milliseconds?).
         assert!(Args::try_parse_from(["chat-server", "--idle-timeout", "2"]).is_err());
+        // Zero intervals would panic in `tokio::time::interval`; huge ones overflow `Instant`.
+        for flag in ["--notice-interval", "--stats-interval", "--write-timeout"] {
+            assert!(
+                Args::try_parse_from(["chat-server", flag, "0s"]).is_err(),
+                "{flag}"
+            );
+        }
+        assert!(Args::try_parse_from(["chat-server", "--idle-timeout", "1000000y"]).is_err());
+        for flag in ["--max-line", "--queue", "--max-clients"] {
+            assert!(
+                Args::try_parse_from(["chat-server", flag, "0"]).is_err(),
+                "{flag}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_web_page_port_follows_the_chat_port() {
+        let web = |args: &[&str]| {
+            let mut all = vec!["chat-server"];
+            all.extend_from_slice(args);
+            Args::try_parse_from(all).unwrap().http_addr()
+        };
+        assert_eq!(web(&[]), Some("127.0.0.1:6143".parse().unwrap()));
+        assert_eq!(
+            web(&["--addr", "127.0.0.1:0"]),
+            Some("127.0.0.1:0".parse().unwrap())
+        );
+        assert_eq!(
+            web(&["--http-addr", "0.0.0.0:8080"]),
+            Some("0.0.0.0:8080".parse().unwrap())
+        );
+        assert_eq!(web(&["--no-http"]), None);
+    }
+
+    /// Lines (or the first error) from feeding `data` to a fresh codec in the pieces `cuts`
+    /// makes, as a socket delivering them would.
+    fn decode_in_pieces(
+        data: &[u8],
+        cuts: &[usize],
+        max: usize,
+    ) -> Vec<Result<Vec<u8>, LineError>> {
+        let mut codec = LineCodec::new(max);
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
+        bounds.push(data.len());
+        bounds.sort_unstable();
+        let mut from = 0;
+        for to in bounds {
+            buf.extend_from_slice(&data[from..to]);
+            from = to;
+            loop {
+                match codec.decode(&mut buf) {
+                    Ok(Some(line)) => out.push(Ok(line.to_vec())),
+                    Ok(None) => break,
+                    Err(e) => {
+                        out.push(Err(e));
+                        return out;
+                    }
+                }
+            }
+        }
+        loop {
+            match codec.decode_eof(&mut buf) {
+                Ok(Some(line)) => out.push(Ok(line.to_vec())),
+                Ok(None) => return out,
+                Err(e) => {
+                    out.push(Err(e));
+                    return out;
+                }
+            }
+        }
+    }
+
+    /// The specification, written the obvious way: split on `\n`, drop one `\r` before it,
+    /// content over `max` is an error that ends the stream.
+    fn model(data: &[u8], max: usize) -> Vec<Result<Vec<u8>, LineError>> {
+        let mut out = Vec::new();
+        let mut pieces: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
+        let last = pieces.pop().unwrap_or_default();
+        let tail = (!last.is_empty()).then_some(last);
+        for piece in pieces.into_iter().chain(tail) {
+            let line = piece.strip_suffix(b"\r").unwrap_or(piece);
+            if line.len() > max {
+                out.push(Err(LineError::TooLong));
+                break;
+            }
+            out.push(Ok(line.to_vec()));
+        }
+        out
+    }
+
+    fn bytes_with_many_newlines() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![Just(b'\n'), Just(b'\r'), Just(b'a'), any::<u8>()],
+            0..120,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn the_codec_gives_the_same_lines_however_tcp_splits_the_bytes(
+            data in bytes_with_many_newlines(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..12),
+            max in 0usize..16,
+        ) {
+            let whole = decode_in_pieces(&data, &[], max);
+            prop_assert_eq!(&decode_in_pieces(&data, &cuts, max), &whole);
+            prop_assert_eq!(&whole, &model(&data, max));
+        }
     }
 }
