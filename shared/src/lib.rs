@@ -12,6 +12,7 @@
 
 pub mod cli;
 pub mod corpus;
+pub mod exercise;
 pub mod monitor;
 pub mod progress;
 pub mod report;
