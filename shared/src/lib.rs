@@ -17,6 +17,7 @@ pub mod monitor;
 pub mod progress;
 pub mod report;
 pub mod shutdown;
+pub mod sibling;
 pub mod work;
 
 #[cfg(feature = "images")]
