@@ -41,6 +41,34 @@ fn every_binary_has_help() {
 }
 
 #[test]
+fn bad_numbers_are_refused_before_any_work() {
+    // Each a value that once slipped through: a deadline past the 30 s child (step 3 then
+    // fails), zero-sized runs, NaN, and a poison task that does not exist.
+    for (bin, args) in [
+        (
+            env!("CARGO_BIN_EXE_spawn-process"),
+            &["--timeout-ms", "60000"][..],
+        ),
+        (env!("CARGO_BIN_EXE_spawn-process"), &["--stdin-mib", "0"]),
+        (env!("CARGO_BIN_EXE_spawn-cost"), &["--idle", "0"]),
+        (env!("CARGO_BIN_EXE_pipe-ipc"), &["--round-trips", "-1"]),
+        (env!("CARGO_BIN_EXE_process-pool"), &["--chaos", "NaN"]),
+        (
+            env!("CARGO_BIN_EXE_process-pool"),
+            &["--tasks", "4", "--poison", "4"],
+        ),
+    ] {
+        let out = Command::new(bin).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bin} {args:?}: {stderr}");
+        assert!(
+            stderr.contains("error:"),
+            "{bin} {args:?} says why: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn spawn_process_tour_runs_every_step() {
     let out = Command::new(env!("CARGO_BIN_EXE_spawn-process"))
         .args(["--timeout-ms", "50", "--stdin-mib", "2"])

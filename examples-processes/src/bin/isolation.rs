@@ -1,7 +1,9 @@
 //! What a crash takes down: a worker process versus a thread (panic, abort, stack overflow, kill, exit).
 //!
-//! Course 8.1 "Threading et multiprocessing": *Isolation complète entre processus*, the
-//! advantage the course lists first for multiprocessing, shown fault by fault.
+//! Course section **8.1 — Threading et multiprocessing** (*Isolation complète entre
+//! processus*): the advantage the course lists first for multiprocessing, fault by fault.
+//!
+//! Crates: `libc = "0.2"` (the harness adds clap and serde).
 //!
 //! # Concepts
 //! - A process is a wall: whatever happens inside a worker (a panic, `abort()`, a stack
@@ -37,13 +39,226 @@
 //!    lost and `pool.map()` waits forever; `ProcessPoolExecutor` raises `BrokenProcessPool`.
 //!    Compare with `process-pool --chaos` in this crate.
 
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, ExitStatus, Stdio};
+// === Lesson: copy from here ===
+
+/// The faults, committed by the process (or the thread) that suffers them.
+mod fault {
+    use std::any::Any;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Fault {
+        /// `panic!`: unwinds; caught at `join()` in a thread.
+        Panic,
+        /// `std::process::abort()`: SIGABRT, no unwinding, no destructors.
+        Abort,
+        /// Unbounded recursion: hits the guard page below the stack.
+        StackOverflow,
+        /// SIGKILL: cannot be caught, blocked or handled.
+        Killed,
+        /// `std::process::exit(3)`: ends the process from wherever it is called.
+        Exit,
+    }
+
+    impl Fault {
+        pub const ALL: [Fault; 5] = [
+            Fault::Panic,
+            Fault::Abort,
+            Fault::StackOverflow,
+            Fault::Killed,
+            Fault::Exit,
+        ];
+
+        pub fn name(self) -> &'static str {
+            match self {
+                Fault::Panic => "panic",
+                Fault::Abort => "abort",
+                Fault::StackOverflow => "stack-overflow",
+                Fault::Killed => "killed",
+                Fault::Exit => "exit",
+            }
+        }
+
+        pub fn from_name(name: &str) -> Option<Fault> {
+            Fault::ALL.into_iter().find(|f| f.name() == name)
+        }
+    }
+
+    /// Printed by a process whose main thread outlived the fault.
+    pub const SURVIVED: &str = "main thread carried on";
+
+    pub fn commit(fault: Fault) {
+        match fault {
+            Fault::Panic => panic!("worker bug: index out of range"),
+            Fault::Abort => std::process::abort(),
+            Fault::StackOverflow => {
+                let depth = recurse(0);
+                println!("unreachable: recursion returned {depth}");
+            }
+            Fault::Killed => {
+                // SIGKILL is delivered to the process, not the thread: every thread dies with it.
+                // SAFETY: raise(3) takes a signal number; no memory is involved.
+                unsafe { libc::raise(libc::SIGKILL) };
+            }
+            Fault::Exit => std::process::exit(3),
+        }
+    }
+
+    /// Recursion the optimiser cannot turn into a loop: a 4 KiB frame used after the call.
+    fn recurse(depth: u64) -> u64 {
+        let frame = std::hint::black_box([depth as u8; 4096]);
+        if depth == u64::MAX {
+            return 0;
+        }
+        recurse(depth + 1).wrapping_add(u64::from(frame[depth as usize % 4096]))
+    }
+
+    /// Commits `fault` in a spawned thread, then tries to carry on: prints [`SURVIVED`] if the
+    /// process is still alive after `join()`.
+    pub fn commit_in_a_thread(fault: Fault) {
+        let handle = std::thread::Builder::new()
+            .name("faulty".into())
+            .spawn(move || commit(fault))
+            .expect("spawning the faulty thread");
+        match handle.join() {
+            Ok(()) => println!("{SURVIVED}: the thread returned normally"),
+            Err(payload) => {
+                let message = panic_message(&*payload);
+                println!("{SURVIVED}: join() returned Err({message:?})");
+            }
+        }
+    }
+
+    /// What a panic leaves behind: a payload, whatever `panic!` was given. In practice a
+    /// `&'static str` (a literal message) or a `String` (a formatted one).
+    pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+        if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "<non-string payload>".to_owned()
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_panicking_thread_hands_its_message_to_join() {
+            let n = 7;
+            let joined = std::thread::spawn(move || panic!("formatted {n}")).join();
+            assert_eq!(panic_message(&*joined.unwrap_err()), "formatted 7");
+            let joined = std::thread::spawn(|| commit(Fault::Panic)).join();
+            let message = panic_message(&*joined.unwrap_err());
+            assert_eq!(message, "worker bug: index out of range");
+            let odd = std::thread::spawn(|| std::panic::panic_any(42u8)).join();
+            assert_eq!(panic_message(&*odd.unwrap_err()), "<non-string payload>");
+        }
+
+        #[test]
+        fn names_round_trip() {
+            for f in Fault::ALL {
+                assert_eq!(Fault::from_name(f.name()), Some(f));
+            }
+            assert_eq!(Fault::from_name("segfault"), None);
+        }
+    }
+}
+
+/// The parent's side: run a fault in a child process and see only an exit status.
+mod contain {
+    use std::io;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, ExitStatus};
+
+    /// What the parent learns about a child that committed a fault.
+    pub struct ChildReport {
+        pub status: ExitStatus,
+        pub stdout: String,
+        /// The line of its stderr that says what happened.
+        pub stderr_gist: String,
+    }
+
+    /// Runs `cmd` to its end, whatever happens inside it, and reports how it ended.
+    pub fn run_contained(mut cmd: Command) -> io::Result<ChildReport> {
+        // Predictable stderr: no backtrace even if the user has RUST_BACKTRACE set.
+        cmd.env("RUST_BACKTRACE", "0");
+        // Core dumps of deliberate aborts would only fill the disk (and slow the run down).
+        // SAFETY: the closure runs in the forked child before exec; setrlimit is
+        // async-signal-safe and touches no memory shared with the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                let none = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::setrlimit(libc::RLIMIT_CORE, &none);
+                Ok(())
+            });
+        }
+        let out = cmd.output()?; // Pipes stdout and stderr, waits: never a zombie.
+        Ok(ChildReport {
+            status: out.status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr_gist: stderr_gist(&String::from_utf8_lossy(&out.stderr)),
+        })
+    }
+
+    /// The line of a child's stderr that says what happened.
+    pub fn stderr_gist(stderr: &str) -> String {
+        let lines: Vec<&str> = stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if let Some(i) = lines.iter().position(|l| l.contains("panicked at")) {
+            return format!("panic: {}", lines.get(i + 1).unwrap_or(&"?"));
+        }
+        if lines.iter().any(|l| l.contains("overflowed its stack")) {
+            return "\"has overflowed its stack\"".into();
+        }
+        lines.first().map_or(String::new(), |l| (*l).to_owned())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::os::unix::process::ExitStatusExt;
+
+        #[test]
+        fn an_aborting_child_is_a_status_not_a_crash_of_ours() {
+            let mut cmd = Command::new("sh");
+            cmd.args(["-c", "echo started; echo 'it broke' >&2; kill -ABRT $$"]);
+            let report = run_contained(cmd).unwrap();
+            assert_eq!(report.status.signal(), Some(libc::SIGABRT));
+            assert_eq!(report.stdout, "started\n");
+            assert_eq!(report.stderr_gist, "it broke");
+        }
+
+        #[test]
+        fn the_gist_of_a_panic_is_its_message() {
+            let stderr = "\nthread 'main' panicked at src/x.rs:1:1:\nworker bug\nnote: ...\n";
+            assert_eq!(stderr_gist(stderr), "panic: worker bug");
+            let overflow = "thread 'main' has overflowed its stack\nfatal runtime error";
+            assert_eq!(stderr_gist(overflow), "\"has overflowed its stack\"");
+        }
+    }
+}
+
+// === Harness: not part of the lesson ===
+
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use clap::builder::PossibleValuesParser;
 use serde::Serialize;
+use shared::report::describe_exit;
+
+use contain::run_contained;
+use fault::{Fault, SURVIVED, panic_message};
 
 /// Faults in a worker process versus in a thread: what survives what.
 #[derive(Parser, Debug)]
@@ -53,183 +268,48 @@ struct Args {
     #[arg(long)]
     json: bool,
     /// Hidden: be the child and commit this fault.
-    #[arg(long, hide = true, value_enum)]
-    fault: Option<Fault>,
+    #[arg(long, hide = true, value_parser = PossibleValuesParser::new(Fault::ALL.map(Fault::name)))]
+    fault: Option<String>,
     /// Hidden: commit the fault in a spawned thread, then try to carry on.
     #[arg(long, hide = true)]
     in_thread: bool,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-enum Fault {
-    /// `panic!`: unwinds; caught at `join()` in a thread.
-    Panic,
-    /// `std::process::abort()`: SIGABRT, no unwinding, no destructors.
-    Abort,
-    /// Unbounded recursion: hits the guard page below the stack.
-    StackOverflow,
-    /// SIGKILL: cannot be caught, blocked or handled.
-    Killed,
-    /// `std::process::exit(3)`: ends the process from wherever it is called.
-    Exit,
-}
-
-const ALL: [Fault; 5] = [
-    Fault::Panic,
-    Fault::Abort,
-    Fault::StackOverflow,
-    Fault::Killed,
-    Fault::Exit,
-];
-const SURVIVED: &str = "main thread carried on";
-
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    if let Some(fault) = args.fault {
-        child_main(fault, args.in_thread);
-        return Ok(());
-    }
-    parent_main(args.json)
-}
-
-// ---- The child: commit the fault, in main or in a spawned thread. --------------------------
-
-fn commit(fault: Fault) {
-    match fault {
-        Fault::Panic => panic!("worker bug: index out of range"),
-        Fault::Abort => std::process::abort(),
-        Fault::StackOverflow => {
-            let depth = recurse(0);
-            println!("unreachable: recursion returned {depth}");
-        }
-        Fault::Killed => {
-            // SIGKILL is delivered to the process, not the thread: every thread dies with it.
-            // SAFETY: raise(3) takes a signal number; no memory is involved.
-            unsafe { libc::raise(libc::SIGKILL) };
-        }
-        Fault::Exit => std::process::exit(3),
-    }
-}
-
-/// Recursion the optimiser cannot turn into a loop: a 4 KiB frame used after the call.
-fn recurse(depth: u64) -> u64 {
-    let frame = std::hint::black_box([depth as u8; 4096]);
-    if depth == u64::MAX {
-        return 0;
-    }
-    recurse(depth + 1).wrapping_add(u64::from(frame[depth as usize % 4096]))
-}
-
-fn child_main(fault: Fault, in_thread: bool) {
-    if !in_thread {
-        commit(fault);
-        return;
-    }
-    let handle = std::thread::Builder::new()
-        .name("faulty".into())
-        .spawn(move || commit(fault))
-        .expect("spawning the faulty thread");
-    match handle.join() {
-        Ok(()) => println!("{SURVIVED}: the thread returned normally"),
-        Err(payload) => println!(
-            "{SURVIVED}: join() returned Err({:?})",
-            panic_message(&*payload)
-        ),
-    }
-}
-
-/// The payload is whatever `panic!` was given: a `&str` or a `String` in practice.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "<non-string payload>".into())
-}
-
-// ---- The parent: run every fault both ways, report. ----------------------------------------
-
+/// One row of the table: a fault, what the parent saw of a worker process, and of a thread.
 #[derive(Serialize)]
-struct Outcome {
-    fault: Fault,
+struct FaultRow {
+    fault: &'static str,
     process: String,
     thread: String,
     thread_survived: bool,
 }
 
-fn describe(status: ExitStatus) -> String {
-    if let Some(code) = status.code() {
-        return format!("exited with code {code}");
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if let Some(name) = &args.fault {
+        let fault = Fault::from_name(name).context("clap checked the name")?;
+        if args.in_thread {
+            fault::commit_in_a_thread(fault);
+        } else {
+            fault::commit(fault);
+        }
+        return Ok(());
     }
-    let sig = status.signal().expect("no code means a signal on Unix");
-    let name = match sig {
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGBUS => "SIGBUS",
-        _ => "?",
-    };
-    format!("killed by signal {sig} ({name})")
+    print_fault_table(args.json)
 }
 
-/// Runs this binary with `--fault`, captures its output, returns (status, stdout, first stderr line).
-fn run_child(fault: Fault, in_thread: bool) -> anyhow::Result<(ExitStatus, String, String)> {
+/// This binary, re-executed to commit `fault` (in its main thread, or in a spawned one).
+fn fault_child(fault: Fault, in_thread: bool) -> anyhow::Result<Command> {
     let exe = std::env::current_exe().context("finding our own binary")?;
-    let name = fault
-        .to_possible_value()
-        .expect("no skipped variants")
-        .get_name()
-        .to_owned();
     let mut cmd = Command::new(exe);
-    // Predictable stderr: no backtrace even if the user has RUST_BACKTRACE set.
-    cmd.args(["--fault", &name]).env("RUST_BACKTRACE", "0");
+    cmd.args(["--fault", fault.name()]);
     if in_thread {
         cmd.arg("--in-thread");
     }
-    // Core dumps of deliberate aborts would only fill the disk (and slow the run down).
-    // SAFETY: the closure runs in the forked child before exec; setrlimit is async-signal-safe
-    // and touches no memory shared with the parent.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| {
-            let none = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            libc::setrlimit(libc::RLIMIT_CORE, &none);
-            Ok(())
-        });
-    }
-    let out = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .with_context(|| format!("running the {name} child"))?;
-    Ok((
-        out.status,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        summary(&String::from_utf8_lossy(&out.stderr)),
-    ))
+    Ok(cmd)
 }
 
-/// The line of a child's stderr that says what happened.
-fn summary(stderr: &str) -> String {
-    let lines: Vec<&str> = stderr
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    if let Some(i) = lines.iter().position(|l| l.contains("panicked at")) {
-        return format!("panic: {}", lines.get(i + 1).unwrap_or(&"?"));
-    }
-    if lines.iter().any(|l| l.contains("overflowed its stack")) {
-        return "\"has overflowed its stack\"".into();
-    }
-    lines.first().map_or(String::new(), |l| (*l).to_owned())
-}
-
-fn parent_main(json: bool) -> anyhow::Result<()> {
+fn print_fault_table(json: bool) -> anyhow::Result<()> {
     // First, the one case that is safe to show in *this* process: a panicking thread.
     // (The default panic hook still prints the panic on stderr; the thread's death is caught.)
     let joined =
@@ -243,27 +323,30 @@ fn parent_main(json: bool) -> anyhow::Result<()> {
         );
     }
 
-    let mut outcomes = Vec::new();
-    for fault in ALL {
+    let mut rows = Vec::new();
+    for fault in Fault::ALL {
+        let name = fault.name();
         // A worker process that commits the fault in its main thread.
-        let (status, _, stderr) = run_child(fault, false)?;
-        let mut process = describe(status);
-        if !stderr.is_empty() {
-            process = format!("{process}, {}", truncate(&stderr, 40));
+        let child = run_contained(fault_child(fault, false)?)
+            .with_context(|| format!("running the {name} child"))?;
+        let mut process = describe_exit(child.status);
+        if !child.stderr_gist.is_empty() {
+            process = format!("{process}, {}", truncate(&child.stderr_gist, 40));
         }
         // A thread that commits the fault, hosted by a child process so that we survive.
-        let (status, stdout, _) = run_child(fault, true)?;
-        let thread_survived = stdout.contains(SURVIVED);
+        let host = run_contained(fault_child(fault, true)?)
+            .with_context(|| format!("running the {name} thread host"))?;
+        let thread_survived = host.stdout.contains(SURVIVED);
         let thread = if thread_survived {
             format!(
                 "caught at join(), process carried on ({})",
-                describe(status)
+                describe_exit(host.status)
             )
         } else {
-            format!("whole process died: {}", describe(status))
+            format!("whole process died: {}", describe_exit(host.status))
         };
-        outcomes.push(Outcome {
-            fault,
+        rows.push(FaultRow {
+            fault: name,
             process,
             thread,
             thread_survived,
@@ -272,7 +355,7 @@ fn parent_main(json: bool) -> anyhow::Result<()> {
     }
 
     if json {
-        shared::report::print_json(&serde_json::json!({ "faults": outcomes }));
+        shared::report::print_json(&serde_json::json!({ "faults": rows }));
         return Ok(());
     }
     println!(
@@ -280,21 +363,15 @@ fn parent_main(json: bool) -> anyhow::Result<()> {
         "fault", "worker process: the parent sees"
     );
     println!("{}", "-".repeat(136));
-    for o in &outcomes {
-        let name = o
-            .fault
-            .to_possible_value()
-            .expect("no skipped variants")
-            .get_name()
-            .to_owned();
-        println!("{name:<15} | {:<66} | {}", o.process, o.thread);
+    for r in &rows {
+        println!("{:<15} | {:<66} | {}", r.fault, r.process, r.thread);
     }
-    let survived = outcomes.iter().filter(|o| o.thread_survived).count();
+    let survived = rows.iter().filter(|r| r.thread_survived).count();
     println!();
     println!(
         "{} faults in worker processes, all contained; in threads, {survived} of {} contained (the panic).",
-        outcomes.len(),
-        outcomes.len()
+        rows.len(),
+        rows.len()
     );
     println!("This program is still running: that is what process isolation buys a pool.");
     Ok(())

@@ -1,8 +1,10 @@
 //! Passing messages between processes through pipes versus between threads through channels, measured.
 //!
-//! Course 8.1 "Threading et multiprocessing": *Communication plus complexe* between processes,
-//! and *Queue : communication sécurisée entre threads/processus*. A `multiprocessing.Queue` is a
-//! pipe plus pickling; a `queue.Queue` is a deque plus a lock. Here are their Rust cores.
+//! Course section **8.1 — Threading et multiprocessing** (*Communication plus complexe*, *Queue :
+//! communication sécurisée entre threads/processus*). A `multiprocessing.Queue` is a pipe plus
+//! pickling; a `queue.Queue` is a deque plus a lock. Here are their Rust cores.
+//!
+//! Crates: `anyhow = "1"`, `crossbeam-channel = "0.5"` (the harness adds clap and serde).
 //!
 //! # Concepts
 //! - A channel between threads *moves* a message: the `Vec`'s pointer changes hands, the bytes
@@ -23,17 +25,17 @@
 //!
 //! # What to observe
 //! - Large messages (16 KiB and up): the channel moves a pointer, so its "MiB/s" is only bounded
-//!   by making each message (several GiB/s); the pipe flattens around 1 GiB/s: two copies and a
-//!   system call per 64 KiB pipe buffer. This is the cost `multiprocessing` pays on big results.
+//!   by making each message; the pipe flattens several times lower: two copies and a system call
+//!   per 64 KiB pipe buffer. This is the cost `multiprocessing` pays on big results.
 //! - Small messages (64 B, 1 KiB): a close race that changes from run to run. The channel pays
 //!   a hand-off per message, plus a wake-up each time the consumer had caught up and parked;
 //!   the buffered pipe pays one `write(2)` per 256 KiB of frames. On a quiet machine the channel
 //!   usually wins; on a busy one, where each wake-up waits for a core, the batching pipe can
 //!   win (exercise 1). Either way the cost is per message, not per byte.
-//! - Round trip of 64 bytes: ~5 µs for a channel and ~10 µs for a pipe on a quiet machine, and
-//!   both 10-20 µs, in either order, on a busy one: each round trip is two wake-ups of a sleeping
-//!   thread or process, which costs far more than copying 64 bytes. A pool that sends one tiny
-//!   task per message is bounded by this, whatever the transport.
+//! - Round trip of 64 bytes: microseconds either way, the pipe about twice the channel on a quiet
+//!   machine, both alike on a busy one: each round trip is two wake-ups of a sleeping thread or
+//!   process, which costs far more than copying 64 bytes. A pool that sends one tiny task per
+//!   message is bounded by this, whatever the transport. Figures: the crate README, *Measured*.
 //!
 //! # Exercises
 //! 1. Batch the channel: send `Vec<Vec<u8>>` of 256 messages at a time. Who wins at 64 bytes now?
@@ -46,38 +48,289 @@
 //!    instead of crossbeam. crossbeam spins briefly before it parks a thread: when does spinning
 //!    help a round trip, and when (a busy or single core) does it only burn the other side's time?
 
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+// === Lesson: copy from here ===
 
-use anyhow::{Context, bail, ensure};
+/// Length-prefixed frames, `[len: u32 LE][payload]`: a pipe is a byte stream, so messages need
+/// framing (the same shape as `process-pool`'s codec, repeated so this file stands alone).
+mod frame {
+    use std::io::{self, Read, Write};
+
+    /// A length above this is a bug or garbage, not a message.
+    pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+
+    pub fn write_frame(w: &mut impl Write, payload: &[u8]) -> io::Result<()> {
+        let len = u32::try_from(payload.len())
+            .ok()
+            .filter(|&n| n as usize <= MAX_FRAME)
+            .ok_or_else(|| {
+                io::Error::other(format!("{} bytes is over the limit", payload.len()))
+            })?;
+        w.write_all(&len.to_le_bytes())?;
+        w.write_all(payload)
+    }
+
+    /// Reads one frame into `buf` (reused between calls); `false` on a clean EOF.
+    pub fn read_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<bool> {
+        let mut header = [0u8; 4];
+        match r.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        let len = u32::from_le_bytes(header) as usize;
+        if len > MAX_FRAME {
+            return Err(io::Error::other(format!(
+                "frame of {len} bytes is over the limit"
+            )));
+        }
+        buf.resize(len, 0);
+        r.read_exact(buf)?; // EOF here is a truncated frame: an error, not a clean end.
+        Ok(true)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn frames_round_trip_and_a_cut_frame_is_an_error() {
+            let mut stream = Vec::new();
+            write_frame(&mut stream, b"one").unwrap();
+            write_frame(&mut stream, &[9; 300]).unwrap();
+            let (mut r, mut buf) = (&stream[..], Vec::new());
+            assert!(read_frame(&mut r, &mut buf).unwrap());
+            assert_eq!(buf, b"one");
+            assert!(read_frame(&mut r, &mut buf).unwrap());
+            assert_eq!(buf, [9; 300]);
+            assert!(!read_frame(&mut r, &mut buf).unwrap(), "clean EOF");
+            let cut = &stream[..5];
+            assert!(
+                read_frame(&mut &cut[..], &mut buf).is_err(),
+                "truncated payload"
+            );
+            let huge = u32::MAX.to_le_bytes();
+            assert!(
+                read_frame(&mut &huge[..], &mut buf).is_err(),
+                "refused before allocating"
+            );
+        }
+    }
+}
+
+/// The two transports, one way (a stream of messages) and as request/response round trips.
+/// The process side re-executes this binary as `--child sink` or `--child echo`.
+mod transport {
+    use std::io::{BufRead, BufReader, BufWriter, Write};
+    use std::path::Path;
+    use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use anyhow::{Context, ensure};
+
+    use super::frame::{read_frame, write_frame};
+
+    /// Child `sink`: counts frames and bytes until EOF, then reports them on one line.
+    pub fn child_sink() -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "ready")?; // Lets the parent start its clock after our start-up.
+        out.flush()?;
+        let mut input = BufReader::with_capacity(256 * 1024, std::io::stdin().lock());
+        let (mut messages, mut bytes, mut buf) = (0usize, 0usize, Vec::new());
+        while read_frame(&mut input, &mut buf)? {
+            messages += 1;
+            bytes += buf.len();
+        }
+        writeln!(out, "{messages} {bytes}")?;
+        Ok(())
+    }
+
+    /// Child `echo`: sends every frame straight back.
+    pub fn child_echo() -> anyhow::Result<()> {
+        let mut out = BufWriter::new(std::io::stdout().lock());
+        let mut input = BufReader::new(std::io::stdin().lock());
+        let mut buf = Vec::new();
+        while read_frame(&mut input, &mut buf)? {
+            write_frame(&mut out, &buf)?;
+            out.flush()?; // One answer per request: nothing to batch.
+        }
+        Ok(())
+    }
+
+    fn spawn_child(exe: &Path, mode: &str) -> anyhow::Result<(Child, ChildStdin, ChildStdout)> {
+        let mut child = Command::new(exe)
+            .args(["--child", mode])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("spawning the {mode} child"))?;
+        let stdin = child.stdin.take().expect("stdin was piped");
+        let stdout = child.stdout.take().expect("stdout was piped");
+        Ok((child, stdin, stdout))
+    }
+
+    /// `messages` messages of `size` bytes from one thread to another.
+    pub fn channel_one_way(size: usize, messages: usize) -> anyhow::Result<Duration> {
+        let template = vec![0xA5u8; size];
+        // Bounded like every queue here; 64 in flight keeps both threads busy (a deeper queue
+        // changes nothing but memory).
+        let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(64);
+        let start = Instant::now();
+        let consumer = std::thread::spawn(move || {
+            let (mut n, mut bytes) = (0usize, 0usize);
+            for msg in rx {
+                n += 1;
+                bytes += msg.len();
+            } // Each message is freed here, by the consumer: the allocator's cross-thread path.
+            (n, bytes)
+        });
+        for _ in 0..messages {
+            // Making the message (allocate + fill) is part of the cost, as copying it into the
+            // pipe is on the other side. Sending moves 24 bytes (ptr, len, cap), never the data.
+            tx.send(template.clone()).context("consumer hung up")?;
+        }
+        drop(tx);
+        let (n, bytes) = consumer.join().expect("the consumer cannot panic");
+        let elapsed = start.elapsed();
+        ensure!(
+            n == messages && bytes == messages * size,
+            "channel lost messages"
+        );
+        Ok(elapsed)
+    }
+
+    /// The same through a pipe into a `sink` child process.
+    pub fn pipe_one_way(exe: &Path, size: usize, messages: usize) -> anyhow::Result<Duration> {
+        let (mut child, stdin, stdout) = spawn_child(exe, "sink")?;
+        let mut reply = BufReader::new(stdout);
+        let mut line = String::new();
+        read_line(&mut reply, &mut line)?; // "ready"
+        let template = vec![0xA5u8; size];
+        let start = Instant::now();
+        let mut w = BufWriter::with_capacity(256 * 1024, stdin);
+        for _ in 0..messages {
+            write_frame(&mut w, &template).context("writing to the sink")?;
+        }
+        drop(w.into_inner().context("flushing to the sink")?); // Close the pipe: EOF for the child.
+        line.clear();
+        read_line(&mut reply, &mut line)?;
+        let elapsed = start.elapsed();
+        let status = child.wait().context("reaping the sink")?;
+        ensure!(status.success(), "sink failed: {status}");
+        let expected = format!("{messages} {}", messages * size);
+        ensure!(
+            line.trim() == expected,
+            "sink counted {line:?}, sent {expected}"
+        );
+        Ok(elapsed)
+    }
+
+    /// `n` request/response exchanges of `size` bytes with an echo thread.
+    pub fn channel_round_trip(size: usize, n: usize) -> anyhow::Result<Duration> {
+        let (to_tx, to_rx) = crossbeam_channel::bounded::<Vec<u8>>(1);
+        let (back_tx, back_rx) = crossbeam_channel::bounded::<Vec<u8>>(1);
+        let echo = std::thread::spawn(move || {
+            for msg in to_rx {
+                if back_tx.send(msg).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut msg = vec![1u8; size];
+        let start = Instant::now();
+        for _ in 0..n {
+            to_tx.send(msg).context("echo thread hung up")?;
+            msg = back_rx.recv().context("echo thread hung up")?;
+        }
+        let elapsed = start.elapsed();
+        drop(to_tx);
+        echo.join().expect("the echo thread cannot panic");
+        Ok(elapsed)
+    }
+
+    /// The same with an `echo` child process.
+    pub fn pipe_round_trip(exe: &Path, size: usize, n: usize) -> anyhow::Result<Duration> {
+        let (mut child, stdin, stdout) = spawn_child(exe, "echo")?;
+        let mut w = BufWriter::new(stdin);
+        let mut r = BufReader::new(stdout);
+        let msg = vec![1u8; size];
+        let mut buf = Vec::with_capacity(size);
+        // One untimed exchange: the child has started and both sides are warm.
+        write_frame(&mut w, &msg)?;
+        w.flush()?;
+        ensure!(read_frame(&mut r, &mut buf)?, "echo child quit");
+        let start = Instant::now();
+        for _ in 0..n {
+            write_frame(&mut w, &msg).context("writing to the echo child")?;
+            w.flush().context("writing to the echo child")?;
+            ensure!(read_frame(&mut r, &mut buf)?, "echo child quit");
+        }
+        let elapsed = start.elapsed();
+        ensure!(buf == msg, "echo changed the message");
+        drop(w);
+        let status = child.wait().context("reaping the echo child")?;
+        ensure!(status.success(), "echo child failed: {status}");
+        Ok(elapsed)
+    }
+
+    /// `read_line` that treats EOF as an error (the child died before answering).
+    fn read_line(r: &mut impl BufRead, line: &mut String) -> anyhow::Result<()> {
+        let n = r.read_line(line).context("reading from the child")?;
+        ensure!(n > 0, "the child closed its stdout without answering");
+        Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn channels_deliver_every_message_and_every_round_trip() {
+            channel_one_way(1000, 500).unwrap();
+            channel_round_trip(64, 200).unwrap();
+        }
+
+        #[test]
+        fn a_child_that_is_not_a_sink_is_detected() {
+            // `true` exits at once: no "ready" line, so the parent reports it instead of hanging.
+            let err = pipe_one_way(Path::new("true"), 64, 10).unwrap_err();
+            assert!(format!("{err:#}").contains("without answering"), "{err:#}");
+        }
+    }
+}
+
+// === Harness: not part of the lesson ===
+
+use std::time::Duration;
+
+use anyhow::Context;
 use clap::Parser;
+use clap::builder::PossibleValuesParser;
 use serde::Serialize;
+use shared::cli;
+use transport::{channel_one_way, channel_round_trip, pipe_one_way, pipe_round_trip};
 
 /// Throughput and latency of pipes between processes vs channels between threads.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
     /// Bytes sent per message size, in MiB (capped at `--max-messages`).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = cli::usize_in(1, 4096))]
     mib: usize,
     /// Upper bound on the number of messages per size.
-    #[arg(long, default_value_t = 400_000)]
+    #[arg(long, default_value_t = 400_000, value_parser = cli::usize_in(1, 10_000_000))]
     max_messages: usize,
     /// Request/response round trips for the latency measurement.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 20_000, value_parser = cli::usize_in(1, 1_000_000))]
     round_trips: usize,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
     /// Hidden: be the child (`sink` counts frames, `echo` sends each frame back).
-    #[arg(long, hide = true)]
+    #[arg(long, hide = true, value_parser = PossibleValuesParser::new(["sink", "echo"]))]
     child: Option<String>,
 }
 
 const SIZES: [usize; 4] = [64, 1024, 16 * 1024, 256 * 1024];
-/// Frames are `[len: u32 LE][payload]`; a length above this is a bug, not a message.
-const MAX_FRAME: usize = 16 * 1024 * 1024;
 
 #[derive(Serialize)]
 struct OneWay {
@@ -100,15 +353,10 @@ struct RoundTrip {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.child.as_deref() {
-        Some("sink") => return child_sink(),
-        Some("echo") => return child_echo(),
-        Some(other) => bail!("unknown child mode {other}"),
+        Some("sink") => return transport::child_sink(),
+        Some(_) => return transport::child_echo(),
         None => {}
     }
-    ensure!(
-        args.mib > 0 && args.max_messages > 0 && args.round_trips > 0,
-        "counts must be positive"
-    );
     let exe = std::env::current_exe().context("finding our own binary")?;
 
     let mut one_way = Vec::new();
@@ -126,13 +374,12 @@ fn main() -> anyhow::Result<()> {
             pipe_mib_s: mib / pipe.as_secs_f64(),
         });
     }
+    let per_trip = |d: Duration| d.as_secs_f64() * 1e6 / args.round_trips as f64;
     let round_trip = RoundTrip {
         size: 64,
         round_trips: args.round_trips,
-        channel_us: channel_round_trip(64, args.round_trips)?.as_secs_f64() * 1e6
-            / args.round_trips as f64,
-        pipe_us: pipe_round_trip(&exe, 64, args.round_trips)?.as_secs_f64() * 1e6
-            / args.round_trips as f64,
+        channel_us: per_trip(channel_round_trip(64, args.round_trips)?),
+        pipe_us: per_trip(pipe_round_trip(&exe, 64, args.round_trips)?),
     };
 
     if args.json {
@@ -141,12 +388,17 @@ fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    print_tables(&one_way, &round_trip);
+    Ok(())
+}
+
+fn print_tables(one_way: &[OneWay], round_trip: &RoundTrip) {
     println!("one way, streaming: a producer sends, a consumer receives and counts");
     println!(
         "{:>9} {:>9} | {:>22} | {:>22} | {:>17}",
         "size", "messages", "channel (threads)", "pipe (processes)", "time pipe/channel"
     );
-    for r in &one_way {
+    for r in one_way {
         let rate = |mib_s: f64, secs: f64| {
             format!(
                 "{:>6.0} MiB/s {:>9}",
@@ -178,182 +430,4 @@ fn main() -> anyhow::Result<()> {
         "through the kernel. Small messages: what counts is how many wake-ups and system calls"
     );
     println!("each message costs, so batch them. For a process pool: few messages, each worth it.");
-    Ok(())
-}
-
-// ---- Framing (the same shape as process-pool's codec, inlined to keep this file standalone). -
-
-fn write_frame(w: &mut impl Write, payload: &[u8]) -> std::io::Result<()> {
-    let len = u32::try_from(payload.len()).expect("messages are under 4 GiB");
-    w.write_all(&len.to_le_bytes())?;
-    w.write_all(payload)
-}
-
-/// Reads one frame into `buf` (reused between calls); `false` on a clean EOF.
-fn read_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> anyhow::Result<bool> {
-    let mut header = [0u8; 4];
-    match r.read_exact(&mut header) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
-        Err(e) => return Err(e).context("reading a frame header"),
-    }
-    let len = u32::from_le_bytes(header) as usize;
-    ensure!(len <= MAX_FRAME, "frame of {len} bytes is over the limit");
-    buf.resize(len, 0);
-    r.read_exact(buf).context("truncated frame")?;
-    Ok(true)
-}
-
-// ---- The child processes. ----------------------------------------------------------------
-
-/// Counts frames and bytes until EOF, then reports them: one line on stdout.
-fn child_sink() -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "ready")?; // Lets the parent start its clock after our start-up.
-    out.flush()?;
-    let mut input = BufReader::with_capacity(256 * 1024, std::io::stdin().lock());
-    let (mut messages, mut bytes, mut buf) = (0usize, 0usize, Vec::new());
-    while read_frame(&mut input, &mut buf)? {
-        messages += 1;
-        bytes += buf.len();
-    }
-    writeln!(out, "{messages} {bytes}")?;
-    Ok(())
-}
-
-/// Sends every frame straight back.
-fn child_echo() -> anyhow::Result<()> {
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    let mut input = BufReader::new(std::io::stdin().lock());
-    let mut buf = Vec::new();
-    while read_frame(&mut input, &mut buf)? {
-        write_frame(&mut out, &buf)?;
-        out.flush()?; // One answer per request: nothing to batch.
-    }
-    Ok(())
-}
-
-fn spawn_child(
-    exe: &std::path::Path,
-    mode: &str,
-) -> anyhow::Result<(Child, ChildStdin, ChildStdout)> {
-    let mut child = Command::new(exe)
-        .args(["--child", mode])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("spawning the {mode} child"))?;
-    let stdin = child.stdin.take().expect("stdin was piped");
-    let stdout = child.stdout.take().expect("stdout was piped");
-    Ok((child, stdin, stdout))
-}
-
-// ---- One way. ------------------------------------------------------------------------------
-
-fn channel_one_way(size: usize, messages: usize) -> anyhow::Result<Duration> {
-    let template = vec![0xA5u8; size];
-    // Bounded like every queue in this workspace; 64 messages in flight is plenty to keep both
-    // threads busy (a deeper queue changes nothing but memory).
-    let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(64);
-    let start = Instant::now();
-    let consumer = std::thread::spawn(move || {
-        let (mut n, mut bytes) = (0usize, 0usize);
-        for msg in rx {
-            n += 1;
-            bytes += msg.len();
-        } // Each message is freed here, by the consumer: the allocator's cross-thread path.
-        (n, bytes)
-    });
-    for _ in 0..messages {
-        // Making the message (allocate + fill) is part of the cost, as it is on the pipe side
-        // (copy into the pipe). Sending it moves 24 bytes (ptr, len, capacity), never the data.
-        tx.send(template.clone()).context("consumer hung up")?;
-    }
-    drop(tx);
-    let (n, bytes) = consumer.join().expect("the consumer cannot panic");
-    let elapsed = start.elapsed();
-    ensure!(
-        n == messages && bytes == messages * size,
-        "channel lost messages"
-    );
-    Ok(elapsed)
-}
-
-fn pipe_one_way(exe: &std::path::Path, size: usize, messages: usize) -> anyhow::Result<Duration> {
-    let (mut child, stdin, stdout) = spawn_child(exe, "sink")?;
-    let mut reply = BufReader::new(stdout);
-    let mut line = String::new();
-    read_line(&mut reply, &mut line)?; // "ready"
-    let template = vec![0xA5u8; size];
-    let start = Instant::now();
-    let mut w = BufWriter::with_capacity(256 * 1024, stdin);
-    for _ in 0..messages {
-        write_frame(&mut w, &template).context("writing to the sink")?;
-    }
-    drop(w.into_inner().context("flushing to the sink")?); // Close the pipe: EOF for the child.
-    line.clear();
-    read_line(&mut reply, &mut line)?;
-    let elapsed = start.elapsed();
-    let status = child.wait().context("reaping the sink")?;
-    ensure!(status.success(), "sink failed: {status}");
-    ensure!(
-        line.trim() == format!("{messages} {}", messages * size),
-        "sink counted {line:?}"
-    );
-    Ok(elapsed)
-}
-
-// ---- Round trips. -----------------------------------------------------------------------------
-
-fn channel_round_trip(size: usize, n: usize) -> anyhow::Result<Duration> {
-    let (to_tx, to_rx) = crossbeam_channel::bounded::<Vec<u8>>(1);
-    let (back_tx, back_rx) = crossbeam_channel::bounded::<Vec<u8>>(1);
-    let echo = std::thread::spawn(move || {
-        for msg in to_rx {
-            if back_tx.send(msg).is_err() {
-                break;
-            }
-        }
-    });
-    let mut msg = vec![1u8; size];
-    let start = Instant::now();
-    for _ in 0..n {
-        to_tx.send(msg).context("echo thread hung up")?;
-        msg = back_rx.recv().context("echo thread hung up")?;
-    }
-    let elapsed = start.elapsed();
-    drop(to_tx);
-    echo.join().expect("the echo thread cannot panic");
-    Ok(elapsed)
-}
-
-fn pipe_round_trip(exe: &std::path::Path, size: usize, n: usize) -> anyhow::Result<Duration> {
-    let (mut child, stdin, stdout) = spawn_child(exe, "echo")?;
-    let mut w = BufWriter::new(stdin);
-    let mut r = BufReader::new(stdout);
-    let msg = vec![1u8; size];
-    let mut buf = Vec::with_capacity(size);
-    // One untimed exchange: the child has started and both sides are warm.
-    write_frame(&mut w, &msg)?;
-    w.flush()?;
-    ensure!(read_frame(&mut r, &mut buf)?, "echo child quit");
-    let start = Instant::now();
-    for _ in 0..n {
-        write_frame(&mut w, &msg).context("writing to the echo child")?;
-        w.flush().context("writing to the echo child")?;
-        ensure!(read_frame(&mut r, &mut buf)?, "echo child quit");
-    }
-    let elapsed = start.elapsed();
-    ensure!(buf == msg, "echo changed the message");
-    drop(w);
-    let status = child.wait().context("reaping the echo child")?;
-    ensure!(status.success(), "echo child failed: {status}");
-    Ok(elapsed)
-}
-
-/// `read_line` that treats EOF as an error (the child died before answering).
-fn read_line(r: &mut impl BufRead, line: &mut String) -> anyhow::Result<()> {
-    let n = r.read_line(line).context("reading from the child")?;
-    ensure!(n > 0, "the child closed its stdout without answering");
-    Ok(())
 }

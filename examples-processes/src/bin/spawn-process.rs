@@ -1,7 +1,9 @@
 //! Starting and steering child processes with `std::process::Command`: Python's `subprocess`.
 //!
-//! Course 8.1 "Threading et multiprocessing": *Processus parallèles*, the building block under
-//! every process pool.
+//! Course section **8.1 — Threading et multiprocessing** (*Processus parallèles*): the building
+//! block under every process pool.
+//!
+//! Crates: `anyhow = "1"`, `libc = "0.2"` (the harness adds clap).
 //!
 //! # Concepts
 //! - `Command`: arguments (no shell, no quoting bugs), environment, working directory.
@@ -37,27 +39,286 @@
 //! 3. Build `ls | sort | uniq -c` with three `Command`s and check that every child is waited for.
 //! 4. Add a step that runs `sh -c "exit 300"`: what code comes back, and why?
 
-use std::io::{Read, Write};
-use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+// === Lesson: copy from here ===
 
-use anyhow::{Context, bail, ensure};
+/// How a child ended. On Unix a process either returns a code (0-255) or is ended by a signal,
+/// and then it has no code at all: `status.code()` is `None`, `status.signal()` says which.
+mod status {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::ExitStatus;
+
+    /// Human words for an exit status: "exited with code 3", "killed by signal 9 (SIGKILL)".
+    pub fn describe(status: ExitStatus) -> String {
+        if let Some(code) = status.code() {
+            return format!("exited with code {code}");
+        }
+        let Some(sig) = status.signal() else {
+            return "ended without a code or a signal".into(); // Not on Linux; be honest.
+        };
+        let name = match sig {
+            libc::SIGKILL => "SIGKILL",
+            libc::SIGTERM => "SIGTERM",
+            libc::SIGINT => "SIGINT",
+            libc::SIGABRT => "SIGABRT",
+            libc::SIGSEGV => "SIGSEGV",
+            libc::SIGPIPE => "SIGPIPE",
+            _ => "?",
+        };
+        format!("killed by signal {sig} ({name})")
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn codes_and_signals_are_told_apart() {
+            // The raw wait(2) status: a code sits in the second byte, a signal in the first.
+            assert_eq!(describe(ExitStatus::from_raw(3 << 8)), "exited with code 3");
+            let killed = ExitStatus::from_raw(libc::SIGKILL);
+            assert_eq!(killed.code(), None);
+            assert_eq!(describe(killed), "killed by signal 9 (SIGKILL)");
+        }
+    }
+}
+
+/// The tour: each step is one thing `Command` does, printed as it happens.
+mod tour {
+    use std::io::{self, Read, Write};
+    use std::os::unix::process::ExitStatusExt;
+    use std::path::Path;
+    use std::process::{Child, Command, ExitStatus, Stdio};
+    use std::time::{Duration, Instant};
+
+    use anyhow::{Context, bail, ensure};
+
+    use super::status::describe;
+
+    /// The child of step 1 (this binary re-executed with `--child`): report what the parent set
+    /// up, then fail on purpose.
+    pub fn child_main(args: &[String]) -> anyhow::Result<()> {
+        let cwd = std::env::current_dir().context("reading our working directory")?;
+        let greeting = std::env::var("GREETING").unwrap_or_else(|_| "(unset)".into());
+        println!("child pid {}: args {args:?}", std::process::id());
+        println!("child: GREETING={greeting}, cwd={}", cwd.display());
+        let home = std::env::var_os("HOME").map_or("cleared", |_| "set");
+        println!("child: HOME is {home}");
+        eprintln!("child: this line goes to stderr");
+        std::process::exit(3);
+    }
+
+    pub fn step1_args_env_cwd() -> anyhow::Result<()> {
+        println!("== 1. arguments, environment, working directory, captured output ==");
+        let exe = std::env::current_exe().context("finding our own binary")?;
+        // Each `.arg` is one argv entry, passed as is: no shell parses it, so spaces, quotes
+        // and `$(rm -rf ~)` are just characters. (Python: `subprocess.run([...])`, never
+        // `shell=True`.)
+        let out = Command::new(&exe)
+            .arg("--child")
+            .arg("--")
+            .args(["two words", "$(not expanded)"])
+            .env("GREETING", "bonjour")
+            .env_remove("HOME") // The child inherits our environment unless told otherwise.
+            .current_dir(std::env::temp_dir())
+            .output() // Pipes stdout and stderr, waits, collects both (without deadlocking).
+            .context("running the child")?;
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        println!("captured stderr: {:?}", stderr.trim_end());
+        let (status, success) = (describe(out.status), out.status.success());
+        println!("status: {status} (success: {success})");
+        // A non-zero exit is a *result*, not an `Err`: `output()` only fails if the child could
+        // not be started at all. Check the status yourself (Python's `check=True`).
+        ensure!(out.status.code() == Some(3), "the child should exit with 3");
+        Ok(())
+    }
+
+    pub fn step2_signals() -> anyhow::Result<()> {
+        println!("\n== 2. exit codes and signals ==");
+        for script in ["exit 0", "exit 42", "kill -TERM $$", "kill -KILL $$"] {
+            let status = Command::new("sh")
+                .args(["-c", script])
+                .status()
+                .context("running sh")?;
+            println!("sh -c {script:<16} -> {}", describe(status));
+        }
+        Ok(())
+    }
+
+    /// Waits for `child` until `deadline`, then kills *and reaps* it: a killed child that is
+    /// not waited for stays a zombie. std has no `wait_timeout`, so this polls `try_wait` (one
+    /// `waitpid(WNOHANG)`); production code waits on a pidfd with poll(2), or uses the
+    /// `wait-timeout` crate, to avoid the polling latency.
+    pub fn wait_or_kill(child: &mut Child, deadline: Duration) -> io::Result<ExitStatus> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if start.elapsed() >= deadline {
+                child.kill()?; // SIGKILL; SIGTERM first, then SIGKILL, is politer.
+                return child.wait(); // Without this: a zombie.
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn step3_timeout(deadline: Duration) -> anyhow::Result<()> {
+        println!("\n== 3. a child that outlives its deadline is killed and reaped ==");
+        let start = Instant::now();
+        let mut child = Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .context("starting sleep")?;
+        let status = wait_or_kill(&mut child, deadline).context("waiting for sleep")?;
+        let (pid, elapsed) = (child.id(), start.elapsed());
+        let how = describe(status);
+        println!("sleep 30 (pid {pid}) {how} after {elapsed:?} (deadline {deadline:?})");
+        ensure!(
+            status.signal() == Some(libc::SIGKILL),
+            "the child should have been killed"
+        );
+        Ok(())
+    }
+
+    /// `ls -A dir | wc -l`: two children connected by a kernel pipe.
+    pub fn count_with_ls_wc(dir: &Path) -> anyhow::Result<usize> {
+        let mut ls = Command::new("ls")
+            .arg("-A")
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting ls")?;
+        // Hand ls's stdout to wc as its stdin: the two run at the same time and our process
+        // never sees the bytes. `take()` moves the pipe out of `ls`, so our copy of the read
+        // end is closed once wc has it: otherwise wc would never see EOF.
+        let ls_out = ls.stdout.take().expect("stdout was piped");
+        let wc = Command::new("wc")
+            .arg("-l")
+            .stdin(Stdio::from(ls_out))
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting wc")?;
+        let wc_out = wc.wait_with_output().context("waiting for wc")?;
+        let ls_status = ls.wait().context("waiting for ls")?; // Every child is waited for.
+        if !ls_status.success() || !wc_out.status.success() {
+            let (ls, wc) = (describe(ls_status), describe(wc_out.status));
+            bail!("pipeline failed: ls {ls}, wc {wc}");
+        }
+        let text = String::from_utf8_lossy(&wc_out.stdout);
+        text.trim().parse().context("parsing wc's output")
+    }
+
+    pub fn step4_pipeline(dir: &Path) -> anyhow::Result<()> {
+        println!("\n== 4. a pipeline: ls -A {} | wc -l ==", dir.display());
+        let counted = count_with_ls_wc(dir)?;
+        let listing =
+            std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
+        let entries = listing.count();
+        println!("wc -l says {counted}, std::fs::read_dir says {entries}");
+        // Not `ensure!`: a name with a newline in it makes `ls | wc -l` lie (a real pitfall of
+        // shell pipelines that `read_dir` does not have).
+        if counted != entries {
+            println!(
+                "they differ: a file name contains a newline, or the directory changed meanwhile"
+            );
+        }
+        Ok(())
+    }
+
+    /// Pushes `input` through `cat` and reads it back, with no deadlock whatever its size.
+    pub fn echo_through_cat(input: &[u8]) -> anyhow::Result<(Vec<u8>, ExitStatus)> {
+        let mut cat = Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting cat")?;
+        let mut stdin = cat.stdin.take().expect("stdin was piped");
+        let mut stdout = cat.stdout.take().expect("stdout was piped");
+        // The deadlock to avoid: if we write everything first, cat fills its stdout pipe (64
+        // KiB), blocks writing, stops reading its stdin, and our write blocks forever. So one
+        // thread writes while this one reads. Dropping `stdin` at the end of the thread closes
+        // the pipe: that EOF is what tells cat to finish.
+        let echoed = std::thread::scope(|s| -> anyhow::Result<Vec<u8>> {
+            let writer = s.spawn(move || stdin.write_all(input));
+            let mut echoed = Vec::new();
+            stdout
+                .read_to_end(&mut echoed)
+                .context("reading cat's output")?;
+            let written = writer.join().expect("the writer thread panicked");
+            written.context("writing to cat")?;
+            Ok(echoed)
+        })?;
+        Ok((echoed, cat.wait().context("waiting for cat")?))
+    }
+
+    pub fn step5_stdin(mib: usize) -> anyhow::Result<()> {
+        println!("\n== 5. writing to a child's stdin while reading its stdout ==");
+        let input: Vec<u8> = (0..mib * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+        let start = Instant::now();
+        let (echoed, status) = echo_through_cat(&input)?;
+        ensure!(echoed == input, "cat changed the bytes");
+        let (elapsed, status) = (start.elapsed(), describe(status));
+        println!("{mib} MiB through cat and back in {elapsed:?}, identical, cat {status}");
+        Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_child_past_its_deadline_is_killed_and_reaped() {
+            let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+            let status = wait_or_kill(&mut child, Duration::from_millis(20)).unwrap();
+            assert_eq!(status.signal(), Some(libc::SIGKILL));
+            let quick = Command::new("true").spawn();
+            let status = wait_or_kill(&mut quick.unwrap(), Duration::from_secs(60)).unwrap();
+            assert!(status.success(), "a child that ends in time is not killed");
+        }
+
+        #[test]
+        fn the_pipeline_counts_the_entries_of_a_folder() {
+            let dir = std::env::temp_dir().join(format!("spawn-process-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            for name in ["a", "b", ".hidden"] {
+                std::fs::write(dir.join(name), b"").unwrap();
+            }
+            let counted = count_with_ls_wc(&dir);
+            std::fs::remove_dir_all(&dir).unwrap();
+            assert_eq!(counted.unwrap(), 3);
+        }
+
+        #[test]
+        fn more_than_a_pipe_buffer_goes_through_cat_without_deadlock() {
+            let input: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+            let (echoed, status) = echo_through_cat(&input).unwrap();
+            assert!(status.success());
+            assert!(echoed == input, "cat changed the bytes");
+        }
+    }
+}
+
+// === Harness: not part of the lesson ===
+
+use std::path::PathBuf;
+use std::time::Duration;
+
 use clap::Parser;
+use shared::cli;
 
 /// A tour of `std::process::Command`: args, env, cwd, capture, status, timeout, pipes, stdin.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// Deadline for the slow child of step 3, in milliseconds.
-    #[arg(long, default_value_t = 300)]
+    /// Deadline for the slow child (`sleep 30`) of step 3, in milliseconds.
+    #[arg(long, default_value_t = 300, value_parser = cli::u64_in(1, 10_000))]
     timeout_ms: u64,
     /// Directory listed by the `ls | wc -l` pipeline of step 4.
     #[arg(long, default_value = "/")]
     dir: PathBuf,
-    /// MiB pushed through `cat` in step 5.
-    #[arg(long, default_value_t = 8)]
+    /// MiB pushed through `cat` in step 5 (held twice in memory).
+    #[arg(long, default_value_t = 8, value_parser = cli::usize_in(1, 256))]
     stdin_mib: usize,
     /// Hidden: run as the child of step 1 (print what we were given).
     #[arg(long, hide = true)]
@@ -70,204 +331,13 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.child {
-        return child_main(&args);
+        return tour::child_main(&args.rest);
     }
-    step1_args_env_cwd()?;
-    step2_signals()?;
-    step3_timeout(Duration::from_millis(args.timeout_ms))?;
-    step4_pipeline(&args.dir)?;
-    step5_stdin(args.stdin_mib)?;
+    tour::step1_args_env_cwd()?;
+    tour::step2_signals()?;
+    tour::step3_timeout(Duration::from_millis(args.timeout_ms))?;
+    tour::step4_pipeline(&args.dir)?;
+    tour::step5_stdin(args.stdin_mib)?;
     println!("\nall children were waited for: none is left as a zombie or an orphan");
-    Ok(())
-}
-
-/// The hidden child mode: report what the parent set up, then fail on purpose.
-fn child_main(args: &Args) -> anyhow::Result<()> {
-    let cwd = std::env::current_dir().context("reading our working directory")?;
-    let greeting = std::env::var("GREETING").unwrap_or_else(|_| "(unset)".into());
-    println!("child pid {}: args {:?}", std::process::id(), args.rest);
-    println!("child: GREETING={greeting}, cwd={}", cwd.display());
-    println!(
-        "child: HOME is {}",
-        if std::env::var_os("HOME").is_some() {
-            "set"
-        } else {
-            "cleared"
-        }
-    );
-    eprintln!("child: this line goes to stderr");
-    std::process::exit(3);
-}
-
-/// Human words for an exit status: "exited with code 3", "killed by signal 9 (SIGKILL)".
-fn describe(status: ExitStatus) -> String {
-    if let Some(code) = status.code() {
-        return format!("exited with code {code}");
-    }
-    let sig = status.signal().expect("no code means a signal on Unix");
-    let name = match sig {
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGPIPE => "SIGPIPE",
-        _ => "?",
-    };
-    format!("killed by signal {sig} ({name})")
-}
-
-fn step1_args_env_cwd() -> anyhow::Result<()> {
-    println!("== 1. arguments, environment, working directory, captured output ==");
-    let exe = std::env::current_exe().context("finding our own binary")?;
-    let dir = std::env::temp_dir();
-    // Each `.arg` is one argv entry, passed as is: no shell parses it, so spaces, quotes and
-    // `$(rm -rf ~)` are just characters. (Python: `subprocess.run([...])`, never `shell=True`.)
-    let out = Command::new(&exe)
-        .arg("--child")
-        .arg("--")
-        .args(["two words", "$(not expanded)"])
-        .env("GREETING", "bonjour")
-        .env_remove("HOME") // The child inherits our environment unless told otherwise.
-        .current_dir(&dir)
-        .output() // Pipes stdout and stderr, waits, collects both (in two threads' worth of care).
-        .context("running the child")?;
-    print!("{}", String::from_utf8_lossy(&out.stdout));
-    println!(
-        "captured stderr: {:?}",
-        String::from_utf8_lossy(&out.stderr).trim_end()
-    );
-    println!(
-        "status: {} (success: {})",
-        describe(out.status),
-        out.status.success()
-    );
-    // A non-zero exit is a *result*, not an `Err`: `output()` only fails if the child could not
-    // be started at all. Check the status yourself (Python's `check=True`).
-    ensure!(out.status.code() == Some(3), "the child should exit with 3");
-    Ok(())
-}
-
-fn step2_signals() -> anyhow::Result<()> {
-    println!("\n== 2. exit codes and signals ==");
-    for script in ["exit 0", "exit 42", "kill -TERM $$", "kill -KILL $$"] {
-        let status = Command::new("sh")
-            .args(["-c", script])
-            .status()
-            .context("running sh")?;
-        println!("sh -c {script:<16} -> {}", describe(status));
-    }
-    Ok(())
-}
-
-fn step3_timeout(deadline: Duration) -> anyhow::Result<()> {
-    println!("\n== 3. a child that outlives its deadline is killed and reaped ==");
-    let start = Instant::now();
-    let mut child = Command::new("sleep")
-        .arg("30")
-        .spawn()
-        .context("starting sleep")?;
-    // std has no `wait_timeout`; poll `try_wait` (cheap: one waitpid(WNOHANG)). Production code
-    // uses a pidfd with poll(2), or the `wait-timeout` crate, to avoid the polling latency.
-    let status = loop {
-        if let Some(status) = child.try_wait().context("polling the child")? {
-            break status;
-        }
-        if start.elapsed() >= deadline {
-            child.kill().context("killing the child")?; // SIGKILL; SIGTERM first is politer.
-            break child.wait().context("reaping the child")?; // Without this: a zombie.
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    println!(
-        "sleep 30 (pid {}) {} after {:?} (deadline {deadline:?})",
-        child.id(),
-        describe(status),
-        start.elapsed()
-    );
-    ensure!(
-        status.signal() == Some(libc::SIGKILL),
-        "the child should have been killed"
-    );
-    Ok(())
-}
-
-fn step4_pipeline(dir: &std::path::Path) -> anyhow::Result<()> {
-    println!("\n== 4. a pipeline: ls -A {} | wc -l ==", dir.display());
-    let mut ls = Command::new("ls")
-        .arg("-A")
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("starting ls")?;
-    // Hand ls's stdout to wc as its stdin: the two run at the same time, connected by a kernel
-    // pipe; our process never sees the bytes. `take()` moves the pipe out of `ls`, so our copy
-    // of the read end is closed once wc has it: otherwise wc would never see EOF.
-    let ls_out = ls.stdout.take().expect("stdout was piped");
-    let wc = Command::new("wc")
-        .arg("-l")
-        .stdin(Stdio::from(ls_out))
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("starting wc")?;
-    let wc_out = wc.wait_with_output().context("waiting for wc")?;
-    let ls_status = ls.wait().context("waiting for ls")?; // Every child is waited for.
-    if !ls_status.success() || !wc_out.status.success() {
-        bail!(
-            "pipeline failed: ls {}, wc {}",
-            describe(ls_status),
-            describe(wc_out.status)
-        );
-    }
-    let counted: usize = String::from_utf8_lossy(&wc_out.stdout)
-        .trim()
-        .parse()
-        .context("parsing wc's output")?;
-    let entries = std::fs::read_dir(dir)
-        .with_context(|| format!("listing {}", dir.display()))?
-        .count();
-    println!("wc -l says {counted}, std::fs::read_dir says {entries}");
-    // Not `ensure!`: a name with a newline in it makes `ls | wc -l` lie (a real pitfall of shell
-    // pipelines that `read_dir` does not have).
-    if counted != entries {
-        println!("they differ: a file name contains a newline, or the directory changed meanwhile");
-    }
-    Ok(())
-}
-
-fn step5_stdin(mib: usize) -> anyhow::Result<()> {
-    println!("\n== 5. writing to a child's stdin while reading its stdout ==");
-    let input: Vec<u8> = (0..mib * 1024 * 1024).map(|i| (i % 251) as u8).collect();
-    let mut cat = Command::new("cat")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("starting cat")?;
-    let mut stdin = cat.stdin.take().expect("stdin was piped");
-    let mut stdout = cat.stdout.take().expect("stdout was piped");
-    let start = Instant::now();
-    // The deadlock to avoid: if we write everything first, cat fills its stdout pipe (64 KiB),
-    // blocks writing, stops reading its stdin, and our write blocks forever. So one thread
-    // writes while this one reads. Dropping `stdin` at the end of the thread closes the pipe:
-    // that EOF is what tells cat to finish.
-    let echoed = std::thread::scope(|s| -> anyhow::Result<Vec<u8>> {
-        let writer = s.spawn(move || stdin.write_all(&input).map(|()| input));
-        let mut echoed = Vec::with_capacity(mib * 1024 * 1024);
-        stdout
-            .read_to_end(&mut echoed)
-            .context("reading cat's output")?;
-        let input = writer
-            .join()
-            .expect("the writer thread panicked")
-            .context("writing to cat")?;
-        ensure!(echoed == input, "cat changed the bytes");
-        Ok(echoed)
-    })?;
-    let status = cat.wait().context("waiting for cat")?;
-    println!(
-        "{} MiB through cat and back in {:?}, identical, cat {}",
-        echoed.len() / (1024 * 1024),
-        start.elapsed(),
-        describe(status)
-    );
     Ok(())
 }
