@@ -1,28 +1,26 @@
-//! Worker pool: e-commerce orders (validate → charge → confirmation e-mail), retries, overload warning, graceful stop.
+//! Worker pool: e-commerce orders (validate → charge → confirmation e-mail) on a fixed set of
+//! threads, with retries per step, an overload warning and a graceful stop.
 //!
 //! Course section **8.4 Patterns de concurrence — Worker Pool** (the course's e-commerce case:
-//! "traitement de commandes et envoi d'e-mails"). A storefront thread takes orders, with a
-//! flash-sale burst in the middle, and puts them on a bounded queue; a fixed pool of worker
-//! threads processes them. Payments go to a fake gateway that sometimes fails transiently;
-//! confirmations go over TCP to a fake SMTP-like mail server on `127.0.0.1:0` that sometimes
-//! answers "451 try again later".
+//! "traitement de commandes et envoi d'e-mails"). A storefront takes orders, with a flash-sale
+//! burst in the middle, and submits them to the pool; payments go to a fake gateway that
+//! sometimes fails, confirmations over TCP to a fake SMTP-like server on `127.0.0.1:0`.
+//!
+//! Crates: `crossbeam-channel = "0.5"`
 //!
 //! # Concepts
-//! - **A fixed pool** of `--workers` threads sharing one bounded queue (`crossbeam_channel`):
-//!   the pool size caps concurrency against the gateway and the mail server, whatever the load.
-//! - **Retry the step, not the order**, with a limit and exponential backoff. Retrying the whole
-//!   order after the e-mail failed would charge the customer twice; the gateway's ledger is
-//!   checked at the end: every order is charged at most once.
-//! - **Permanent vs transient failures**: an invalid order is rejected at once (retrying cannot
-//!   fix it); a "try again" from the gateway or the mail server is retried.
-//! - **Monitoring**: a monitor thread samples the queue depth and the process (CPU%, RSS via
-//!   `shared::monitor`) every 100 ms and warns when the queue grows past `--warn-depth` (the
-//!   workers are not keeping up), and again when it recovers.
-//! - **Graceful stop** (Ctrl-C or `--stop-after`): the storefront stops taking orders, each
-//!   worker finishes the order in its hands and exits; orders still queued are *reported* as not
-//!   processed (a real system would leave them in a durable queue for the next run).
-//! - **Everything is accounted for**: completed + failed + not processed = submitted; mails
-//!   received by the server = orders completed.
+//! - **A fixed pool** of `--workers` threads sharing one bounded queue: the pool size caps the
+//!   concurrency against the gateway and the mail server, whatever the load.
+//! - **Retry the step, not the order**, with a limit and exponential backoff: retrying the whole
+//!   order after the e-mail failed would charge the customer twice. The gateway's ledger is
+//!   checked at the end: no order is ever charged twice.
+//! - **Permanent vs transient failures**: an invalid order fails at once; a "try again" is retried.
+//! - **Monitoring**: a monitor thread samples the queue depth and warns when it passes
+//!   `--warn-depth` (the workers are not keeping up), and again when it recovers.
+//! - **Graceful stop** (Ctrl-C, SIGTERM or `--stop-after`): no new orders; each worker finishes
+//!   the order in its hands; orders still queued are *reported* as not processed.
+//! - **Shutdown lives in `Drop`**: if the submitting thread panics, unwinding drops the pool,
+//!   which stops and joins its threads. No thread is left holding the process alive.
 //!
 //! # Run
 //! ```text
@@ -34,11 +32,11 @@
 //! ```
 //!
 //! # What to observe
-//! - During the burst (orders 100..200 arrive 4× faster) the queue grows past the threshold and
-//!   the monitor warns; after it, the queue drains and the monitor says so.
-//! - The per-worker table: work spreads evenly because idle workers pull from the same queue.
-//! - With `--stop-after`, in-flight orders complete (no half-charged order) and the rest are
-//!   listed as not processed; the accounting line still balances.
+//! - During the burst (the middle third of the orders arrives 4× faster) the queue grows past
+//!   the threshold and the monitor warns; after it, the queue drains and the monitor says so.
+//! - Orders per worker are even: idle workers pull from the same queue.
+//! - With `--stop-after` or Ctrl-C, in-flight orders complete (no half-charged order) and the
+//!   rest are listed as not processed; the accounting line still balances.
 //!
 //! # Exercises
 //! 1. Make the queue unbounded and the burst 20× faster. What grows, and what would a real shop
@@ -48,15 +46,637 @@
 //! 3. Move the e-mail step to its own smaller pool (a second queue). Why is that better when the
 //!    mail server is slow but payments are fast?
 //! 4. Make the backoff add random jitter. Why do synchronized retries hurt a recovering server?
+//! 5. Remove `impl Drop for WorkerPool` and make the storefront panic: what keeps running?
+
+// === Lesson: copy from here ===
+
+/// One order's way through the shop: validate → charge → e-mail, each step retried on its own.
+mod orders {
+    use std::num::NonZeroU32;
+    use std::thread;
+    use std::time::Duration;
+
+    #[derive(Debug, Clone)]
+    pub struct Order {
+        pub id: u64,
+        pub email: String,
+        pub amount_cents: u64,
+        pub items: u32,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Step {
+        Validate,
+        Charge,
+        Email,
+    }
+
+    /// What happened to one order.
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum OrderStatus {
+        Completed {
+            retries: u32,
+        },
+        Failed {
+            step: Step,
+            reason: String,
+            retries: u32,
+        },
+    }
+
+    impl OrderStatus {
+        pub fn retries(&self) -> u32 {
+            match self {
+                OrderStatus::Completed { retries } | OrderStatus::Failed { retries, .. } => {
+                    *retries
+                }
+            }
+        }
+    }
+
+    /// The payment service, shared by every worker (hence `Sync`).
+    pub trait PaymentGateway: Send + Sync {
+        /// Charges the order once. `attempt` counts from 1. A real gateway also takes an
+        /// idempotency key (the order id): a charge retried after a lost reply is then not
+        /// taken twice.
+        fn charge(&self, order: &Order, attempt: u32) -> Result<(), String>;
+    }
+
+    /// Sends confirmations. Each worker owns one (`&mut self`): it may keep a connection open.
+    pub trait Mailer: Send {
+        fn send(&mut self, order: &Order) -> Result<(), String>;
+    }
+
+    /// How many times a step is tried, and the first pause between tries (then doubled).
+    /// `NonZeroU32`: "try zero times" cannot be expressed, so it cannot be configured.
+    #[derive(Debug, Clone, Copy)]
+    pub struct RetryPolicy {
+        pub attempts: NonZeroU32,
+        pub first_backoff: Duration,
+    }
+
+    /// Permanent failures: retrying cannot fix them.
+    pub fn validate(order: &Order) -> Result<(), String> {
+        if !order.email.contains('@') {
+            return Err(format!("invalid e-mail {:?}", order.email));
+        }
+        if order.items == 0 || order.amount_cents == 0 {
+            return Err("empty order".into());
+        }
+        Ok(())
+    }
+
+    /// Runs `step(attempt)` until it succeeds or the attempts are used up, sleeping between
+    /// tries; counts the retries in `retries`.
+    pub fn with_retries(
+        policy: RetryPolicy,
+        retries: &mut u32,
+        mut step: impl FnMut(u32) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let max = policy.attempts.get();
+        let mut delay = policy.first_backoff;
+        let mut attempt = 1;
+        loop {
+            match step(attempt) {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt == max => return Err(format!("{e} (after {max} attempts)")),
+                Err(_) => {
+                    *retries += 1;
+                    thread::sleep(delay);
+                    delay = delay.saturating_mul(2);
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// One order through the three steps. Each step is retried on its own, so a failed e-mail
+    /// never causes a second charge.
+    pub fn process_order(
+        order: &Order,
+        gateway: &dyn PaymentGateway,
+        mailer: &mut dyn Mailer,
+        policy: RetryPolicy,
+    ) -> OrderStatus {
+        let mut retries = 0;
+        let failed = |step, reason, retries| OrderStatus::Failed {
+            step,
+            reason,
+            retries,
+        };
+        if let Err(reason) = validate(order) {
+            return failed(Step::Validate, reason, retries); // permanent: no retry
+        }
+        if let Err(reason) = with_retries(policy, &mut retries, |a| gateway.charge(order, a)) {
+            return failed(Step::Charge, reason, retries);
+        }
+        if let Err(reason) = with_retries(policy, &mut retries, |_| mailer.send(order)) {
+            // Charged but not confirmed: a real shop queues the e-mail for later, not a refund.
+            return failed(Step::Email, reason, retries);
+        }
+        OrderStatus::Completed { retries }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::collections::HashMap;
+        use std::sync::Mutex;
+
+        /// Fails the first `failures` attempts of every order, then charges (once, it checks).
+        struct FlakyGateway {
+            failures: u32,
+            ledger: Mutex<HashMap<u64, u32>>,
+        }
+
+        impl PaymentGateway for FlakyGateway {
+            fn charge(&self, order: &Order, attempt: u32) -> Result<(), String> {
+                if attempt <= self.failures {
+                    return Err("503".into());
+                }
+                *self.ledger.lock().unwrap().entry(order.id).or_insert(0) += 1;
+                Ok(())
+            }
+        }
+
+        /// Fails every other send; records what it delivered.
+        #[derive(Default)]
+        struct FlakyMailer {
+            calls: u32,
+            sent: Vec<u64>,
+        }
+
+        impl Mailer for FlakyMailer {
+            fn send(&mut self, order: &Order) -> Result<(), String> {
+                self.calls += 1;
+                if self.calls % 2 == 1 {
+                    return Err("451 try again later".into());
+                }
+                self.sent.push(order.id);
+                Ok(())
+            }
+        }
+
+        fn order(id: u64, email: &str) -> Order {
+            Order {
+                id,
+                email: email.into(),
+                amount_cents: 100,
+                items: 1,
+            }
+        }
+
+        fn policy(attempts: u32) -> RetryPolicy {
+            RetryPolicy {
+                attempts: NonZeroU32::new(attempts).unwrap(),
+                first_backoff: Duration::from_millis(1),
+            }
+        }
+
+        fn gateway(failures: u32) -> FlakyGateway {
+            FlakyGateway {
+                failures,
+                ledger: Mutex::default(),
+            }
+        }
+
+        #[test]
+        fn invalid_orders_fail_without_retry() {
+            let mut mailer = FlakyMailer::default();
+            let status = process_order(&order(1, "nobody"), &gateway(0), &mut mailer, policy(3));
+            assert!(matches!(
+                status,
+                OrderStatus::Failed {
+                    step: Step::Validate,
+                    retries: 0,
+                    ..
+                }
+            ));
+            assert!(mailer.sent.is_empty());
+        }
+
+        #[test]
+        fn transient_failures_are_retried_and_never_double_charge() {
+            let (gw, mut mailer) = (gateway(2), FlakyMailer::default());
+            for id in 0..10 {
+                let status = process_order(&order(id, "a@b.c"), &gw, &mut mailer, policy(3));
+                // 2 charge retries + 1 e-mail retry.
+                assert_eq!(status, OrderStatus::Completed { retries: 3 });
+            }
+            assert_eq!(mailer.sent, (0..10).collect::<Vec<_>>());
+            assert!(gw.ledger.lock().unwrap().values().all(|&n| n == 1));
+        }
+
+        #[test]
+        fn retries_stop_at_the_limit() {
+            let (mut retries, mut calls) = (0, 0);
+            let r = with_retries(policy(3), &mut retries, |_| {
+                calls += 1;
+                Err("nope".into())
+            });
+            assert_eq!((calls, retries), (3, 2));
+            assert!(r.unwrap_err().contains("after 3 attempts"));
+            let status = process_order(
+                &order(2, "a@b.c"),
+                &gateway(5),
+                &mut FlakyMailer::default(),
+                policy(3),
+            );
+            assert!(matches!(
+                status,
+                OrderStatus::Failed {
+                    step: Step::Charge,
+                    ..
+                }
+            ));
+        }
+    }
+}
+
+/// The pool: N worker threads, one bounded queue, a monitor, a stop that finishes what was
+/// started and reports what was not.
+mod pool {
+    use super::orders::{Mailer, Order, OrderStatus, PaymentGateway, RetryPolicy, process_order};
+    use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, bounded};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::thread::{self, JoinHandle};
+    use std::time::{Duration, Instant};
+
+    pub struct PoolConfig {
+        pub workers: usize,
+        /// Orders that may wait in the queue: beyond it, `submit` blocks (backpressure).
+        pub queue: usize,
+        pub retry: RetryPolicy,
+        /// The monitor warns when more orders than this are waiting.
+        pub warn_depth: usize,
+        pub monitor_every: Duration,
+    }
+
+    /// When to stop taking orders: a flag (set by the Ctrl-C/SIGTERM handler) or a deadline.
+    #[derive(Clone)]
+    pub struct StopSignal {
+        pub flag: Arc<AtomicBool>,
+        pub deadline: Option<Instant>,
+    }
+
+    impl StopSignal {
+        pub fn requested(&self) -> bool {
+            self.flag.load(Ordering::Acquire) || self.deadline.is_some_and(|d| Instant::now() >= d)
+        }
+    }
+
+    pub struct OrderResult {
+        pub id: u64,
+        pub worker: usize,
+        pub status: OrderStatus,
+        /// From entering the queue to done.
+        pub latency: Duration,
+    }
+
+    /// One look at the queue by the monitor, with the threshold crossings.
+    pub struct QueueSample {
+        pub depth: usize,
+        pub since_start: Duration,
+        /// `Some(true)`: the depth just passed the threshold; `Some(false)`: back under half.
+        pub overloaded: Option<bool>,
+    }
+
+    pub struct PoolReport {
+        pub results: Vec<OrderResult>,
+        /// Accepted but never started: a real system leaves them in a durable queue.
+        pub not_processed: Vec<u64>,
+        pub overload_warnings: u64,
+        pub max_queue_depth: usize,
+    }
+
+    struct Queued {
+        order: Order,
+        at: Instant,
+    }
+
+    /// Dropping `done` ends the monitor: no flag to forget, even while unwinding.
+    struct MonitorThread {
+        done: Sender<()>,
+        /// Yields (overload warnings, max queue depth).
+        thread: JoinHandle<(u64, usize)>,
+    }
+
+    pub struct WorkerPool {
+        /// `Option` so that closing the queue is `take()`: workers see it closed once drained.
+        queue: Option<Sender<Queued>>,
+        /// The pool's own receiver: the monitor's depth gauge, and what is left at the end.
+        leftover: Receiver<Queued>,
+        workers: Vec<JoinHandle<Vec<OrderResult>>>,
+        monitor: Option<MonitorThread>,
+        stop: StopSignal,
+        /// Set by `Drop` without `finish` (a panic): workers stop after their current order.
+        halt: Arc<AtomicBool>,
+    }
+
+    impl WorkerPool {
+        /// Starts the workers and the monitor. `on_sample` runs on the monitor thread.
+        pub fn start<G: PaymentGateway + 'static, M: Mailer + 'static>(
+            cfg: &PoolConfig,
+            gateway: Arc<G>,
+            make_mailer: impl Fn(usize) -> M,
+            stop: StopSignal,
+            mut on_sample: impl FnMut(QueueSample) + Send + 'static,
+        ) -> std::io::Result<WorkerPool> {
+            let (tx, rx) = bounded::<Queued>(cfg.queue);
+            let halt = Arc::new(AtomicBool::new(false));
+            let (done_tx, done_rx) = bounded::<()>(0);
+            let (gauge, every, warn) = (rx.clone(), cfg.monitor_every, cfg.warn_depth);
+            let started = Instant::now();
+            // Started first, so `?` below drops a pool that can already stop it.
+            let monitor = thread::Builder::new()
+                .name("monitor".into())
+                .spawn(move || {
+                    let (mut overloaded, mut warnings, mut max_depth) = (false, 0, 0);
+                    while let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(every) {
+                        let depth = gauge.len(); // a snapshot, stale at once: fine for a gauge
+                        max_depth = max_depth.max(depth);
+                        let crossed = if !overloaded && depth > warn {
+                            warnings += 1;
+                            Some(true)
+                        } else if overloaded && depth <= warn / 2 {
+                            Some(false) // hysteresis: no warning storm around the threshold
+                        } else {
+                            None
+                        };
+                        overloaded = crossed.unwrap_or(overloaded);
+                        let since_start = started.elapsed();
+                        on_sample(QueueSample {
+                            depth,
+                            since_start,
+                            overloaded: crossed,
+                        });
+                    }
+                    (warnings, max_depth)
+                })?;
+            let mut pool = WorkerPool {
+                queue: Some(tx),
+                leftover: rx,
+                workers: Vec::new(),
+                monitor: Some(MonitorThread {
+                    done: done_tx,
+                    thread: monitor,
+                }),
+                stop,
+                halt,
+            };
+            for id in 0..cfg.workers {
+                let (rx, gw, mut mailer) =
+                    (pool.leftover.clone(), Arc::clone(&gateway), make_mailer(id));
+                let (stop, halt, retry) = (pool.stop.clone(), Arc::clone(&pool.halt), cfg.retry);
+                let worker = thread::Builder::new()
+                    .name(format!("worker-{id:02}"))
+                    .spawn(move || {
+                        let mut results = Vec::new();
+                        // Check before taking an order, never in the middle of one: an order that
+                        // was started is finished (charged AND confirmed, or failed with a reason).
+                        while !stop.requested() && !halt.load(Ordering::Acquire) {
+                            let Ok(Queued { order, at }) = rx.recv() else {
+                                break;
+                            }; // closed, drained
+                            let status = process_order(&order, &*gw, &mut mailer, retry);
+                            results.push(OrderResult {
+                                id: order.id,
+                                worker: id,
+                                status,
+                                latency: at.elapsed(),
+                            });
+                        }
+                        results
+                    })?;
+                pool.workers.push(worker);
+            }
+            Ok(pool)
+        }
+
+        /// Queues an order, blocking while the queue is full (backpressure reaches the
+        /// storefront). Gives the order back if a stop is requested meanwhile: once stopping,
+        /// workers take nothing new, so a full queue would stay full forever.
+        pub fn submit(&self, order: Order) -> Result<(), Order> {
+            let queue = self
+                .queue
+                .as_ref()
+                .expect("the queue is only closed by finish or Drop");
+            let mut item = Queued {
+                order,
+                at: Instant::now(),
+            };
+            loop {
+                match queue.send_timeout(item, Duration::from_millis(20)) {
+                    Ok(()) => return Ok(()),
+                    Err(SendTimeoutError::Timeout(back)) if !self.stop.requested() => item = back,
+                    Err(SendTimeoutError::Timeout(back) | SendTimeoutError::Disconnected(back)) => {
+                        return Err(back.order);
+                    }
+                }
+            }
+        }
+
+        /// No more orders: close the queue, let the workers finish (everything queued, unless
+        /// a stop was requested), join them and the monitor, and account for every order.
+        pub fn finish(mut self) -> PoolReport {
+            drop(self.queue.take());
+            let mut results = Vec::new();
+            let mut panicked = None;
+            for w in self.workers.drain(..) {
+                match w.join() {
+                    Ok(r) => results.extend(r),
+                    Err(payload) => panicked = panicked.or(Some(payload)),
+                }
+            }
+            let (overload_warnings, max_queue_depth) = self.stop_monitor();
+            if let Some(payload) = panicked {
+                std::panic::resume_unwind(payload); // a bug in a service: not ours to hide
+            }
+            let not_processed = self.leftover.try_iter().map(|q| q.order.id).collect();
+            PoolReport {
+                results,
+                not_processed,
+                overload_warnings,
+                max_queue_depth,
+            }
+        }
+
+        fn stop_monitor(&mut self) -> (u64, usize) {
+            self.monitor.take().map_or((0, 0), |m| {
+                drop(m.done);
+                m.thread.join().unwrap_or((0, 0))
+            })
+        }
+    }
+
+    impl Drop for WorkerPool {
+        /// Runs when the pool is dropped without `finish`, typically while a panic unwinds the
+        /// submitting thread: stop the workers after their current order and join everything.
+        /// Every wait in a worker is bounded (the queue wakes on close, the services have
+        /// timeouts), so these joins are too.
+        fn drop(&mut self) {
+            self.halt.store(true, Ordering::Release);
+            drop(self.queue.take());
+            for w in self.workers.drain(..) {
+                let _ = w.join();
+            }
+            self.stop_monitor();
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::num::NonZeroU32;
+        use std::panic::{AssertUnwindSafe, catch_unwind};
+        use std::sync::atomic::AtomicUsize;
+        use std::sync::{Mutex, mpsc};
+
+        /// Charges once per token sent on its gate: the test decides when a charge completes.
+        struct GatedGateway(Mutex<mpsc::Receiver<()>>);
+        impl PaymentGateway for GatedGateway {
+            fn charge(&self, _: &Order, _: u32) -> Result<(), String> {
+                let gate = self.0.lock().unwrap();
+                gate.recv().map_err(|_| "gate closed".to_string())
+            }
+        }
+
+        /// Counts the mailers alive: one per running worker.
+        struct CountedMailer(Arc<AtomicUsize>);
+        impl Mailer for CountedMailer {
+            fn send(&mut self, _: &Order) -> Result<(), String> {
+                Ok(())
+            }
+        }
+        impl Drop for CountedMailer {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+
+        /// A pool whose charges wait for tokens on the returned sender.
+        fn start(
+            workers: usize,
+            live: &Arc<AtomicUsize>,
+            stop: StopSignal,
+        ) -> (WorkerPool, mpsc::Sender<()>) {
+            let cfg = PoolConfig {
+                workers,
+                queue: 100,
+                retry: RetryPolicy {
+                    attempts: NonZeroU32::MIN,
+                    first_backoff: Duration::ZERO,
+                },
+                warn_depth: 4,
+                monitor_every: Duration::from_millis(5),
+            };
+            let (tokens, gate) = mpsc::channel();
+            let make = |_| {
+                live.fetch_add(1, Ordering::SeqCst);
+                CountedMailer(Arc::clone(live))
+            };
+            let gateway = Arc::new(GatedGateway(Mutex::new(gate)));
+            (
+                WorkerPool::start(&cfg, gateway, make, stop, |_| {}).unwrap(),
+                tokens,
+            )
+        }
+
+        fn order(id: u64) -> Order {
+            Order {
+                id,
+                email: "a@b.c".into(),
+                amount_cents: 1,
+                items: 1,
+            }
+        }
+
+        fn never() -> StopSignal {
+            StopSignal {
+                flag: Arc::default(),
+                deadline: None,
+            }
+        }
+
+        #[test]
+        fn every_order_is_processed_once() {
+            let live = Arc::new(AtomicUsize::new(0));
+            let (pool, tokens) = start(3, &live, never());
+            for id in 0..50 {
+                tokens.send(()).unwrap();
+                pool.submit(order(id)).unwrap();
+            }
+            let report = pool.finish();
+            let mut ids: Vec<u64> = report.results.iter().map(|r| r.id).collect();
+            ids.sort_unstable();
+            assert_eq!(ids, (0..50).collect::<Vec<_>>());
+            assert!(report.results.iter().all(|r| r.status.retries() == 0));
+            assert!(report.not_processed.is_empty());
+            assert_eq!(live.load(Ordering::SeqCst), 0, "every worker has exited");
+        }
+
+        #[test]
+        fn a_stop_finishes_the_order_in_hand_and_reports_the_queued_ones() {
+            let (live, stop) = (Arc::new(AtomicUsize::new(0)), never());
+            let (pool, tokens) = start(1, &live, stop.clone());
+            for id in 0..10 {
+                pool.submit(order(id)).unwrap();
+            }
+            // The worker holds order 0 (waiting on the gateway), or has not taken it yet.
+            stop.flag.store(true, Ordering::Release);
+            tokens.send(()).unwrap();
+            let report = pool.finish();
+            assert!(
+                report.results.len() <= 1,
+                "nothing new is started after a stop"
+            );
+            assert_eq!(
+                report.results.len() + report.not_processed.len(),
+                10,
+                "every order accounted for"
+            );
+        }
+
+        #[test]
+        fn a_panic_in_the_submitting_thread_stops_and_joins_every_worker() {
+            let live = Arc::new(AtomicUsize::new(0));
+            let (tx, rx) = mpsc::channel();
+            let l = Arc::clone(&live);
+            thread::spawn(move || {
+                let unwound = catch_unwind(AssertUnwindSafe(|| {
+                    let (pool, tokens) = start(4, &l, never());
+                    for id in 0..8 {
+                        let _ = tokens.send(());
+                        let _ = pool.submit(order(id));
+                    }
+                    panic!("a bug in the storefront");
+                }));
+                tx.send(unwound.is_err()).unwrap();
+            });
+            // A hang guard, not a timing assertion: without `Drop`, this never returns.
+            let panicked = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the pool hung");
+            assert!(panicked);
+            assert_eq!(live.load(Ordering::SeqCst), 0, "a worker outlived the pool");
+        }
+    }
+}
+
+// === Harness: not part of the lesson ===
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use crossbeam_channel::{Receiver, SendTimeoutError, bounded};
+use orders::{Mailer, Order, OrderStatus, PaymentGateway, RetryPolicy, Step};
+use pool::{PoolConfig, PoolReport, QueueSample, StopSignal, WorkerPool};
 use serde::Serialize;
+use shared::cli;
 use shared::report::{fmt_duration, print_json};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -67,33 +687,33 @@ use std::time::{Duration, Instant};
 #[command(version)]
 struct Args {
     /// Orders the storefront receives.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = cli::u64_in(0, 1_000_000))]
     orders: u64,
     /// Worker threads.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = cli::usize_in(1, 512))]
     workers: usize,
     /// Orders per second arriving at the storefront (4× during the burst).
-    #[arg(long, default_value_t = 250.0)]
+    #[arg(long, default_value_t = 250.0, value_parser = cli::f64_in(0.1, 1e6))]
     rate: f64,
     /// Queue capacity between the storefront and the workers.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = cli::usize_in(1, 1_000_000))]
     queue: usize,
-    /// Warn when this many orders are waiting.
-    #[arg(long, default_value_t = 40)]
+    /// Warn when more orders than this are waiting.
+    #[arg(long, default_value_t = 40, value_parser = cli::usize_in(0, 1_000_000))]
     warn_depth: usize,
     /// Probability that a payment or an e-mail attempt fails transiently.
-    #[arg(long, default_value_t = 0.15)]
+    #[arg(long, default_value_t = 0.15, value_parser = cli::probability)]
     fail_rate: f64,
-    /// Attempts per step before the order is failed.
-    #[arg(long, default_value_t = 3)]
+    /// Attempts per step before the order is failed (the backoff doubles: 10 tries wait 5 s).
+    #[arg(long, default_value_t = 3, value_parser = cli::u32_in(1, 10))]
     max_attempts: u32,
     /// Stop taking orders after this many seconds (in-flight orders finish).
-    #[arg(long)]
-    stop_after: Option<f64>,
+    #[arg(long, value_parser = cli::seconds_in(0.0, 86_400.0))]
+    stop_after: Option<Duration>,
     /// Seed for orders and failures.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Print the summary as one JSON object.
+    /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
 }
@@ -103,42 +723,151 @@ const CHARGE_LATENCY: Duration = Duration::from_millis(15);
 /// First retry delay; doubled after each failed attempt.
 const BACKOFF: Duration = Duration::from_millis(5);
 
-#[derive(Debug, Clone)]
-struct Order {
-    id: u64,
-    email: String,
-    amount_cents: u64,
-    items: u32,
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let stop = shared::shutdown::stop_flag_on_ctrl_c()?;
+    let gateway = Arc::new(FakeGateway {
+        seed: args.seed,
+        fail_rate: args.fail_rate,
+        ledger: Mutex::new(HashMap::new()),
+    });
+    let mail = MailServer::start(args.seed, args.fail_rate)?;
+    if !args.json {
+        println!(
+            "{} orders at {:.0}/s (x4 during the burst), {} workers, queue {}, mail server on {}",
+            args.orders, args.rate, args.workers, args.queue, mail.addr
+        );
+    }
+    let start = Instant::now();
+    let cfg = PoolConfig {
+        workers: args.workers,
+        queue: args.queue,
+        retry: RetryPolicy {
+            attempts: NonZeroU32::new(args.max_attempts).context("--max-attempts is at least 1")?,
+            first_backoff: BACKOFF,
+        },
+        warn_depth: args.warn_depth,
+        monitor_every: Duration::from_millis(100),
+    };
+    let stop = StopSignal {
+        flag: stop,
+        deadline: args.stop_after.map(|d| start + d),
+    };
+    let mail_addr = mail.addr;
+    let pool = WorkerPool::start(
+        &cfg,
+        Arc::clone(&gateway),
+        |_| TcpMailer {
+            addr: mail_addr,
+            conn: None,
+        },
+        stop.clone(),
+        overload_printer(args.warn_depth, args.json),
+    )
+    .context("starting the worker pool")?;
+
+    let submitted = storefront(&pool, &args, &stop);
+    let report = pool.finish();
+    let wall = start.elapsed();
+    let mails = mail.shutdown();
+    let ledger = gateway.ledger.lock().unwrap_or_else(|p| p.into_inner());
+    let books = OrderBooks::new(
+        &report,
+        args.orders,
+        submitted,
+        &ledger,
+        &mails,
+        args.workers,
+        wall,
+    );
+    if args.json {
+        print_json(&books);
+    } else {
+        print_books(&books, &report.not_processed, wall);
+    }
+    if !books.accounted || books.double_charges > 0 || !books.mails_match_completed {
+        bail!(
+            "an invariant failed: accounted={}, double charges={}, mails match={}",
+            books.accounted,
+            books.double_charges,
+            books.mails_match_completed
+        );
+    }
+    Ok(())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-enum Step {
-    Validate,
-    Charge,
-    Email,
+/// The storefront: seeded orders arrive at `--rate`, 4× faster for the middle third (the flash
+/// sale), until they run out or a stop is requested. Returns how many the pool accepted.
+fn storefront(pool: &WorkerPool, args: &Args, stop: &StopSignal) -> u64 {
+    let mut submitted = 0;
+    let mut next = Instant::now();
+    for order in make_orders(args.orders, args.seed) {
+        if stop.requested() {
+            break;
+        }
+        let burst = (args.orders / 3..2 * args.orders / 3).contains(&order.id);
+        next += Duration::from_secs_f64(1.0 / (args.rate * if burst { 4.0 } else { 1.0 }));
+        if let Some(d) = next.checked_duration_since(Instant::now()) {
+            thread::sleep(d);
+        }
+        if pool.submit(order).is_err() {
+            break; // stopping: an order never accepted is not counted as submitted
+        }
+        submitted += 1;
+    }
+    submitted
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "status", rename_all = "lowercase")]
-enum Outcome {
-    Completed {
-        retries: u32,
-    },
-    Failed {
-        step: Step,
-        reason: String,
-        retries: u32,
-    },
+/// The monitor's observer: prints the threshold crossings with the process's CPU and memory.
+fn overload_printer(warn_depth: usize, json: bool) -> impl FnMut(QueueSample) + Send + 'static {
+    let mut sampler = shared::monitor::Sampler::new();
+    let limits = shared::monitor::Thresholds::default_for_machine(1024);
+    move |s: QueueSample| {
+        let process = sampler.sample(); // every time, so CPU% covers the last interval only
+        let t = s.since_start.as_secs_f64();
+        match s.overloaded {
+            _ if json => {}
+            Some(true) => eprintln!(
+                "[{t:5.2}s] WARNING overload: {} orders waiting > {warn_depth} (cpu {:.0}%, rss {} MiB){}",
+                s.depth,
+                process.cpu_percent,
+                process.rss_kib / 1024,
+                limits
+                    .check(&process)
+                    .map_or(String::new(), |m| format!("; {m}"))
+            ),
+            Some(false) => eprintln!("[{t:5.2}s] recovered: {} orders waiting", s.depth),
+            None => {}
+        }
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct OrderResult {
-    id: u64,
-    worker: usize,
-    outcome: Outcome,
-    latency_ms: f64,
+fn make_orders(n: u64, seed: u64) -> impl Iterator<Item = Order> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(move |id| {
+        // ~3% of orders are invalid: a typo in the address, or an empty basket.
+        let bad = rng.random_range(0..100);
+        Order {
+            id,
+            email: if bad == 0 {
+                format!("customer{id}.example.com")
+            } else {
+                format!("customer{id}@example.com")
+            },
+            items: if bad == 1 || bad == 2 {
+                0
+            } else {
+                rng.random_range(1..6)
+            },
+            amount_cents: rng.random_range(500..50_000),
+        }
+    })
 }
+
+// ---------------------------------------------------------------------------------------------
+// The fake services: a payment gateway and a mail server (a shop has real ones).
+// ---------------------------------------------------------------------------------------------
 
 /// A deterministic coin: "does attempt `attempt` of `what` for order `id` fail?". Seeded, so a
 /// run can be replayed, and different for every attempt, so retries can succeed.
@@ -150,20 +879,16 @@ fn flaky(seed: u64, what: u64, id: u64, attempt: u32, p: f64) -> bool {
     ((x >> 11) as f64 / (1u64 << 53) as f64) < p
 }
 
-// ---------------------------------------------------------------------------------------------
-// The services the workers call: a payment gateway and a mail server.
-// ---------------------------------------------------------------------------------------------
-
-/// A fake payment gateway: slow, sometimes unavailable, and keeping a ledger of charges so the
-/// run can prove no order was charged twice.
-struct Gateway {
+/// Slow, sometimes unavailable, and keeping a ledger of charges so the run can prove that no
+/// order was charged twice.
+struct FakeGateway {
     seed: u64,
     fail_rate: f64,
     /// order id → successful charges. Locked briefly per call, never across the latency.
     ledger: Mutex<HashMap<u64, u32>>,
 }
 
-impl Gateway {
+impl PaymentGateway for FakeGateway {
     fn charge(&self, order: &Order, attempt: u32) -> Result<(), String> {
         thread::sleep(CHARGE_LATENCY); // the network round trip
         if flaky(self.seed, 1, order.id, attempt, self.fail_rate) {
@@ -273,12 +998,12 @@ fn serve_mail(
 }
 
 /// A worker's connection to the mail server, opened on first use and reopened after an error.
-struct Mailer {
+struct TcpMailer {
     addr: SocketAddr,
     conn: Option<(BufReader<TcpStream>, TcpStream)>,
 }
 
-impl Mailer {
+impl Mailer for TcpMailer {
     fn send(&mut self, order: &Order) -> Result<(), String> {
         let result = self.try_send(order);
         if result.is_err() {
@@ -286,7 +1011,9 @@ impl Mailer {
         }
         result
     }
+}
 
+impl TcpMailer {
     fn try_send(&mut self, order: &Order) -> Result<(), String> {
         if self.conn.is_none() {
             let s = TcpStream::connect(self.addr).map_err(|e| format!("connect: {e}"))?;
@@ -312,127 +1039,11 @@ impl Mailer {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The order flow and the pool.
+// The books: every order accounted for, nobody charged twice, one mail per completed order.
 // ---------------------------------------------------------------------------------------------
 
-fn validate(order: &Order) -> Result<(), String> {
-    if !order.email.contains('@') {
-        return Err(format!("invalid e-mail {:?}", order.email));
-    }
-    if order.items == 0 || order.amount_cents == 0 {
-        return Err("empty order".into());
-    }
-    Ok(())
-}
-
-/// Run `step` up to `max` times with exponential backoff; returns the retries used.
-fn with_retries(
-    max: u32,
-    retries: &mut u32,
-    mut step: impl FnMut(u32) -> Result<(), String>,
-) -> Result<(), String> {
-    let mut delay = BACKOFF;
-    for attempt in 1..=max {
-        match step(attempt) {
-            Ok(()) => return Ok(()),
-            Err(e) if attempt == max => return Err(format!("{e} (after {max} attempts)")),
-            Err(_) => {
-                *retries += 1;
-                thread::sleep(delay);
-                delay *= 2;
-            }
-        }
-    }
-    Err("no attempt allowed (--max-attempts 0)".into())
-}
-
-/// One order through the three steps. Each step is retried on its own: a failed e-mail never
-/// causes a second charge.
-fn process(order: &Order, gateway: &Gateway, mailer: &mut Mailer, max: u32) -> Outcome {
-    let mut retries = 0;
-    if let Err(reason) = validate(order) {
-        return Outcome::Failed {
-            step: Step::Validate,
-            reason,
-            retries,
-        }; // permanent: no retry
-    }
-    if let Err(reason) = with_retries(max, &mut retries, |a| gateway.charge(order, a)) {
-        return Outcome::Failed {
-            step: Step::Charge,
-            reason,
-            retries,
-        };
-    }
-    if let Err(reason) = with_retries(max, &mut retries, |_| mailer.send(order)) {
-        // Charged but not confirmed: a real shop would queue the e-mail for later, not refund.
-        return Outcome::Failed {
-            step: Step::Email,
-            reason,
-            retries,
-        };
-    }
-    Outcome::Completed { retries }
-}
-
-fn worker(
-    id: usize,
-    rx: Receiver<(Order, Instant)>,
-    stop: &AtomicBool,
-    deadline: Option<Instant>,
-    gateway: &Gateway,
-    mail: SocketAddr,
-    max: u32,
-) -> Vec<OrderResult> {
-    let mut mailer = Mailer {
-        addr: mail,
-        conn: None,
-    };
-    let mut results = Vec::new();
-    // Check the stop signals before taking an order, never in the middle of one: an order that
-    // was started is finished (charged AND confirmed, or failed with a reason).
-    while !stop.load(Ordering::Acquire) && deadline.is_none_or(|d| Instant::now() < d) {
-        let Ok((order, queued_at)) = rx.recv() else {
-            break;
-        }; // closed and drained
-        let outcome = process(&order, gateway, &mut mailer, max);
-        results.push(OrderResult {
-            id: order.id,
-            worker: id,
-            outcome,
-            latency_ms: queued_at.elapsed().as_secs_f64() * 1e3,
-        });
-    }
-    results
-}
-
-fn make_orders(n: u64, seed: u64) -> Vec<Order> {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    (0..n)
-        .map(|id| {
-            // ~3% of orders are invalid: a typo in the address, or an empty basket.
-            let bad = rng.random_range(0..100);
-            Order {
-                id,
-                email: if bad == 0 {
-                    format!("customer{id}.example.com")
-                } else {
-                    format!("customer{id}@example.com")
-                },
-                items: if bad == 1 || bad == 2 {
-                    0
-                } else {
-                    rng.random_range(1..6)
-                },
-                amount_cents: rng.random_range(500..50_000),
-            }
-        })
-        .collect()
-}
-
 #[derive(Serialize)]
-struct Summary {
+struct OrderBooks {
     submitted: u64,
     completed: u64,
     failed_validate: u64,
@@ -454,304 +1065,153 @@ struct Summary {
     stopped_early: bool,
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
-    if args.workers == 0 || args.queue == 0 {
-        bail!("--workers and --queue must be at least 1");
-    }
-    let stop = shared::shutdown::stop_flag_on_ctrl_c()?;
-    let gateway = Gateway {
-        seed: args.seed,
-        fail_rate: args.fail_rate,
-        ledger: Mutex::new(HashMap::new()),
-    };
-    let mail = MailServer::start(args.seed, args.fail_rate)?;
-    let orders = make_orders(args.orders, args.seed);
-    if !args.json {
-        println!(
-            "{} orders at {:.0}/s (x4 during the burst), {} workers, queue {}, mail server on {}",
-            args.orders, args.rate, args.workers, args.queue, mail.addr
-        );
-    }
-
-    let (tx, rx) = bounded::<(Order, Instant)>(args.queue);
-    let start = Instant::now();
-    let deadline = args.stop_after.map(|s| start + Duration::from_secs_f64(s));
-    let finished = AtomicBool::new(false);
-    let mail_addr = mail.addr;
-
-    let (results, submitted, warnings, max_depth) = thread::scope(|s| -> Result<_> {
-        let workers: Vec<_> = (0..args.workers)
-            .map(|i| {
-                let (rx, stop, gw) = (rx.clone(), &*stop, &gateway);
-                thread::Builder::new()
-                    .name(format!("worker-{i:02}"))
-                    .spawn_scoped(s, move || {
-                        worker(i, rx, stop, deadline, gw, mail_addr, args.max_attempts)
-                    })
-                    .context("spawn worker")
-            })
-            .collect::<Result<_>>()?;
-
-        // The monitor: queue depth + process CPU/RSS, warnings on crossing the threshold.
-        let monitor = {
-            let (rx, finished, json) = (rx.clone(), &finished, args.json);
-            let warn_depth = args.warn_depth;
-            thread::Builder::new()
-                .name("monitor".into())
-                .spawn_scoped(s, move || {
-                    let mut sampler = shared::monitor::Sampler::new();
-                    let limits = shared::monitor::Thresholds::default_for_machine(1024);
-                    let (mut overloaded, mut warnings, mut max_depth) = (false, 0u64, 0usize);
-                    while !finished.load(Ordering::Acquire) {
-                        thread::sleep(Duration::from_millis(100));
-                        let depth = rx.len();
-                        max_depth = max_depth.max(depth);
-                        let sample = sampler.sample();
-                        let t = start.elapsed().as_secs_f64();
-                        if depth > warn_depth && !overloaded {
-                            overloaded = true;
-                            warnings += 1;
-                            if !json {
-                                eprintln!(
-                                    "[{t:5.2}s] WARNING overload: {depth} orders waiting > {warn_depth} (cpu {:.0}%, rss {} MiB){}",
-                                    sample.cpu_percent,
-                                    sample.rss_kib / 1024,
-                                    limits.check(&sample).map_or(String::new(), |m| format!("; {m}"))
-                                );
-                            }
-                        } else if depth <= warn_depth / 2 && overloaded {
-                            overloaded = false;
-                            if !json {
-                                eprintln!("[{t:5.2}s] recovered: {depth} orders waiting");
-                            }
-                        }
-                    }
-                    (warnings, max_depth)
-                })
-                .context("spawn monitor")?
+impl OrderBooks {
+    fn new(
+        report: &PoolReport,
+        offered: u64,
+        submitted: u64,
+        ledger: &HashMap<u64, u32>,
+        mails: &[u64],
+        workers: usize,
+        wall: Duration,
+    ) -> OrderBooks {
+        let results = &report.results;
+        let count = |f: &dyn Fn(&OrderStatus) -> bool| {
+            results.iter().filter(|r| f(&r.status)).count() as u64
         };
-
-        // The storefront (this thread): orders arrive at `rate`, 4x faster for the middle third.
-        let mut submitted = 0u64;
-        let mut next = Instant::now();
-        let stopping =
-            || stop.load(Ordering::Acquire) || deadline.is_some_and(|d| Instant::now() >= d);
-        'orders: for order in orders {
-            if stopping() {
-                break;
-            }
-            let burst = (args.orders / 3..2 * args.orders / 3).contains(&order.id);
-            next += Duration::from_secs_f64(1.0 / (args.rate * if burst { 4.0 } else { 1.0 }));
-            if let Some(d) = next.checked_duration_since(Instant::now()) {
-                thread::sleep(d);
-            }
-            // Blocks when the queue is full: backpressure reaches the storefront. But never
-            // block forever: once a stop is asked for, the workers stop taking orders, so a
-            // full queue would stay full. Wait in slices and re-check the stop signals; an
-            // order that was never accepted is not counted as submitted.
-            let mut item = (order, Instant::now());
-            loop {
-                match tx.send_timeout(item, Duration::from_millis(20)) {
-                    Ok(()) => break,
-                    Err(SendTimeoutError::Timeout(back)) if !stopping() => item = back,
-                    Err(_) => break 'orders, // stopping, or every worker is gone
-                }
-            }
-            submitted += 1;
+        let completed = count(&|s| matches!(s, OrderStatus::Completed { .. }));
+        let failed =
+            |step| count(&|s| matches!(s, OrderStatus::Failed { step: st, .. } if *st == step));
+        let (fv, fc, fe) = (
+            failed(Step::Validate),
+            failed(Step::Charge),
+            failed(Step::Email),
+        );
+        let not_processed = report.not_processed.len() as u64;
+        let mut mailed = mails.to_vec();
+        mailed.sort_unstable();
+        let mut completed_ids: Vec<u64> = results
+            .iter()
+            .filter(|r| matches!(r.status, OrderStatus::Completed { .. }))
+            .map(|r| r.id)
+            .collect();
+        completed_ids.sort_unstable();
+        let mut latencies: Vec<f64> = results
+            .iter()
+            .map(|r| r.latency.as_secs_f64() * 1e3)
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        let pct = |p: f64| {
+            latencies
+                .get(((latencies.len() as f64 - 1.0) * p).round() as usize)
+                .copied()
+                .unwrap_or(0.0)
+        };
+        let mut per_worker = vec![0u64; workers];
+        for r in results {
+            per_worker[r.worker] += 1;
         }
-        // No more orders: the channel closes, so workers waiting on an empty queue wake up
-        // and exit; on a normal run they first finish what is queued.
-        drop(tx);
-        let mut results = Vec::new();
-        for w in workers {
-            results.extend(w.join().expect("a worker panicked"));
+        OrderBooks {
+            submitted,
+            completed,
+            failed_validate: fv,
+            failed_charge: fc,
+            failed_email: fe,
+            not_processed,
+            retries: results.iter().map(|r| u64::from(r.status.retries())).sum(),
+            accounted: completed + fv + fc + fe + not_processed == submitted,
+            double_charges: ledger.values().filter(|&&n| n > 1).count() as u64,
+            mails_received: mails.len() as u64,
+            mails_match_completed: mailed == completed_ids,
+            overload_warnings: report.overload_warnings,
+            max_queue_depth: report.max_queue_depth,
+            wall_s: wall.as_secs_f64(),
+            orders_per_s: results.len() as f64 / wall.as_secs_f64().max(1e-9),
+            latency_p50_ms: pct(0.5),
+            latency_p99_ms: pct(0.99),
+            per_worker,
+            stopped_early: submitted < offered || not_processed > 0,
         }
-        finished.store(true, Ordering::Release);
-        let (warnings, max_depth) = monitor.join().expect("the monitor panicked");
-        Ok((results, submitted, warnings, max_depth))
-    })?;
-    let wall = start.elapsed();
-    // What is still queued was accepted but never started: report it, do not drop it silently.
-    let not_processed: Vec<u64> = rx.try_iter().map(|(o, _)| o.id).collect();
-    let mails = mail.shutdown();
+    }
+}
 
-    // ----- accounting -----
-    let count =
-        |f: &dyn Fn(&Outcome) -> bool| results.iter().filter(|r| f(&r.outcome)).count() as u64;
-    let completed = count(&|o| matches!(o, Outcome::Completed { .. }));
-    let failed = |step| count(&|o| matches!(o, Outcome::Failed { step: s, .. } if *s == step));
-    let (fv, fc, fe) = (
-        failed(Step::Validate),
-        failed(Step::Charge),
-        failed(Step::Email),
+fn print_books(b: &OrderBooks, not_processed: &[u64], wall: Duration) {
+    println!("{:<28} {:>6}", "orders submitted", b.submitted);
+    println!("{:<28} {:>6}", "  completed", b.completed);
+    println!("{:<28} {:>6}", "  failed: invalid order", b.failed_validate);
+    println!(
+        "{:<28} {:>6}",
+        "  failed: payment (gave up)", b.failed_charge
     );
-    let retries: u64 = results
-        .iter()
-        .map(|r| match r.outcome {
-            Outcome::Completed { retries } | Outcome::Failed { retries, .. } => u64::from(retries),
-        })
-        .sum();
-    let accounted = completed + fv + fc + fe + not_processed.len() as u64 == submitted;
-    let ledger = gateway.ledger.lock().unwrap_or_else(|p| p.into_inner());
-    let double_charges = ledger.values().filter(|&&n| n > 1).count() as u64;
-    let mut mailed = mails.clone();
-    mailed.sort_unstable();
-    let mut completed_ids: Vec<u64> = results
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Completed { .. }))
-        .map(|r| r.id)
-        .collect();
-    completed_ids.sort_unstable();
-    let mails_match = mailed == completed_ids;
-    let mut lat: Vec<f64> = results.iter().map(|r| r.latency_ms).collect();
-    lat.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
-    let mut per_worker = vec![0u64; args.workers];
-    for r in &results {
-        per_worker[r.worker] += 1;
-    }
-    let summary = Summary {
-        submitted,
-        completed,
-        failed_validate: fv,
-        failed_charge: fc,
-        failed_email: fe,
-        not_processed: not_processed.len() as u64,
-        retries,
-        accounted,
-        double_charges,
-        mails_received: mails.len() as u64,
-        mails_match_completed: mails_match,
-        overload_warnings: warnings,
-        max_queue_depth: max_depth,
-        wall_s: wall.as_secs_f64(),
-        orders_per_s: results.len() as f64 / wall.as_secs_f64().max(1e-9),
-        latency_p50_ms: pct(0.5),
-        latency_p99_ms: pct(0.99),
-        per_worker,
-        stopped_early: submitted < args.orders || !not_processed.is_empty(),
-    };
-
-    if args.json {
-        print_json(&summary);
-    } else {
-        let s = &summary;
-        println!("{:<28} {:>6}", "orders submitted", s.submitted);
-        println!("{:<28} {:>6}", "  completed", s.completed);
-        println!("{:<28} {:>6}", "  failed: invalid order", s.failed_validate);
+    println!("{:<28} {:>6}", "  failed: e-mail (gave up)", b.failed_email);
+    println!("{:<28} {:>6}", "  not processed (queued)", b.not_processed);
+    println!("{:<28} {:>6}", "retries", b.retries);
+    println!("{:<28} {:>6}", "overload warnings", b.overload_warnings);
+    println!("{:<28} {:>6}", "max queue depth", b.max_queue_depth);
+    println!(
+        "{} orders/s over {}; queue-to-done latency p50 {:.0} ms, p99 {:.0} ms",
+        b.orders_per_s.round(),
+        fmt_duration(wall),
+        b.latency_p50_ms,
+        b.latency_p99_ms
+    );
+    println!("orders per worker: {:?}", b.per_worker);
+    println!(
+        "checks: every order accounted for: {}; charged twice: {}; mails received {} = completed: {}",
+        if b.accounted { "yes" } else { "NO" },
+        b.double_charges,
+        b.mails_received,
+        if b.mails_match_completed { "yes" } else { "NO" }
+    );
+    if !not_processed.is_empty() {
+        let shown: Vec<String> = not_processed.iter().take(10).map(u64::to_string).collect();
         println!(
-            "{:<28} {:>6}",
-            "  failed: payment (gave up)", s.failed_charge
-        );
-        println!("{:<28} {:>6}", "  failed: e-mail (gave up)", s.failed_email);
-        println!("{:<28} {:>6}", "  not processed (queued)", s.not_processed);
-        println!("{:<28} {:>6}", "retries", s.retries);
-        println!("{:<28} {:>6}", "overload warnings", s.overload_warnings);
-        println!("{:<28} {:>6}", "max queue depth", s.max_queue_depth);
-        println!(
-            "{} orders/s over {}; queue-to-done latency p50 {:.0} ms, p99 {:.0} ms",
-            s.orders_per_s.round(),
-            fmt_duration(wall),
-            s.latency_p50_ms,
-            s.latency_p99_ms
-        );
-        println!("orders per worker: {:?}", s.per_worker);
-        println!(
-            "checks: every order accounted for: {}; charged twice: {}; mails received {} = completed: {}",
-            if accounted { "yes" } else { "NO" },
-            s.double_charges,
-            s.mails_received,
-            if mails_match { "yes" } else { "NO" }
-        );
-        if !not_processed.is_empty() {
-            let shown: Vec<String> = not_processed.iter().take(10).map(u64::to_string).collect();
-            println!(
-                "not processed (would be re-queued): {}{}",
-                shown.join(", "),
-                if not_processed.len() > 10 {
-                    ", ..."
-                } else {
-                    ""
-                }
-            );
-        }
-    }
-    if !accounted || double_charges > 0 || !mails_match {
-        bail!(
-            "an invariant failed: accounted={accounted}, double charges={double_charges}, mails match={mails_match}"
+            "not processed (would be re-queued): {}{}",
+            shown.join(", "),
+            if not_processed.len() > 10 {
+                ", ..."
+            } else {
+                ""
+            }
         );
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn gateway(fail_rate: f64) -> Gateway {
-        Gateway {
+    fn gateway(fail_rate: f64) -> FakeGateway {
+        FakeGateway {
             seed: 1,
             fail_rate,
             ledger: Mutex::new(HashMap::new()),
         }
     }
 
-    #[test]
-    fn invalid_orders_fail_without_retry() {
-        let mail = MailServer::start(1, 0.0).unwrap();
-        let mut m = Mailer {
-            addr: mail.addr,
-            conn: None,
-        };
-        let order = Order {
-            id: 1,
-            email: "nobody".into(),
-            amount_cents: 100,
-            items: 1,
-        };
-        let out = process(&order, &gateway(0.0), &mut m, 3);
-        assert!(
-            matches!(
-                out,
-                Outcome::Failed {
-                    step: Step::Validate,
-                    retries: 0,
-                    ..
-                }
-            ),
-            "{out:?}"
-        );
-        assert!(mail.shutdown().is_empty());
+    fn policy(attempts: u32) -> RetryPolicy {
+        RetryPolicy {
+            attempts: NonZeroU32::new(attempts).unwrap(),
+            first_backoff: Duration::from_millis(1),
+        }
     }
 
     #[test]
-    fn transient_failures_are_retried_and_never_double_charge() {
+    fn the_fake_services_fail_and_recover_and_never_double_charge() {
         let mail = MailServer::start(3, 0.4).unwrap();
         let gw = gateway(0.4);
-        let mut m = Mailer {
+        let mut m = TcpMailer {
             addr: mail.addr,
             conn: None,
         };
-        let mut completed = Vec::new();
-        let mut retries = 0;
-        for id in 0..40 {
-            let order = Order {
-                id,
-                email: format!("c{id}@x.org"),
-                amount_cents: 100,
-                items: 1,
-            };
-            match process(&order, &gw, &mut m, 4) {
-                Outcome::Completed { retries: r } => {
-                    completed.push(id);
+        let (mut completed, mut retries) = (Vec::new(), 0);
+        for order in make_orders(40, 5).filter(|o| orders::validate(o).is_ok()) {
+            match orders::process_order(&order, &gw, &mut m, policy(4)) {
+                OrderStatus::Completed { retries: r } => {
+                    completed.push(order.id);
                     retries += r;
                 }
-                Outcome::Failed { step, .. } => assert_ne!(step, Step::Validate),
+                OrderStatus::Failed { step, .. } => assert_ne!(step, Step::Validate),
             }
         }
         drop(m);
@@ -760,7 +1220,7 @@ mod tests {
         assert_eq!(mails, completed, "one mail per completed order");
         assert!(
             retries > 0,
-            "with a 40% failure rate some attempts must be retried"
+            "with a 40% failure rate some attempts are retried"
         );
         assert!(
             gw.ledger.lock().unwrap().values().all(|&n| n == 1),
@@ -769,14 +1229,45 @@ mod tests {
     }
 
     #[test]
-    fn retries_stop_at_the_limit() {
-        let mut retries = 0;
-        let mut calls = 0;
-        let r = with_retries(3, &mut retries, |_| {
-            calls += 1;
-            Err("nope".into())
-        });
-        assert_eq!((calls, retries), (3, 2));
-        assert!(r.unwrap_err().contains("after 3 attempts"));
+    fn the_mail_server_refuses_garbage() {
+        let mail = MailServer::start(1, 0.0).unwrap();
+        let mut s = TcpStream::connect(mail.addr).unwrap();
+        s.write_all(b"HELO\nMAIL 7 nobody\n").unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        for _ in 0..2 {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            assert!(line.starts_with("500"), "{line}");
+        }
+        drop((s, r));
+        assert!(mail.shutdown().is_empty());
+    }
+
+    #[test]
+    fn every_numeric_flag_has_bounds() {
+        let parse = |extra: &[&str]| Args::try_parse_from([&["worker-pool"], extra].concat());
+        for bad in [
+            &["--rate", "0"][..],
+            &["--rate=-1"],
+            &["--rate", "NaN"],
+            &["--stop-after", "NaN"],
+            &["--stop-after", "1e30"],
+            &["--fail-rate", "2"],
+            &["--max-attempts", "0"],
+            &["--workers", "0"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(
+            parse(&[
+                "--stop-after",
+                "0",
+                "--fail-rate",
+                "1",
+                "--max-attempts",
+                "10"
+            ])
+            .is_ok()
+        );
     }
 }
