@@ -1,0 +1,1477 @@
+//! An async REST shop on a real database: sessions, carts and stock under concurrent requests.
+//!
+//! Course section **8.2 — Programmation asynchrone avec asyncio** (the e-commerce row: "API REST,
+//! sessions utilisateurs"). The Python twin is `python/shop_api.py` (aiohttp + aiosqlite).
+//! Crates: `tokio = { version = "1", features = ["full"] }`,
+//! `axum = { version = "0.8", features = ["json", "http1", "tokio"] }`,
+//! `sqlx = { version = "0.9", default-features = false, features = ["runtime-tokio", "sqlite-bundled", "postgres", "any"] }`,
+//! `serde_json = "1"`, `rand = "0.9"`, `tracing = "0.1"`
+//!
+//! # Concepts
+//! - **The database is the source of truth**, not a `Mutex<HashMap>`: a mutex guards one process,
+//!   while the stock must stay right across restarts, across several server processes, and (with
+//!   PostgreSQL) across machines. The database's atomic statements and transactions are the only
+//!   lock that all of them share; the handlers keep no state of their own.
+//! - Four bugs that async handlers really have, each with `--racy` to bring the naive version back:
+//!   **oversell** (read the stock, `.await`, write it back: fixed by `UPDATE … WHERE stock >= qty`),
+//!   **lost cart updates** (load the cart, modify, save: fixed by one upsert `qty = qty + $n`),
+//!   **double checkout** (a retried request makes a second order: fixed by an idempotency key and a
+//!   unique index), **pool exhaustion** (a transaction held across a slow payment `.await`: fixed by
+//!   paying first, then holding a connection for the short writes only).
+//! - **SQLite takes one writer at a time**: writes share a pool of one connection, so they queue
+//!   in tokio (FIFO, no sleeping) instead of in SQLite's busy handler (sleep and retry); reads get a
+//!   pool of N in WAL mode, where readers never wait for the writer. PostgreSQL: N and N.
+//! - What a real API has: a token bucket per session (or IP) → 429 + `Retry-After`; a request
+//!   timeout (503); a body limit (413); JSON errors; graceful shutdown on Ctrl-C and SIGTERM
+//!   (in-flight requests finish, new connections are refused); a tracing span per request.
+//!
+//! # Run
+//! ```text
+//! cargo run --release -p examples-async --features shop --bin shop-api     # shop.db, 127.0.0.1:3000
+//! curl -si -c jar -H 'content-type: application/json' -d '{"user":"alice"}' localhost:3000/login
+//! curl -s -b jar -H 'content-type: application/json' -d '{"product_id":1,"qty":2}' localhost:3000/cart/items
+//! curl -s -b jar -X POST -H 'idempotency-key: k1' localhost:3000/checkout    # twice: same order
+//! RUST_LOG=shop_api=debug cargo run -p examples-async --features shop --bin shop-api   # a span per request
+//! cargo run ... --bin shop-api -- --db :memory: --racy    # oversell, lost updates, double checkout
+//! cargo run ... --bin shop-api -- --db postgres://user:pass@localhost/shop   # same code, PostgreSQL
+//! cargo run --release -p examples-async --features shop --bin shop-load     # starts its own shop-api
+//! ```
+//! The first stdout line is always `shop-api listening on http://ADDR` (scripts and tests read it).
+//!
+//! # What to observe
+//! - `shop-load` against the default server: every invariant holds (sold + remaining = initial,
+//!   totals, carts, one order per key). With `--racy` it reports oversold stock, lost cart updates
+//!   and duplicate orders, and exits 1. `--racy hold-connection`: checkouts fall to about one per
+//!   payment latency and requests start failing with 503 (pool timed out).
+//! - Checkout throughput does not depend on the payment latency: no connection waits on it.
+//!
+//! # Exercises
+//! 1. Move the stock check into the transaction but keep `SELECT` then `UPDATE stock = $new`: does
+//!    it still oversell on SQLite? On PostgreSQL at READ COMMITTED? Why do the answers differ?
+//! 2. Key the rate limit by IP only and run `shop-load`: what happens to 500 users behind one NAT?
+//! 3. Add `DELETE /orders/{id}` that puts the stock back. Which invariant must `shop-load` change?
+//! 4. Time out a checkout during its payment (`--request-timeout 1ms`): nothing is written, but what
+//!    should a real shop do about the payment it authorised?
+
+// === Lesson: copy from here ===
+/// The database: two pools, the schema, the seed. Every handler goes through here.
+mod db {
+    use sqlx::AnyPool;
+    use sqlx::any::AnyPoolOptions;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    /// Which server is behind the `Any` driver (SQL is the same; pool sizes and ids differ).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Backend {
+        Sqlite,
+        Postgres,
+    }
+
+    /// Reads go to `read`, every write (and every transaction) to `write`.
+    #[derive(Clone)]
+    pub struct Db {
+        pub read: AnyPool,
+        pub write: AnyPool,
+        pub backend: Backend,
+    }
+
+    pub const TABLES: [&str; 5] = [
+        "CREATE TABLE IF NOT EXISTS products (id BIGINT PRIMARY KEY, name TEXT NOT NULL, \
+         price_cents BIGINT NOT NULL, stock BIGINT NOT NULL, initial_stock BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS sessions (token TEXT PRIMARY KEY, user_name TEXT NOT NULL, \
+         expires_ms BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS cart_items (token TEXT NOT NULL, product_id BIGINT NOT NULL, \
+         qty BIGINT NOT NULL, PRIMARY KEY (token, product_id))",
+        "CREATE TABLE IF NOT EXISTS order_items (order_id BIGINT NOT NULL, product_id BIGINT NOT \
+         NULL, qty BIGINT NOT NULL, price_cents BIGINT NOT NULL, PRIMARY KEY (order_id, product_id))",
+        // NULL keys never collide: that is how the naive checkout (no key) gets duplicates.
+        "CREATE UNIQUE INDEX IF NOT EXISTS orders_by_key ON orders (token, idem_key)",
+    ];
+    // The one line the two dialects disagree on: how a table numbers its rows.
+    const SQLITE_ORDERS: &str = "CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, \
+        token TEXT NOT NULL, idem_key TEXT, total_cents BIGINT NOT NULL, created_ms BIGINT NOT NULL)";
+    const POSTGRES_ORDERS: &str = "CREATE TABLE IF NOT EXISTS orders (id BIGINT GENERATED BY \
+        DEFAULT AS IDENTITY PRIMARY KEY, token TEXT NOT NULL, idem_key TEXT, total_cents BIGINT \
+        NOT NULL, created_ms BIGINT NOT NULL)";
+
+    /// Opens `url` (`sqlite:shop.db?mode=rwc`, `sqlite::memory:`, `postgres://…`) with `size`
+    /// read connections, creates the tables, and seeds `products` products if there are none.
+    pub async fn open(url: &str, size: u32, acquire_timeout: Duration) -> sqlx::Result<Db> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        let pool = |n: u32| {
+            AnyPoolOptions::new()
+                .max_connections(n)
+                // Waiting longer than this for a connection is an error (503), not a queue
+                // that grows without bound when the pool is exhausted.
+                .acquire_timeout(acquire_timeout)
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            // WAL + NORMAL: a commit appends to the log without an fsync
+                            // (durable at the next checkpoint); readers never block the writer.
+                            sqlx::query("PRAGMA synchronous = NORMAL")
+                                .execute(conn)
+                                .await?;
+                        }
+                        Ok(())
+                    })
+                })
+        };
+        let db = if backend == Backend::Sqlite && url.contains(":memory:") {
+            // Each connection to `:memory:` is its own empty database: keep exactly one, forever.
+            let one = pool(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect(url)
+                .await?;
+            Db {
+                read: one.clone(),
+                write: one,
+                backend,
+            }
+        } else if backend == Backend::Sqlite {
+            let write = pool(1).connect(url).await?;
+            // Persistent in the file; must be set before the readers open it.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&write)
+                .await?;
+            Db {
+                read: pool(size).connect(url).await?,
+                write,
+                backend,
+            }
+        } else {
+            Db {
+                read: pool(size).connect(url).await?,
+                write: pool(size).connect(url).await?,
+                backend,
+            }
+        };
+        let orders = match backend {
+            Backend::Sqlite => SQLITE_ORDERS,
+            Backend::Postgres => POSTGRES_ORDERS,
+        };
+        sqlx::query(orders).execute(&db.write).await?;
+        for sql in TABLES {
+            sqlx::query(sql).execute(&db.write).await?;
+        }
+        Ok(db)
+    }
+
+    /// Fills an empty catalogue: `count` products, `stock` of each, seeded prices.
+    pub async fn seed(db: &Db, count: i64, stock: i64) -> sqlx::Result<bool> {
+        let (have,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM products")
+            .fetch_one(&db.read)
+            .await?;
+        if have > 0 {
+            return Ok(false);
+        }
+        let mut tx = db.write.begin().await?;
+        for id in 1..=count {
+            sqlx::query("INSERT INTO products VALUES ($1, $2, $3, $4, $4)")
+                .bind(id)
+                .bind(format!("product {id}"))
+                .bind(price_cents(id))
+                .bind(stock)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Deterministic prices (199 to 9,999 cents) so every run sells the same catalogue.
+    pub fn price_cents(id: i64) -> i64 {
+        199 + (id * 7_919) % 9_801
+    }
+
+    /// Empties every table (`--reset`), children first.
+    pub async fn reset(db: &Db) -> sqlx::Result<()> {
+        for sql in [
+            "DELETE FROM order_items",
+            "DELETE FROM orders",
+            "DELETE FROM cart_items",
+            "DELETE FROM sessions",
+            "DELETE FROM products",
+        ] {
+            sqlx::query(sql).execute(&db.write).await?;
+        }
+        Ok(())
+    }
+
+    /// Wall-clock milliseconds: session expiry must mean the same thing to every server process.
+    pub fn now_ms() -> i64 {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Every way a shop request can fail, and so every status the API answers with.
+    #[derive(Debug)]
+    pub enum ShopError {
+        /// 401: no session cookie, or an expired or unknown one.
+        Unauthorized,
+        /// 404
+        NotFound(String),
+        /// 409: the request is valid but the world changed (out of stock).
+        Conflict(String),
+        /// 422: well-formed but not acceptable (an empty cart, a quantity of 0).
+        Unprocessable(String),
+        /// 503: no database connection came free in time.
+        Busy,
+        /// 500
+        Database(sqlx::Error),
+    }
+
+    impl From<sqlx::Error> for ShopError {
+        fn from(e: sqlx::Error) -> Self {
+            match e {
+                sqlx::Error::PoolTimedOut => ShopError::Busy,
+                other => ShopError::Database(other),
+            }
+        }
+    }
+}
+
+/// Sessions, the catalogue and the cart. Each cart update is one statement, so two requests of
+/// one session (two tabs, a double click, a retry) cannot undo each other.
+mod cart {
+    use super::db::{Db, ShopError, now_ms};
+
+    /// Who a valid session cookie belongs to.
+    #[derive(Clone, Debug)]
+    pub struct Session {
+        pub token: String,
+        pub user: String,
+    }
+
+    /// Creates a session valid for `ttl_ms`. The token is 256 random bits: the only secret.
+    pub async fn login(db: &Db, user: &str, ttl_ms: i64) -> Result<Session, ShopError> {
+        let token = format!(
+            "{:032x}{:032x}",
+            rand::random::<u128>(),
+            rand::random::<u128>()
+        );
+        sqlx::query("INSERT INTO sessions (token, user_name, expires_ms) VALUES ($1, $2, $3)")
+            .bind(&token)
+            .bind(user)
+            .bind(now_ms().saturating_add(ttl_ms))
+            .execute(&db.write)
+            .await?;
+        Ok(Session {
+            token,
+            user: user.to_string(),
+        })
+    }
+
+    /// The session behind `token`, if it exists and has not expired.
+    pub async fn authenticate(db: &Db, token: &str) -> Result<Session, ShopError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT user_name FROM sessions WHERE token = $1 AND expires_ms > $2")
+                .bind(token)
+                .bind(now_ms())
+                .fetch_optional(&db.read)
+                .await?;
+        let (user,) = row.ok_or(ShopError::Unauthorized)?;
+        Ok(Session {
+            token: token.to_string(),
+            user,
+        })
+    }
+
+    /// A product as the catalogue shows it.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Product {
+        pub id: i64,
+        pub name: String,
+        pub price_cents: i64,
+        pub stock: i64,
+    }
+
+    /// The first `limit` products by id.
+    pub async fn products(db: &Db, limit: i64) -> Result<Vec<Product>, ShopError> {
+        let rows: Vec<(i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT id, name, price_cents, stock FROM products ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&db.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, price_cents, stock)| Product {
+                id,
+                name,
+                price_cents,
+                stock,
+            })
+            .collect())
+    }
+
+    pub async fn product(db: &Db, id: i64) -> Result<Product, ShopError> {
+        let row: Option<(String, i64, i64)> =
+            sqlx::query_as("SELECT name, price_cents, stock FROM products WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&db.read)
+                .await?;
+        let (name, price_cents, stock) =
+            row.ok_or_else(|| ShopError::NotFound(format!("product {id}")))?;
+        Ok(Product {
+            id,
+            name,
+            price_cents,
+            stock,
+        })
+    }
+
+    /// Adds `qty` of a product to the cart and returns the line's new quantity. One statement:
+    /// the database applies concurrent adds one after the other, and none is lost. An unknown
+    /// product selects no row, so nothing is inserted.
+    pub async fn add(db: &Db, token: &str, product_id: i64, qty: i64) -> Result<i64, ShopError> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "INSERT INTO cart_items (token, product_id, qty) SELECT $1, id, $3 FROM products \
+             WHERE id = $2 ON CONFLICT (token, product_id) \
+             DO UPDATE SET qty = cart_items.qty + excluded.qty RETURNING qty",
+        )
+        .bind(token)
+        .bind(product_id)
+        .bind(qty)
+        .fetch_optional(&db.write)
+        .await?;
+        let (new_qty,) = row.ok_or_else(|| ShopError::NotFound(format!("product {product_id}")))?;
+        Ok(new_qty)
+    }
+
+    /// The naive add (`--racy lost-updates`): load the line, check the product, save the sum.
+    /// Two concurrent adds both load 1 and both save 2: both are acknowledged, one is lost.
+    /// Session stores that load the whole session and save it back lose updates the same way.
+    pub async fn add_naive(
+        db: &Db,
+        token: &str,
+        product_id: i64,
+        qty: i64,
+    ) -> Result<i64, ShopError> {
+        let line: Option<(i64,)> =
+            sqlx::query_as("SELECT qty FROM cart_items WHERE token = $1 AND product_id = $2")
+                .bind(token)
+                .bind(product_id)
+                .fetch_optional(&db.read)
+                .await?;
+        product(db, product_id).await?; // the `.await` that lets the other request in
+        let new_qty = line.map_or(0, |(q,)| q).saturating_add(qty);
+        sqlx::query(
+            "INSERT INTO cart_items (token, product_id, qty) VALUES ($1, $2, $3) \
+             ON CONFLICT (token, product_id) DO UPDATE SET qty = excluded.qty",
+        )
+        .bind(token)
+        .bind(product_id)
+        .bind(new_qty)
+        .execute(&db.write)
+        .await?;
+        Ok(new_qty)
+    }
+
+    /// Removes a product's line from the cart and returns the quantity it held.
+    pub async fn remove(db: &Db, token: &str, product_id: i64) -> Result<i64, ShopError> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "DELETE FROM cart_items WHERE token = $1 AND product_id = $2 RETURNING qty",
+        )
+        .bind(token)
+        .bind(product_id)
+        .fetch_optional(&db.write)
+        .await?;
+        let (qty,) =
+            row.ok_or_else(|| ShopError::NotFound(format!("product {product_id} in the cart")))?;
+        Ok(qty)
+    }
+
+    /// One line of a cart, with the current price.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct CartLine {
+        pub product_id: i64,
+        pub qty: i64,
+        pub price_cents: i64,
+    }
+
+    /// The cart, in product order (the order checkout locks rows in: see `checkout`).
+    pub async fn lines(db: &Db, token: &str) -> Result<Vec<CartLine>, ShopError> {
+        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT c.product_id, c.qty, p.price_cents FROM cart_items c \
+             JOIN products p ON p.id = c.product_id WHERE c.token = $1 ORDER BY c.product_id",
+        )
+        .bind(token)
+        .fetch_all(&db.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(product_id, qty, price_cents)| CartLine {
+                product_id,
+                qty,
+                price_cents,
+            })
+            .collect())
+    }
+}
+
+/// Checkout: the oversell, the double checkout and the held connection, each fixed next to the
+/// naive version that `--racy` brings back.
+mod checkout {
+    use super::cart::{self, CartLine};
+    use super::db::{Db, ShopError, now_ms};
+    use std::time::Duration;
+
+    /// Which naive versions are on (`--racy`); each brings one bug back.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Racy {
+        /// Check the stock, `.await` the payment, then write `stock = (what we saw) - qty`.
+        pub oversell: bool,
+        /// Cart adds by load, modify, save (`cart::add_naive`).
+        pub lost_updates: bool,
+        /// Ignore the idempotency key: a retried request makes a second order.
+        pub double_checkout: bool,
+        /// Open the transaction first, and keep it (and its connection) during the payment.
+        pub hold_connection: bool,
+    }
+
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Order {
+        pub id: i64,
+        pub total_cents: i64,
+        pub items: Vec<CartLine>,
+        /// This is the answer to an earlier request with the same idempotency key.
+        pub replayed: bool,
+    }
+
+    /// The slow external call in the middle of a checkout (a payment provider), simulated: what
+    /// matters is that it takes time, and that nothing is held while it runs. A real one gets
+    /// the idempotency key too, so a retry is not charged twice.
+    pub async fn authorize_payment(_total_cents: i64, latency: Duration) {
+        tokio::time::sleep(latency).await;
+    }
+
+    pub async fn checkout(
+        db: &Db,
+        racy: Racy,
+        token: &str,
+        key: &str,
+        payment_latency: Duration,
+    ) -> Result<Order, ShopError> {
+        // Double checkout, fixed: the retry of a checkout that went through (the client never
+        // saw the answer) finds that order and returns it instead of making another.
+        if !racy.double_checkout
+            && let Some(order) = order_by_key(db, token, key).await?
+        {
+            return Ok(order);
+        }
+        // Pool exhaustion, naive: the transaction, and with it a connection, is taken now and
+        // held through the payment. With N connections, N slow payments stop every write.
+        let early_tx = if racy.hold_connection {
+            Some(db.write.begin().await?)
+        } else {
+            None
+        };
+        let lines = cart::lines(db, token).await?;
+        if lines.is_empty() {
+            return Err(ShopError::Unprocessable("the cart is empty".into()));
+        }
+        let total = total_cents(&lines)?;
+        // Oversell, naive: check the stock now, act on it after an `.await`.
+        let mut seen_stock = Vec::with_capacity(lines.len());
+        if racy.oversell {
+            for line in &lines {
+                let stock = cart::product(db, line.product_id).await?.stock;
+                if stock < line.qty {
+                    return Err(out_of_stock(line.product_id));
+                }
+                seen_stock.push(stock);
+            }
+        }
+        authorize_payment(total, payment_latency).await;
+        // Fixed: a connection only for the few short statements below.
+        let mut tx = match early_tx {
+            Some(tx) => tx,
+            None => db.write.begin().await?,
+        };
+        let inserted: Option<(i64,)> = sqlx::query_as(
+            "INSERT INTO orders (token, idem_key, total_cents, created_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (token, idem_key) DO NOTHING RETURNING id",
+        )
+        .bind(token)
+        .bind((!racy.double_checkout).then_some(key)) // naive: no key, NULLs never collide
+        .bind(total)
+        .bind(now_ms())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((order_id,)) = inserted else {
+            // A concurrent request with this key committed first: answer with its order.
+            drop(tx); // rolls back
+            return order_by_key(db, token, key)
+                .await?
+                .ok_or_else(|| ShopError::Conflict("order vanished".into()));
+        };
+        // Lines come sorted by product id: on PostgreSQL, two checkouts lock rows in the same
+        // order and cannot deadlock.
+        for (i, line) in lines.iter().enumerate() {
+            let sold = if let Some(stock) = seen_stock.get(i) {
+                sqlx::query("UPDATE products SET stock = $1 WHERE id = $2")
+                    .bind(stock - line.qty) // stale: another checkout may have sold them since
+                    .bind(line.product_id)
+                    .execute(&mut *tx)
+                    .await?;
+                true
+            } else {
+                // Oversell, fixed: the check and the decrement are one statement, applied
+                // atomically per row by the database.
+                sqlx::query("UPDATE products SET stock = stock - $1 WHERE id = $2 AND stock >= $1")
+                    .bind(line.qty)
+                    .bind(line.product_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1
+            };
+            if !sold {
+                return Err(out_of_stock(line.product_id)); // dropping `tx` rolls everything back
+            }
+            sqlx::query("INSERT INTO order_items VALUES ($1, $2, $3, $4)")
+                .bind(order_id)
+                .bind(line.product_id)
+                .bind(line.qty)
+                .bind(line.price_cents)
+                .execute(&mut *tx)
+                .await?;
+            if racy.double_checkout {
+                continue; // naive: the whole cart is cleared below, whatever it holds now
+            }
+            // Take out of the cart exactly what was paid for: an add that arrived during the
+            // payment stays, and a concurrent checkout of the same cart finds it changed.
+            let taken = sqlx::query(
+                "UPDATE cart_items SET qty = qty - $3 WHERE token = $1 AND product_id = $2 AND qty >= $3",
+            )
+            .bind(token)
+            .bind(line.product_id)
+            .bind(line.qty)
+            .execute(&mut *tx)
+            .await?;
+            if taken.rows_affected() == 0 {
+                return Err(ShopError::Conflict(
+                    "the cart changed during checkout".into(),
+                ));
+            }
+        }
+        let clear = if racy.double_checkout {
+            "DELETE FROM cart_items WHERE token = $1"
+        } else {
+            "DELETE FROM cart_items WHERE token = $1 AND qty <= 0"
+        };
+        sqlx::query(clear).bind(token).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Order {
+            id: order_id,
+            total_cents: total,
+            items: lines,
+            replayed: false,
+        })
+    }
+
+    fn out_of_stock(product_id: i64) -> ShopError {
+        ShopError::Conflict(format!("product {product_id} is out of stock"))
+    }
+
+    /// Σ qty × price, refusing to wrap around.
+    pub fn total_cents(lines: &[CartLine]) -> Result<i64, ShopError> {
+        lines
+            .iter()
+            .try_fold(0i64, |sum, l| {
+                l.qty
+                    .checked_mul(l.price_cents)
+                    .and_then(|t| sum.checked_add(t))
+            })
+            .ok_or_else(|| ShopError::Unprocessable("the order total is too large".into()))
+    }
+
+    async fn order_by_key(db: &Db, token: &str, key: &str) -> Result<Option<Order>, ShopError> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM orders WHERE token = $1 AND idem_key = $2")
+                .bind(token)
+                .bind(key)
+                .fetch_optional(&db.read)
+                .await?;
+        let Some((id,)) = row else { return Ok(None) };
+        Ok(orders(db, token, Some(id)).await?.pop().map(|o| Order {
+            replayed: true,
+            ..o
+        }))
+    }
+
+    /// The session's orders (or only `only`), oldest first, with their lines.
+    pub async fn orders(db: &Db, token: &str, only: Option<i64>) -> Result<Vec<Order>, ShopError> {
+        let rows: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT o.id, o.total_cents, i.product_id, i.qty, i.price_cents FROM orders o \
+             JOIN order_items i ON i.order_id = o.id WHERE o.token = $1 AND ($2 = 0 OR o.id = $2) \
+             ORDER BY o.id, i.product_id LIMIT 10000",
+        )
+        .bind(token)
+        .bind(only.unwrap_or(0))
+        .fetch_all(&db.read)
+        .await?;
+        let mut out: Vec<Order> = Vec::new();
+        for (id, total_cents, product_id, qty, price_cents) in rows {
+            if out.last().is_none_or(|o| o.id != id) {
+                out.push(Order {
+                    id,
+                    total_cents,
+                    items: Vec::new(),
+                    replayed: false,
+                });
+            }
+            if let Some(order) = out.last_mut() {
+                order.items.push(CartLine {
+                    product_id,
+                    qty,
+                    price_cents,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Rate limiting: a token bucket per key, kept in a std `Mutex` that no `.await` ever holds.
+mod limits {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, PoisonError};
+    use std::time::{Duration, Instant};
+
+    /// `rate` requests per second on average, bursts of up to `burst`, for each key.
+    pub struct RateLimiter {
+        rate: f64,
+        burst: f64,
+        max_keys: usize,
+        // A std Mutex, not tokio's: the critical section is a few additions and never awaits.
+        // One lock for all keys costs well under a microsecond per request; shard it (N maps
+        // chosen by hash) if it ever shows in a profile.
+        buckets: Mutex<HashMap<String, Bucket>>,
+    }
+
+    struct Bucket {
+        tokens: f64,
+        last: Instant,
+    }
+
+    impl Bucket {
+        fn refill(&mut self, now: Instant, rate: f64, burst: f64) {
+            let dt = now.saturating_duration_since(self.last).as_secs_f64();
+            self.tokens = (self.tokens + dt * rate).min(burst);
+            self.last = now;
+        }
+    }
+
+    impl RateLimiter {
+        /// `max_keys` bounds memory whatever the traffic (one bucket per session or IP).
+        pub fn new(rate: f64, burst: f64, max_keys: usize) -> Self {
+            let buckets = Mutex::new(HashMap::new());
+            RateLimiter {
+                rate,
+                burst: burst.max(1.0),
+                max_keys,
+                buckets,
+            }
+        }
+
+        /// Takes a token for `key`; `Err(wait)` says how long until the next one.
+        pub fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
+            let (rate, burst) = (self.rate, self.burst);
+            let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+            if !buckets.contains_key(key) && buckets.len() >= self.max_keys {
+                // Forget the buckets that have refilled: they would start full anyway.
+                buckets.retain(|_, b| {
+                    b.refill(now, rate, burst);
+                    b.tokens < burst
+                });
+                if buckets.len() >= self.max_keys {
+                    buckets.clear(); // a flood of keys: fail open rather than refuse everyone
+                }
+            }
+            let bucket = match buckets.get_mut(key) {
+                Some(b) => b,
+                None => buckets.entry(key.to_owned()).or_insert(Bucket {
+                    tokens: burst,
+                    last: now,
+                }),
+            };
+            bucket.refill(now, rate, burst);
+            if bucket.tokens >= 1.0 {
+                bucket.tokens -= 1.0;
+                Ok(())
+            } else {
+                Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_burst_then_the_rate_and_keys_are_independent() {
+            let limiter = RateLimiter::new(10.0, 3.0, 100);
+            let t0 = Instant::now();
+            for _ in 0..3 {
+                assert!(limiter.check("a", t0).is_ok());
+            }
+            let wait = limiter.check("a", t0).expect_err("burst spent");
+            assert!(wait > Duration::ZERO && wait <= Duration::from_millis(100));
+            assert!(
+                limiter.check("b", t0).is_ok(),
+                "another key has its own bucket"
+            );
+            assert!(
+                limiter.check("a", t0 + Duration::from_millis(100)).is_ok(),
+                "refilled"
+            );
+        }
+
+        #[test]
+        fn memory_stays_bounded() {
+            let limiter = RateLimiter::new(1.0, 1.0, 10);
+            let t0 = Instant::now();
+            for i in 0..1000 {
+                let _ = limiter.check(&format!("k{i}"), t0);
+            }
+            assert!(limiter.buckets.lock().expect("not poisoned").len() <= 10);
+        }
+    }
+}
+
+/// The HTTP layer: routes, JSON in and out, and the limits every request passes through.
+mod api {
+    use super::cart::{self, Session};
+    use super::checkout::{self, Order, Racy};
+    use super::db::{Db, ShopError};
+    use super::guards::{ApiError, limit_rate, time_limit, trace_request};
+    use super::limits::RateLimiter;
+    use axum::extract::rejection::JsonRejection;
+    use axum::extract::{DefaultBodyLimit, Path, State};
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::middleware;
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{delete, get, post};
+    use axum::{Json, Router, serve::ListenerExt};
+    use serde_json::{Value, json};
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64;
+    use std::time::Duration;
+
+    pub struct Config {
+        pub racy: Racy,
+        pub session_ttl: Duration,
+        pub payment_latency: Duration,
+        pub request_timeout: Duration,
+        pub body_limit: usize,
+    }
+
+    /// What every handler shares: no cart, no stock, only the way to the database.
+    pub struct Shop {
+        pub db: Db,
+        pub config: Config,
+        pub limiter: RateLimiter,
+        pub requests: AtomicU64,
+    }
+
+    pub fn router(shop: Arc<Shop>) -> Router {
+        Router::new()
+            .route("/login", post(login))
+            .route("/products", get(list_products))
+            .route("/products/{id}", get(show_product))
+            .route("/cart", get(view_cart))
+            .route("/cart/items", post(add_to_cart))
+            .route("/cart/items/{id}", delete(remove_from_cart))
+            .route("/checkout", post(checkout))
+            .route("/orders", get(list_orders))
+            .fallback(|| async { ApiError::from(ShopError::NotFound("route".into())) })
+            // The first layer added is the innermost: a request meets the span, the timeout,
+            // the rate limit, then the body limit (enforced while the JSON is read).
+            .layer(DefaultBodyLimit::max(shop.config.body_limit))
+            .layer(middleware::from_fn_with_state(shop.clone(), limit_rate))
+            .layer(middleware::from_fn_with_state(shop.clone(), time_limit))
+            .layer(middleware::from_fn_with_state(shop.clone(), trace_request))
+            .with_state(shop)
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets the requests in flight
+    /// finish, closes idle keep-alive connections, and returns.
+    pub async fn serve(
+        listener: tokio::net::TcpListener,
+        shop: Arc<Shop>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        // No Nagle: a response is one small write; waiting for an ACK would add 40 ms.
+        let listener = listener.tap_io(|tcp| drop(tcp.set_nodelay(true)));
+        let app = router(shop).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+
+    async fn login(
+        State(s): State<Arc<Shop>>,
+        body: Result<Json<Value>, JsonRejection>,
+    ) -> Result<Response, ApiError> {
+        let body = json_body(body)?;
+        let user = body["user"]
+            .as_str()
+            .filter(|u| (1..=64).contains(&u.chars().count()) && !u.chars().any(char::is_control))
+            .ok_or_else(|| unprocessable("`user` must be a name of 1 to 64 characters"))?;
+        let ttl = s.config.session_ttl;
+        let session = cart::login(
+            &s.db,
+            user,
+            i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
+        )
+        .await?;
+        let cookie = format!(
+            "session={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+            session.token,
+            ttl.as_secs().max(1)
+        );
+        Ok((
+            [(header::SET_COOKIE, cookie)],
+            Json(json!({"user": session.user, "expires_in_s": ttl.as_secs_f64()})),
+        )
+            .into_response())
+    }
+
+    async fn list_products(State(s): State<Arc<Shop>>) -> Result<Json<Value>, ApiError> {
+        let products = cart::products(&s.db, 100).await?;
+        Ok(Json(products.iter().map(product_json).collect()))
+    }
+
+    async fn show_product(
+        State(s): State<Arc<Shop>>,
+        Path(id): Path<String>,
+    ) -> Result<Json<Value>, ApiError> {
+        Ok(Json(product_json(
+            &cart::product(&s.db, parse_id(&id)?).await?,
+        )))
+    }
+
+    async fn view_cart(
+        State(s): State<Arc<Shop>>,
+        session: Session,
+    ) -> Result<Json<Value>, ApiError> {
+        Ok(Json(lines_json(&cart::lines(&s.db, &session.token).await?)))
+    }
+
+    async fn remove_from_cart(
+        State(s): State<Arc<Shop>>,
+        session: Session,
+        Path(id): Path<String>,
+    ) -> Result<Json<Value>, ApiError> {
+        let product_id = parse_id(&id)?;
+        let qty = cart::remove(&s.db, &session.token, product_id).await?;
+        Ok(Json(json!({"product_id": product_id, "removed_qty": qty})))
+    }
+
+    async fn list_orders(
+        State(s): State<Arc<Shop>>,
+        session: Session,
+    ) -> Result<Json<Value>, ApiError> {
+        let orders = checkout::orders(&s.db, &session.token, None).await?;
+        Ok(Json(orders.iter().map(order_json).collect()))
+    }
+
+    async fn add_to_cart(
+        State(s): State<Arc<Shop>>,
+        session: Session,
+        body: Result<Json<Value>, JsonRejection>,
+    ) -> Result<Json<Value>, ApiError> {
+        let body = json_body(body)?;
+        let product_id = body["product_id"]
+            .as_i64()
+            .filter(|id| *id >= 1)
+            .ok_or_else(|| unprocessable("`product_id` must be a positive integer"))?;
+        let qty = match &body["qty"] {
+            Value::Null => Some(1),
+            q => q.as_i64().filter(|q| (1..=1000).contains(q)),
+        }
+        .ok_or_else(|| unprocessable("`qty` must be an integer from 1 to 1000"))?;
+        let new_qty = if s.config.racy.lost_updates {
+            cart::add_naive(&s.db, &session.token, product_id, qty).await?
+        } else {
+            cart::add(&s.db, &session.token, product_id, qty).await?
+        };
+        Ok(Json(json!({"product_id": product_id, "qty": new_qty})))
+    }
+
+    async fn checkout(
+        State(s): State<Arc<Shop>>,
+        session: Session,
+        headers: HeaderMap,
+    ) -> Result<Response, ApiError> {
+        let key = headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .filter(|k| (1..=64).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+            .ok_or_else(|| {
+                ApiError::Rejected(
+                    StatusCode::BAD_REQUEST,
+                    "an `Idempotency-Key` header of 1 to 64 visible characters is required".into(),
+                )
+            })?;
+        let order = checkout::checkout(
+            &s.db,
+            s.config.racy,
+            &session.token,
+            key,
+            s.config.payment_latency,
+        )
+        .await?;
+        let status = if order.replayed {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        };
+        Ok((status, Json(order_json(&order))).into_response())
+    }
+
+    fn parse_id(s: &str) -> Result<i64, ApiError> {
+        s.parse().map_err(|_| {
+            ApiError::Rejected(
+                StatusCode::BAD_REQUEST,
+                format!("`{s}` is not a product id"),
+            )
+        })
+    }
+
+    fn json_body(body: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
+        // axum picks the status: 400 bad JSON, 413 too large, 415 not JSON, 422 wrong shape.
+        body.map(|Json(v)| v)
+            .map_err(|r| ApiError::Rejected(r.status(), r.body_text()))
+    }
+
+    fn unprocessable(msg: &str) -> ApiError {
+        ApiError::Shop(ShopError::Unprocessable(msg.into()))
+    }
+
+    fn product_json(p: &cart::Product) -> Value {
+        json!({"id": p.id, "name": p.name, "price_cents": p.price_cents, "stock": p.stock})
+    }
+
+    fn lines_json(lines: &[cart::CartLine]) -> Value {
+        lines
+            .iter()
+            .map(
+                |l| json!({"product_id": l.product_id, "qty": l.qty, "price_cents": l.price_cents}),
+            )
+            .collect()
+    }
+
+    fn order_json(o: &Order) -> Value {
+        json!({"order_id": o.id, "total_cents": o.total_cents, "items": lines_json(&o.items), "replayed": o.replayed})
+    }
+}
+
+/// What every request passes through before a handler: its span, the timeout, the rate limit,
+/// the session check; and how every failure becomes a status and a JSON body.
+mod guards {
+    use super::api::Shop;
+    use super::cart::{self, Session};
+    use super::db::ShopError;
+    use axum::Json;
+    use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+    use axum::http::{HeaderMap, StatusCode, header, request::Parts};
+    use axum::middleware::Next;
+    use axum::response::{IntoResponse, Response};
+    use serde_json::json;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::time::{Duration, Instant};
+    use tracing::Instrument;
+
+    /// `Session` as an extractor: a handler that names it only runs for a valid session.
+    impl FromRequestParts<Arc<Shop>> for Session {
+        type Rejection = ApiError;
+        async fn from_request_parts(parts: &mut Parts, s: &Arc<Shop>) -> Result<Self, ApiError> {
+            let token = session_cookie(&parts.headers).ok_or(ShopError::Unauthorized)?;
+            Ok(cart::authenticate(&s.db, token).await?)
+        }
+    }
+
+    /// A span per request: `RUST_LOG=shop_api=debug` prints each one, with its id on every line.
+    pub async fn trace_request(State(s): State<Arc<Shop>>, req: Request, next: Next) -> Response {
+        let id = s.requests.fetch_add(1, Relaxed);
+        let span =
+            tracing::debug_span!("request", id, method = %req.method(), path = %req.uri().path());
+        async move {
+            tracing::debug!("started");
+            let started = Instant::now();
+            let response = next.run(req).await;
+            tracing::debug!(
+                status = response.status().as_u16(),
+                us = started.elapsed().as_micros() as u64,
+                "done"
+            );
+            response
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Cancelling a handler is safe here: a transaction that is dropped rolls back, so a
+    /// checkout that times out has written nothing, and its idempotency key is still free.
+    pub async fn time_limit(State(s): State<Arc<Shop>>, req: Request, next: Next) -> Response {
+        match tokio::time::timeout(s.config.request_timeout, next.run(req)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::TimedOut.into_response(),
+        }
+    }
+
+    /// One bucket per session; requests without a session cookie share their IP's bucket.
+    pub async fn limit_rate(State(s): State<Arc<Shop>>, req: Request, next: Next) -> Response {
+        let key = match session_cookie(req.headers()) {
+            Some(token) => format!("s:{token}"),
+            None => match req.extensions().get::<ConnectInfo<SocketAddr>>() {
+                Some(ConnectInfo(peer)) => format!("ip:{}", peer.ip()),
+                None => "ip:unknown".to_string(),
+            },
+        };
+        match s.limiter.check(&key, Instant::now()) {
+            Ok(()) => next.run(req).await,
+            Err(wait) => ApiError::RateLimited(wait).into_response(),
+        }
+    }
+
+    /// The `session` cookie, if it looks like one of our tokens (64 hex digits).
+    pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|c| c.trim().strip_prefix("session="))
+            .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+    }
+
+    /// Every failure, as a status and a JSON body `{"error": "...", "message": "..."}`.
+    #[derive(Debug)]
+    pub enum ApiError {
+        Shop(ShopError),
+        Rejected(StatusCode, String),
+        RateLimited(Duration),
+        TimedOut,
+    }
+
+    impl From<ShopError> for ApiError {
+        fn from(e: ShopError) -> Self {
+            ApiError::Shop(e)
+        }
+    }
+
+    impl IntoResponse for ApiError {
+        fn into_response(self) -> Response {
+            let mut retry_after = None;
+            let (status, message) = match self {
+                ApiError::Shop(ShopError::Unauthorized) => (
+                    StatusCode::UNAUTHORIZED,
+                    "log in first: no valid session".into(),
+                ),
+                ApiError::Shop(ShopError::NotFound(what)) => {
+                    (StatusCode::NOT_FOUND, format!("unknown {what}"))
+                }
+                ApiError::Shop(ShopError::Conflict(m)) => (StatusCode::CONFLICT, m),
+                ApiError::Shop(ShopError::Unprocessable(m)) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, m)
+                }
+                ApiError::Shop(ShopError::Busy) => {
+                    retry_after = Some(1);
+                    let m = "no database connection came free in time".into();
+                    (StatusCode::SERVICE_UNAVAILABLE, m)
+                }
+                ApiError::Shop(ShopError::Database(e)) => {
+                    tracing::error!("database: {e}"); // inside the request's span
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+                }
+                ApiError::Rejected(status, m) => (status, m),
+                ApiError::RateLimited(wait) => {
+                    let secs = wait.as_secs().saturating_add(1); // rounded up, at least 1
+                    retry_after = Some(secs);
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        format!("slow down: retry in {secs} s"),
+                    )
+                }
+                ApiError::TimedOut => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the request timed out".into(),
+                ),
+            };
+            let reason = status.canonical_reason().unwrap_or("error");
+            let error = reason.to_lowercase().replace(' ', "_");
+            let body = Json(json!({"error": error, "message": message}));
+            match retry_after {
+                Some(secs) => {
+                    (status, [(header::RETRY_AFTER, secs.to_string())], body).into_response()
+                }
+                None => (status, body).into_response(),
+            }
+        }
+    }
+}
+
+// === Harness: not part of the lesson ===
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use shared::cli;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+/// How long shutdown waits for in-flight requests before giving up on them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often expired sessions (and their carts) are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+/// Rate-limit buckets kept at most (one per session or IP).
+const MAX_RATE_KEYS: usize = 100_000;
+
+/// An async REST shop on SQLite or PostgreSQL (see the file header for the endpoints).
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// Address to listen on; port 0 picks a free one (the first stdout line says which).
+    #[arg(long, default_value = DEFAULT_ADDR)]
+    addr: SocketAddr,
+    /// Database: a SQLite file (created on first run), `:memory:`, or a `sqlite:`/`postgres://` URL.
+    #[arg(long, default_value = "shop.db")]
+    db: String,
+    /// Empty the database first, then seed it again.
+    #[arg(long)]
+    reset: bool,
+    /// Products to seed into an empty catalogue.
+    #[arg(long, default_value_t = 100, value_parser = cli::int_in(1i64, 100_000))]
+    products: i64,
+    /// Initial stock of each seeded product.
+    #[arg(long, default_value_t = 1_000, value_parser = cli::int_in(0i64, 1_000_000_000))]
+    stock: i64,
+    /// Read connections (SQLite writes always use one connection; PostgreSQL gets this many of both).
+    #[arg(long, default_value_t = 8, value_parser = cli::u32_in(1, 1000))]
+    pool: u32,
+    /// A request waiting longer than this for a database connection gets 503.
+    #[arg(long, default_value = "2s", value_parser = cli::duration_in(Duration::from_millis(1), Duration::from_secs(600)))]
+    acquire_timeout: Duration,
+    /// Bring naive versions back: a list (`--racy oversell,lost-updates`), `all`, or nothing for
+    /// the three that corrupt data. `hold-connection` is left out of that default: with one
+    /// writer it serialises every checkout, which hides the oversell.
+    #[arg(long, value_enum, num_args = 0.., value_delimiter = ',',
+          default_missing_values = ["oversell", "lost-updates", "double-checkout"])]
+    racy: Option<Vec<RacyBug>>,
+    /// How long the (simulated) payment provider takes during a checkout.
+    #[arg(long, default_value = "5ms", value_parser = cli::duration_in(Duration::ZERO, Duration::from_secs(10)))]
+    payment_latency: Duration,
+    /// How long a session lasts after login.
+    #[arg(long, default_value = "30m", value_parser = cli::duration_in(Duration::from_millis(1), Duration::from_secs(30 * 86_400)))]
+    session_ttl: Duration,
+    /// Requests per second allowed per session (or per IP without a session), on average.
+    #[arg(long, default_value_t = 1_000.0, value_parser = cli::f64_in(0.001, 1e9))]
+    rate_limit: f64,
+    /// Requests a session may send at once above the rate (default: 2 seconds' worth).
+    #[arg(long, value_parser = cli::f64_in(1.0, 1e9))]
+    burst: Option<f64>,
+    /// A request taking longer than this gets 503 (and its transaction is rolled back).
+    #[arg(long, default_value = "10s", value_parser = cli::duration_in(Duration::from_millis(1), Duration::from_secs(3600)))]
+    request_timeout: Duration,
+    /// Largest request body, in bytes (413 beyond).
+    #[arg(long, default_value_t = 16 * 1024, value_parser = cli::usize_in(1, 16 << 20))]
+    body_limit: usize,
+    /// Stop by itself after this long (default: run until Ctrl-C or SIGTERM).
+    #[arg(long, value_parser = cli::duration_in(Duration::from_millis(1), Duration::from_secs(30 * 86_400)))]
+    duration: Option<Duration>,
+}
+
+/// The naive versions `--racy` can bring back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum RacyBug {
+    All,
+    Oversell,
+    LostUpdates,
+    DoubleCheckout,
+    HoldConnection,
+}
+
+fn racy_from(list: Option<&[RacyBug]>) -> checkout::Racy {
+    let on = |bug: RacyBug| list.is_some_and(|l| l.contains(&bug) || l.contains(&RacyBug::All));
+    checkout::Racy {
+        oversell: on(RacyBug::Oversell),
+        lost_updates: on(RacyBug::LostUpdates),
+        double_checkout: on(RacyBug::DoubleCheckout),
+        hold_connection: on(RacyBug::HoldConnection),
+    }
+}
+
+/// `--db` as a sqlx URL.
+fn database_url(db: &str) -> String {
+    if db == ":memory:" {
+        "sqlite::memory:".to_string()
+    } else if ["sqlite:", "postgres:", "postgresql:"]
+        .iter()
+        .any(|p| db.starts_with(p))
+    {
+        db.to_string()
+    } else {
+        format!("sqlite:{db}?mode=rwc")
+    }
+}
+
+/// The URL with its password hidden, for printing.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,shop_api=info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let stop = shared::shutdown::cancel_on_ctrl_c();
+    // One socket per client connection: the default soft limit (often 1,024) is too few.
+    shared::monitor::raise_nofile_limit().context("raising RLIMIT_NOFILE")?;
+    let url = database_url(&args.db);
+    let shown = redacted(&url);
+    let db = db::open(&url, args.pool, args.acquire_timeout)
+        .await
+        .with_context(|| format!("opening the database {shown}"))?;
+    if args.reset {
+        db::reset(&db).await.context("emptying the database")?;
+    }
+    let seeded = db::seed(&db, args.products, args.stock)
+        .await
+        .context("seeding the catalogue")?;
+    let racy = racy_from(args.racy.as_deref());
+    let shop = Arc::new(api::Shop {
+        db: db.clone(),
+        config: api::Config {
+            racy,
+            session_ttl: args.session_ttl,
+            payment_latency: args.payment_latency,
+            request_timeout: args.request_timeout,
+            body_limit: args.body_limit,
+        },
+        limiter: limits::RateLimiter::new(
+            args.rate_limit,
+            args.burst.unwrap_or((args.rate_limit * 2.0).max(1.0)),
+            MAX_RATE_KEYS,
+        ),
+        requests: AtomicU64::new(0),
+    });
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("binding {}", args.addr))?;
+    let addr = listener.local_addr().context("local address")?;
+    println!("shop-api listening on http://{addr}");
+    print_intro(addr, &shown, &db, seeded, &args, racy);
+
+    let purge_db = db.clone();
+    let purge_stop = stop.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PURGE_EVERY);
+        loop {
+            tokio::select! {
+                _ = purge_stop.cancelled() => break,
+                _ = tick.tick() => {
+                    if let Err(e) = purge_expired(&purge_db).await {
+                        tracing::warn!("purging expired sessions: {e}");
+                    }
+                }
+            }
+        }
+    });
+    if let Some(d) = args.duration {
+        let s = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(d).await;
+            s.cancel();
+        });
+    }
+    let server = tokio::spawn(api::serve(listener, shop, stop.clone().cancelled_owned()));
+    stop.cancelled().await;
+    eprintln!("shop-api: stopping: no new connections, finishing the requests in flight");
+    match tokio::time::timeout(DRAIN_TIMEOUT, server).await {
+        Ok(joined) => joined.context("server task")?.context("serving")?,
+        Err(_) => {
+            eprintln!("shop-api: requests still running after {DRAIN_TIMEOUT:?}: leaving them")
+        }
+    }
+    db.write.close().await;
+    db.read.close().await;
+    eprintln!("shop-api: stopped");
+    Ok(())
+}
+
+/// Deletes expired sessions and their carts (the harness runs it every minute).
+async fn purge_expired(db: &db::Db) -> sqlx::Result<()> {
+    let now = db::now_ms();
+    let mut tx = db.write.begin().await?;
+    sqlx::query(
+        "DELETE FROM cart_items WHERE token IN (SELECT token FROM sessions WHERE expires_ms <= $1)",
+    )
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM sessions WHERE expires_ms <= $1")
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+fn print_intro(
+    addr: SocketAddr,
+    url: &str,
+    db: &db::Db,
+    seeded: bool,
+    args: &Args,
+    racy: checkout::Racy,
+) {
+    let backend = match db.backend {
+        db::Backend::Sqlite => "SQLite (WAL, 1 writer)",
+        db::Backend::Postgres => "PostgreSQL",
+    };
+    println!(
+        "database {url}: {backend}, {} read connections{}",
+        args.pool,
+        if seeded {
+            format!(", seeded {} products x {}", args.products, args.stock)
+        } else {
+            String::new()
+        }
+    );
+    if racy != checkout::Racy::default() {
+        println!("NAIVE VERSIONS ON (--racy): {racy:?}");
+    }
+    let base = format!("http://{addr}");
+    println!("try it (Ctrl-C or SIGTERM stops it cleanly):");
+    println!("  curl -s {base}/products/1");
+    println!(
+        "  curl -s -c jar -H 'content-type: application/json' -d '{{\"user\":\"alice\"}}' {base}/login"
+    );
+    println!(
+        "  curl -s -b jar -H 'content-type: application/json' -d '{{\"product_id\":1,\"qty\":2}}' {base}/cart/items"
+    );
+    println!("  curl -s -b jar -X POST -H 'idempotency-key: order-1' {base}/checkout");
+    println!("  curl -s -b jar {base}/orders");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn db_flag_becomes_a_url() {
+        assert_eq!(database_url(":memory:"), "sqlite::memory:");
+        assert_eq!(database_url("shop.db"), "sqlite:shop.db?mode=rwc");
+        assert_eq!(database_url("postgres://u:p@h/db"), "postgres://u:p@h/db");
+        assert_eq!(
+            redacted("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redacted("sqlite:shop.db"), "sqlite:shop.db");
+    }
+
+    #[test]
+    fn racy_list() {
+        assert_eq!(racy_from(None), checkout::Racy::default());
+        let all = racy_from(Some(&[RacyBug::All]));
+        assert!(all.oversell && all.lost_updates && all.double_checkout && all.hold_connection);
+        let one = racy_from(Some(&[RacyBug::Oversell]));
+        assert!(one.oversell && !one.lost_updates);
+    }
+
+    async fn memory_db(stock: i64) -> db::Db {
+        let db = db::open("sqlite::memory:", 1, Duration::from_secs(30))
+            .await
+            .expect("open");
+        db::seed(&db, 3, stock).await.expect("seed");
+        db
+    }
+
+    #[tokio::test]
+    async fn concurrent_checkouts_never_sell_more_than_the_stock() {
+        let db = memory_db(10).await;
+        let mut tokens = Vec::new();
+        for i in 0..40 {
+            let s = cart::login(&db, &format!("u{i}"), 60_000)
+                .await
+                .expect("login");
+            cart::add(&db, &s.token, 1, 1).await.expect("add");
+            tokens.push(s.token);
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for t in tokens {
+            let db = db.clone();
+            set.spawn(async move {
+                checkout::checkout(
+                    &db,
+                    checkout::Racy::default(),
+                    &t,
+                    "k",
+                    Duration::from_millis(1),
+                )
+                .await
+            });
+        }
+        let mut sold = 0;
+        while let Some(r) = set.join_next().await {
+            match r.expect("task") {
+                Ok(_) => sold += 1,
+                Err(db::ShopError::Conflict(_)) => {}
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }
+        assert_eq!(sold, 10);
+        assert_eq!(cart::product(&db, 1).await.expect("product").stock, 0);
+    }
+
+    #[tokio::test]
+    async fn the_same_key_returns_the_same_order() {
+        let db = memory_db(5).await;
+        let s = cart::login(&db, "alice", 60_000).await.expect("login");
+        cart::add(&db, &s.token, 2, 3).await.expect("add");
+        let racy = checkout::Racy::default();
+        let first = checkout::checkout(&db, racy, &s.token, "k1", Duration::ZERO)
+            .await
+            .expect("first");
+        let again = checkout::checkout(&db, racy, &s.token, "k1", Duration::ZERO)
+            .await
+            .expect("retry");
+        assert_eq!(first.id, again.id);
+        assert!(again.replayed && !first.replayed);
+        assert_eq!(first.total_cents, 3 * db::price_cents(2));
+        assert_eq!(cart::product(&db, 2).await.expect("product").stock, 2);
+    }
+}
