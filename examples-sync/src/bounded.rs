@@ -1,6 +1,10 @@
 //! A bounded blocking buffer (Python's `queue.Queue(maxsize)`, built on `threading.Condition`)
 //! from one `Mutex` and two `Condvar`s: `not_full` for producers, `not_empty` for consumers.
 //!
+//! Course section **8.3 — Gestion des verrous et synchronisation** ("Conditions").
+//!
+//! Crates: std only (copy `sync.rs` with it: this file is written against `crate::sync`).
+//!
 //! This is the textbook use of condition variables, and it has two classic traps:
 //!
 //! 1. **Spurious and stolen wake-ups.** A wait can return without a notification, and another
@@ -16,6 +20,8 @@
 //!
 //! In real code, reach for `std::sync::mpsc::sync_channel` or `crossbeam_channel::bounded`:
 //! same behaviour, faster, with disconnection built in (`cargo run -p examples-sync --bin queues`).
+
+// === Lesson: copy from here ===
 
 use std::collections::VecDeque;
 

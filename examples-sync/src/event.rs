@@ -1,12 +1,18 @@
 //! Python's `threading.Event` (set / clear / is_set / wait / wait with timeout) from a
 //! `Mutex<bool>` and a `Condvar`.
 //!
+//! Course section **8.3 — Gestion des verrous et synchronisation** ("Conditions et événements").
+//!
+//! Crates: std only (copy `sync.rs` with it: this file is written against `crate::sync`).
+//!
 //! An event is a flag that threads can wait for. The flag lives inside the mutex so that "check
 //! the flag, then sleep" is one atomic step with respect to `set()`: a waiter cannot miss a `set`
 //! that lands between its check and its sleep (the *lost wake-up* that a bare `AtomicBool` plus
 //! `thread::park` invites if done carelessly). The loom test `event_set_is_never_lost` checks it.
 //!
 //! In async code, `tokio::sync::Notify` (or a `watch` channel) plays this role.
+
+// === Lesson: copy from here ===
 
 use std::time::{Duration, Instant};
 

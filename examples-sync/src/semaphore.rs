@@ -1,12 +1,19 @@
 //! A counting semaphore (Python's `threading.Semaphore`) from a `Mutex<usize>` and a `Condvar`.
 //!
+//! Course section **8.3 — Gestion des verrous et synchronisation** ("Locks, RLocks, Semaphores").
+//!
+//! Crates: std only (copy `sync.rs` with it: this file is written against `crate::sync`).
+//!
 //! std has no semaphore: most uses are "at most N at once", and a thread pool or a bounded
 //! channel usually says that more directly. When you do need one, this is all it takes. In async
 //! code use `tokio::sync::Semaphore` instead (it never blocks a runtime thread).
 //!
 //! The permit is RAII: [`Semaphore::acquire`] returns a [`Permit`] that gives the slot back when
 //! dropped, so an early `return`, a `?` or a panic can never leak a slot. That is Python's
-//! `with sem:` without the chance of forgetting `release()`.
+//! `with sem:` without the chance of forgetting `release()`. The loom model
+//! `semaphore_never_exceeds_its_permits` (`tests/loom.rs`) checks it under every interleaving.
+
+// === Lesson: copy from here ===
 
 use crate::sync::{Condvar, Mutex, lock, wait};
 

@@ -1,10 +1,22 @@
 //! The shim that lets one implementation run on real threads and under the loom model checker.
 //!
+//! Course section **8.3 — Gestion des verrous et synchronisation** (Défis: "Complexité de
+//! débogage": bugs non déterministes, difficiles à reproduire; loom checks every interleaving).
+//!
+//! Crates: std only. For the model checks: `loom = "0.7"`, under
+//! `[target.'cfg(loom)'.dependencies]`.
+//!
 //! Normal builds re-export `std::sync` and `std::thread`. With `RUSTFLAGS="--cfg loom"` the same
 //! names come from `loom`, whose `Mutex`, `Condvar`, atomics and threads record every operation
 //! so that `loom::model` can replay the test under every interleaving that matters. This is the
-//! pattern tokio and crossbeam use; the only rule is that the primitives in this crate never name
-//! `std::sync` directly.
+//! pattern tokio and crossbeam use; the only rule is that the primitives built on it
+//! (`semaphore.rs`, `event.rs`, `bounded.rs`, `ticket.rs`) never name `std::sync` directly.
+//!
+//! Copy this file as `src/sync.rs` next to the primitive you copy (`mod sync;` in your crate
+//! root): they name it `crate::sync`. The model checks run with `--cfg loom` in RUSTFLAGS (see
+//! `tests/loom.rs`).
+
+// === Lesson: copy from here ===
 
 #[cfg(loom)]
 pub use loom::{

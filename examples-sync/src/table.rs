@@ -1,4 +1,8 @@
-//! Plumbing: a plain aligned text table for the examples' results (no concurrency here).
+//! Harness plumbing: a plain aligned text table for the examples' results (no concurrency here).
+//!
+//! Durations and rates are formatted by `shared::report` (`fmt_duration`, `fmt_rate`), like in
+//! every other crate of the workspace. `shared` is a dependency without its `http` feature, so
+//! no tokio net stack enters this crate's tree and the `--cfg loom` build still compiles.
 
 use std::fmt::Write as _;
 
@@ -66,31 +70,6 @@ impl Table {
     }
 }
 
-/// "812 ns", "12.3 µs", "4.56 ms", "1.20 s": a duration at a readable scale.
-pub fn fmt_duration(d: std::time::Duration) -> String {
-    let s = d.as_secs_f64();
-    if s >= 1.0 {
-        format!("{s:.2} s")
-    } else if s >= 1e-3 {
-        format!("{:.2} ms", s * 1e3)
-    } else if s >= 1e-6 {
-        format!("{:.1} µs", s * 1e6)
-    } else {
-        format!("{:.0} ns", s * 1e9)
-    }
-}
-
-/// "12.3 M/s", "845 k/s": a rate with an SI prefix.
-pub fn fmt_rate(per_second: f64) -> String {
-    if per_second >= 1e6 {
-        format!("{:.1} M/s", per_second / 1e6)
-    } else if per_second >= 1e3 {
-        format!("{:.1} k/s", per_second / 1e3)
-    } else {
-        format!("{per_second:.0} /s")
-    }
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -104,13 +83,5 @@ mod tests {
             t.render(),
             "name      n\n------  ---\na         1\nlonger  100\n"
         );
-    }
-
-    #[test]
-    fn durations_and_rates() {
-        use std::time::Duration;
-        assert_eq!(fmt_duration(Duration::from_millis(1500)), "1.50 s");
-        assert_eq!(fmt_duration(Duration::from_micros(12)), "12.0 µs");
-        assert_eq!(fmt_rate(2_500_000.0), "2.5 M/s");
     }
 }

@@ -2,6 +2,10 @@
 //! "take a number" machine. It is the cure for the starvation shown by
 //! `cargo run -p examples-sync --bin starvation`.
 //!
+//! Course section **8.3 — Gestion des verrous et synchronisation** (Défis: "Famine").
+//!
+//! Crates: std only (copy `sync.rs` with it: this file is written against `crate::sync`).
+//!
 //! `std::sync::Mutex` (and Python's `Lock`) are *unfair*: on unlock, whichever thread grabs the
 //! lock first wins, and the thread that just released it is usually the fastest (it is running,
 //! its caches are warm). A thread that releases and re-locks in a loop can keep a sleeping
@@ -13,6 +17,8 @@
 //! not be running). Fairness costs throughput: every hand-over is a wake-up and a context
 //! switch, where an unfair lock lets the running thread continue. parking_lot's
 //! `MutexGuard::unlock_fair` gives the same hand-over without building anything.
+
+// === Lesson: copy from here ===
 
 use crate::sync::{Condvar, Mutex, MutexGuard, lock, wait};
 

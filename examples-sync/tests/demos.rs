@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// Runs `bin` with `args`; kills it and fails the test if it is still running after `limit`.
-fn run(bin: &str, args: &[&str], limit: Duration) -> Output {
+fn run_bin(bin: &str, args: &[&str], limit: Duration) -> Output {
     let mut child = Command::new(bin)
         .args(args)
         .stdout(Stdio::piped())
@@ -52,7 +52,7 @@ fn run(bin: &str, args: &[&str], limit: Duration) -> Output {
 const LIMIT: Duration = Duration::from_secs(120);
 
 fn json(bin: &str, args: &[&str]) -> Value {
-    let out = run(bin, args, LIMIT);
+    let out = run_bin(bin, args, LIMIT);
     assert!(
         out.status.success(),
         "{bin} {args:?} failed: {}\n{}",
@@ -77,7 +77,7 @@ fn every_binary_has_help() {
     for bin in [
         RACE, DEADLOCK, STARVATION, LOCKS, SEMAPHORE, CONDITION, EVENT, QUEUES,
     ] {
-        let out = run(bin, &["--help"], LIMIT);
+        let out = run_bin(bin, &["--help"], LIMIT);
         assert!(out.status.success(), "{bin} --help failed");
         assert!(
             String::from_utf8_lossy(&out.stdout).contains("Usage"),
@@ -106,7 +106,7 @@ fn race_fixes_are_exact_and_racy_variants_lose_updates() {
 }
 
 fn check_deadlock_report(args: &[&str], expected_cycle: &[&str]) {
-    let out = run(DEADLOCK, args, Duration::from_secs(60));
+    let out = run_bin(DEADLOCK, args, Duration::from_secs(60));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -320,4 +320,71 @@ fn queues_move_every_message_and_show_channel_semantics() {
     assert_eq!(s["watch_value_seen"], 100);
     assert_eq!(s["oneshot_reply"], 42);
     assert_eq!(s["bounded_try_send_when_full"], "Err(Full(2))");
+}
+
+/// A hostile value on a numeric flag is refused by clap: exit status 2, a message naming the
+/// flag, at once. Before the clap ranges, these ran until killed (`--hold-us`, `--messages`,
+/// `--downloads`, `--download-ms`, `--run-ms` at u64::MAX), panicked (`condition --items 0`:
+/// an overflow in the checksum) or exited 1 from a check in `main` (`--polite-rounds 0`,
+/// `--seats 1`, `--threads 1`, `--capacity 0`); `locks --ops 0` printed NaN figures.
+#[test]
+fn hostile_numbers_exit_2_with_a_message_and_never_hang() {
+    const MAX: &str = "18446744073709551615";
+    let cases: [(&str, &[&str]); 18] = [
+        (STARVATION, &["--polite-rounds", "0"]),
+        (STARVATION, &["--hold-us", MAX, "--limit-ms", "100"]),
+        (STARVATION, &["--think-us", MAX, "--limit-ms", "100"]),
+        (STARVATION, &["--greedy", "0"]),
+        (QUEUES, &["--messages", MAX]),
+        (QUEUES, &["--capacity", "0"]),
+        (SEMAPHORE, &["--downloads", MAX]),
+        (SEMAPHORE, &["--download-ms", MAX]),
+        (SEMAPHORE, &["--permits", "0"]),
+        (EVENT, &["--run-ms", MAX]),
+        (EVENT, &["--tick-ms", "0"]),
+        (CONDITION, &["--items", "0"]),
+        (CONDITION, &["--capacity", "0"]),
+        (LOCKS, &["--threads", "1"]),
+        (LOCKS, &["--ops", "0"]),
+        (DEADLOCK, &["--seats", "1", "--scenario", "philosophers"]),
+        (DEADLOCK, &["--stall-timeout", "0"]),
+        (RACE, &["--threads", "1"]),
+    ];
+    for (bin, args) in cases {
+        let out = run_bin(bin, args, Duration::from_secs(30));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{bin} {args:?}: expected a refusal (exit 2), got {}:\n{stderr}",
+            out.status
+        );
+        assert!(
+            stderr.contains("invalid value") && stderr.contains(args[0]),
+            "{bin} {args:?}: no clear message:\n{stderr}"
+        );
+    }
+}
+
+/// The starvation demo's `--limit-ms` bounds each lock's run even when the polite thread wants
+/// far more than fits: greedy threads stop asking at the limit too, so a polite thread stuck
+/// in `lock()` gets in and the run ends. (A regression guard: with the old 20 µs bound on
+/// critical sections the overshoot was small; with `--hold-us` up to 100 ms it would not be.)
+#[test]
+fn starvation_limit_ends_every_run() {
+    let v = json(
+        STARVATION,
+        &[
+            "--polite-rounds",
+            "1000000",
+            "--hold-us",
+            "1000",
+            "--limit-ms",
+            "200",
+            "--json",
+        ],
+    );
+    for r in v["locks"].as_array().unwrap() {
+        assert_eq!(r["starved"], true, "{r}");
+    }
 }

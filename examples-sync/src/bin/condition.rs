@@ -4,17 +4,19 @@
 //!
 //! Course section **8.3 — Gestion des verrous et synchronisation** ("Conditions").
 //!
-//! The buffer lives in `examples-sync/src/bounded.rs`; loom checks it in `tests/loom.rs`,
-//! including the proof that the tempting shortcut (one condvar for both sides + `notify_one`)
-//! deadlocks. Python's `threading.Condition` is a lock plus a condvar in one object; in Rust the
-//! `Condvar` is separate and `wait` takes the `MutexGuard`, so you cannot wait without holding
-//! the lock that protects the condition.
+//! Crates: std only (and `crate::bounded`: copy `src/bounded.rs` and `src/sync.rs`).
+//!
+//! The buffer lives in `src/bounded.rs`; loom checks it in `tests/loom.rs`, including the proof
+//! that the tempting shortcut (one condvar for both sides + `notify_one`) deadlocks. Python's
+//! `threading.Condition` is a lock plus a condvar in one object; in Rust the `Condvar` is
+//! separate and `wait` takes the `MutexGuard`, so you cannot wait without holding the lock that
+//! protects the condition.
 //!
 //! # Concepts
 //! - `wait` releases the mutex and sleeps atomically, and re-locks before returning.
 //! - Always wait in a loop on the *condition* (`while buffer.is_full()`), never on the
 //!   notification: wake-ups can be spurious, and another thread can take the slot first. std's
-//!   `Condvar::wait_while(guard, |s| cond)` is that loop, shown below for the start signal.
+//!   `Condvar::wait_while(guard, |s| cond)` is that loop, shown below for the start gate.
 //! - One condvar per condition (`not_full`, `not_empty`) lets `notify_one` wake exactly a thread
 //!   that can proceed. `notify_all` is always correct but wakes everyone (a thundering herd).
 //! - A shared condvar + `notify_one` can wake the wrong side and deadlock: not run here (it would
@@ -31,12 +33,11 @@
 //! # What to observe
 //! - Every row delivers every item exactly once (the checksum column).
 //! - "futile" wake-ups: woken, condition still false, back to sleep. With 8 idle consumers and
-//!   `notify_all`, one push wakes all 8 and 7 go back to sleep: the futile share climbs to
-//!   70–85% (with one shared condvar, producers and consumers also wake each other). With
-//!   `notify_one` some wake-ups are still futile (30–40%): a consumer that never slept took the
-//!   item first ("stolen" wake-ups). That is why the `while` is mandatory.
-//! - Throughput follows: futile wake-ups are context switches that do no work (`notify_all`
-//!   rows 1.5–2.5× slower than two condvars + `notify_one` on the project's 2-core box).
+//!   `notify_all`, one push wakes all 8 and 7 go back to sleep: most wake-ups are futile. With
+//!   `notify_one` some still are: a consumer that never slept took the item first ("stolen"
+//!   wake-ups). That is why the `while` is mandatory.
+//! - Throughput follows: futile wake-ups are context switches that do no work, so the
+//!   `notify_all` rows are clearly slower than two condvars + `notify_one`.
 //! - With as many producers as consumers (`--producers 4 --consumers 4`) few threads sleep at
 //!   once and the differences shrink: measure your own shape before "optimizing" signalling.
 //! - The bounded capacity is back-pressure: fast producers block instead of filling memory.
@@ -50,164 +51,212 @@
 //! 4. Compare with `std::sync::mpsc::sync_channel(capacity)` and `crossbeam_channel::bounded`
 //!    (see the `queues` example). Why are they faster?
 
-use std::sync::{Condvar, Mutex, PoisonError};
-use std::thread;
-use std::time::{Duration, Instant};
+// === Lesson: copy from here ===
+
+/// Producers and consumers through one bounded buffer, all released at once by a start gate.
+mod producers_consumers {
+    use std::io;
+    use std::sync::{Condvar, Mutex, PoisonError};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use crate::bounded::{BoundedBuffer, Signalling, Wakeup};
+
+    /// A start gate with std's `wait_while`: the loop on the condition, written for you.
+    struct Gate {
+        open: Mutex<bool>,
+        changed: Condvar,
+    }
+
+    impl Gate {
+        fn new() -> Self {
+            Gate {
+                open: Mutex::new(false),
+                changed: Condvar::new(),
+            }
+        }
+        fn wait(&self) {
+            let guard = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+            // Returns only when the closure is false; spurious wake-ups just re-check it.
+            let _open = self
+                .changed
+                .wait_while(guard, |open| !*open)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        fn open(&self) {
+            *self.open.lock().unwrap_or_else(PoisonError::into_inner) = true;
+            self.changed.notify_all();
+        }
+    }
+
+    /// How one signalling did.
+    #[derive(Debug, Clone, Copy)]
+    pub struct BufferRun {
+        pub items: u64,
+        /// Every item arrived exactly once (the sum of all items is right).
+        pub checksum_ok: bool,
+        pub wakeups: u64,
+        pub futile_wakeups: u64,
+        pub elapsed: Duration,
+    }
+
+    pub fn describe(s: Signalling) -> &'static str {
+        match (s.separate_condvars, s.wakeup) {
+            (true, Wakeup::One) => "2 condvars, notify_one",
+            (true, Wakeup::All) => "2 condvars, notify_all",
+            (false, Wakeup::All) => "1 shared condvar, notify_all",
+            (false, Wakeup::One) => "1 shared condvar, notify_one (can deadlock)",
+        }
+    }
+
+    /// `producers` threads push `items` numbers each through a buffer of `capacity`, to
+    /// `consumers` threads that sum what they pop. Item values are 0..n, so the sum tells
+    /// whether each arrived once.
+    pub fn pump_through_buffer(
+        signalling: Signalling,
+        producers: u64,
+        consumers: u64,
+        items: u64,
+        capacity: usize,
+    ) -> io::Result<BufferRun> {
+        let buffer = BoundedBuffer::with_signalling(capacity, signalling);
+        let gate = Gate::new();
+        let n = producers * items;
+        let (sum, elapsed) = thread::scope(|s| -> io::Result<(u64, Duration)> {
+            let consumers = (0..consumers)
+                .map(|i| {
+                    let (buffer, gate) = (&buffer, &gate);
+                    thread::Builder::new()
+                        .name(format!("consumer-{i}"))
+                        .spawn_scoped(s, move || {
+                            gate.wait();
+                            // `pop` returns None once the buffer is closed and drained.
+                            std::iter::from_fn(|| buffer.pop()).sum::<u64>()
+                        })
+                })
+                .collect::<io::Result<Vec<_>>>()?;
+            let producers = (0..producers)
+                .map(|p| {
+                    let (buffer, gate) = (&buffer, &gate);
+                    thread::Builder::new()
+                        .name(format!("producer-{p}"))
+                        .spawn_scoped(s, move || {
+                            gate.wait();
+                            for i in 0..items {
+                                // Blocks while full: back-pressure. Fails only after close().
+                                buffer
+                                    .push(p * items + i)
+                                    .expect("closed only after producers end");
+                            }
+                        })
+                })
+                .collect::<io::Result<Vec<_>>>()?;
+            let start = Instant::now();
+            gate.open();
+            for p in producers {
+                p.join().expect("producers only push");
+            }
+            buffer.close(); // tells the consumers there is nothing more to come
+            let sum = consumers
+                .into_iter()
+                .map(|c| c.join().expect("consumers only pop and add"))
+                .sum();
+            Ok((sum, start.elapsed()))
+        })?;
+        let stats = buffer.stats();
+        Ok(BufferRun {
+            items: n,
+            // 0 + 1 + … + (n-1); `saturating_sub`: no items, no sum.
+            checksum_ok: sum == n * n.saturating_sub(1) / 2,
+            wakeups: stats.wakeups,
+            futile_wakeups: stats.futile,
+            elapsed,
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn every_correct_signalling_delivers_every_item_once() {
+            for s in [
+                Signalling::SEPARATE_NOTIFY_ONE,
+                Signalling::SEPARATE_NOTIFY_ALL,
+                Signalling::SHARED_NOTIFY_ALL,
+            ] {
+                let run = pump_through_buffer(s, 2, 3, 500, 2).unwrap();
+                assert!(run.checksum_ok, "{}", describe(s));
+                assert_eq!(run.items, 1_000);
+                assert!(run.futile_wakeups <= run.wakeups);
+            }
+        }
+    }
+}
+
+// === Harness: not part of the lesson ===
 
 use anyhow::{Context, ensure};
 use clap::Parser;
-use examples_sync::bounded::{BoundedBuffer, Signalling, Wakeup};
-use examples_sync::table::{Table, fmt_duration, fmt_rate};
-use serde::Serialize;
+use examples_sync::bounded::{self, Signalling}; // `bounded`: the lesson's `crate::bounded`
+use examples_sync::table::Table;
+use producers_consumers::{BufferRun, describe, pump_through_buffer};
+use shared::cli;
+use shared::report::{fmt_duration, fmt_rate};
 
 /// A bounded buffer on Mutex + Condvar; notify_one vs notify_all, one vs two condvars, measured.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// Producer threads.
-    #[arg(long, default_value_t = 1)]
+    /// Producer threads (1 to 64).
+    #[arg(long, default_value_t = 1, value_parser = cli::u64_in(1, 64))]
     producers: u64,
-    /// Consumer threads (a pool of workers mostly waiting for jobs: where `notify_all` hurts).
-    #[arg(long, default_value_t = 8)]
+    /// Consumer threads, a pool of workers mostly waiting for jobs: where `notify_all` hurts
+    /// (1 to 64).
+    #[arg(long, default_value_t = 8, value_parser = cli::u64_in(1, 64))]
     consumers: u64,
-    /// Items per producer.
-    #[arg(long, default_value_t = 40_000)]
+    /// Items per producer (1 to 1,000,000).
+    #[arg(long, default_value_t = 40_000, value_parser = cli::u64_in(1, 1_000_000))]
     items: u64,
-    /// Buffer capacity.
-    #[arg(long, default_value_t = 8)]
+    /// Buffer capacity (1 to 1,000,000).
+    #[arg(long, default_value_t = 8, value_parser = cli::usize_in(1, 1_000_000))]
     capacity: usize,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct RunReport {
-    signalling: &'static str,
-    items: u64,
-    checksum_ok: bool,
-    wakeups: u64,
-    futile_wakeups: u64,
-    elapsed_s: f64,
-    items_per_s: f64,
-}
-
-fn describe(s: Signalling) -> &'static str {
-    match (s.separate_condvars, s.wakeup) {
-        (true, Wakeup::One) => "2 condvars, notify_one",
-        (true, Wakeup::All) => "2 condvars, notify_all",
-        (false, Wakeup::All) => "1 shared condvar, notify_all",
-        (false, Wakeup::One) => "1 shared condvar, notify_one (can deadlock)",
-    }
-}
-
-/// A start gate with std's `wait_while`: the loop on the condition, written for you.
-struct Gate {
-    open: Mutex<bool>,
-    changed: Condvar,
-}
-
-impl Gate {
-    fn wait(&self) {
-        let guard = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        // Returns only when the closure is false; spurious wake-ups just re-check it.
-        let _open = self
-            .changed
-            .wait_while(guard, |open| !*open)
-            .unwrap_or_else(PoisonError::into_inner);
-    }
-    fn open(&self) {
-        *self.open.lock().unwrap_or_else(PoisonError::into_inner) = true;
-        self.changed.notify_all();
-    }
-}
-
-fn run(args: &Args, signalling: Signalling) -> anyhow::Result<RunReport> {
-    let buffer = BoundedBuffer::with_signalling(args.capacity, signalling);
-    let gate = Gate {
-        open: Mutex::new(false),
-        changed: Condvar::new(),
-    };
-    let n = args.producers * args.items;
-    let (sum, elapsed) = thread::scope(|s| -> anyhow::Result<(u64, Duration)> {
-        let consumers = (0..args.consumers)
-            .map(|i| {
-                let (buffer, gate) = (&buffer, &gate);
-                thread::Builder::new()
-                    .name(format!("consumer-{i}"))
-                    .spawn_scoped(s, move || {
-                        gate.wait();
-                        // `pop` returns None once the buffer is closed and drained.
-                        std::iter::from_fn(|| buffer.pop()).sum::<u64>()
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .context("spawning consumers")?;
-        let producers = (0..args.producers)
-            .map(|p| {
-                let (buffer, gate) = (&buffer, &gate);
-                thread::Builder::new()
-                    .name(format!("producer-{p}"))
-                    .spawn_scoped(s, move || {
-                        gate.wait();
-                        for i in 0..args.items {
-                            // Blocks while full: back-pressure. Fails only after close().
-                            buffer
-                                .push(p * args.items + i)
-                                .expect("closed only after producers end");
-                        }
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .context("spawning producers")?;
-        let start = Instant::now();
-        gate.open();
-        for p in producers {
-            p.join()
-                .map_err(|_| anyhow::anyhow!("a producer panicked"))?;
-        }
-        buffer.close(); // tells the consumers there is nothing more to come
-        let mut sum = 0;
-        for c in consumers {
-            sum += c
-                .join()
-                .map_err(|_| anyhow::anyhow!("a consumer panicked"))?;
-        }
-        Ok((sum, start.elapsed()))
-    })?;
-    let stats = buffer.stats();
-    Ok(RunReport {
-        signalling: describe(signalling),
-        items: n,
-        checksum_ok: sum == n * (n - 1) / 2,
-        wakeups: stats.wakeups,
-        futile_wakeups: stats.futile,
-        elapsed_s: elapsed.as_secs_f64(),
-        items_per_s: n as f64 / elapsed.as_secs_f64(),
+fn run_json(s: Signalling, r: &BufferRun) -> serde_json::Value {
+    serde_json::json!({
+        "signalling": describe(s),
+        "items": r.items,
+        "checksum_ok": r.checksum_ok,
+        "wakeups": r.wakeups,
+        "futile_wakeups": r.futile_wakeups,
+        "elapsed_s": r.elapsed.as_secs_f64(),
+        "items_per_s": r.items as f64 / r.elapsed.as_secs_f64(),
     })
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    ensure!(
-        args.producers >= 1 && args.consumers >= 1,
-        "need producers and consumers"
-    );
-    ensure!(args.capacity >= 1, "--capacity must be at least 1");
-    let runs = [
+    let mut runs = Vec::new();
+    for s in [
         Signalling::SEPARATE_NOTIFY_ONE,
         Signalling::SEPARATE_NOTIFY_ALL,
         Signalling::SHARED_NOTIFY_ALL,
-    ]
-    .into_iter()
-    .map(|s| run(&args, s))
-    .collect::<anyhow::Result<Vec<_>>>()?;
+    ] {
+        let run = pump_through_buffer(s, args.producers, args.consumers, args.items, args.capacity)
+            .with_context(|| format!("{}: spawning the threads", describe(s)))?;
+        runs.push((s, run));
+    }
     ensure!(
-        runs.iter().all(|r| r.checksum_ok),
+        runs.iter().all(|(_, r)| r.checksum_ok),
         "items were lost or duplicated"
     );
 
     if args.json {
+        let runs: Vec<_> = runs.iter().map(|(s, r)| run_json(*s, r)).collect();
         println!(
             "{}",
             serde_json::json!({
@@ -235,9 +284,9 @@ fn main() -> anyhow::Result<()> {
         "time",
         "throughput",
     ]);
-    for r in &runs {
+    for (s, r) in &runs {
         table.row([
-            r.signalling.to_string(),
+            describe(*s).to_string(),
             if r.checksum_ok {
                 "ok".into()
             } else {
@@ -249,8 +298,8 @@ fn main() -> anyhow::Result<()> {
                 "{:.0} %",
                 100.0 * r.futile_wakeups as f64 / r.wakeups.max(1) as f64
             ),
-            fmt_duration(Duration::from_secs_f64(r.elapsed_s)),
-            fmt_rate(r.items_per_s),
+            fmt_duration(r.elapsed),
+            fmt_rate(r.items as f64, r.elapsed, "items"),
         ]);
     }
     table.row([
@@ -264,4 +313,25 @@ fn main() -> anyhow::Result<()> {
     ]);
     table.print();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_numbers_are_refused_by_clap() {
+        for bad in [
+            ["--items", "0"],
+            ["--items", "18446744073709551615"],
+            ["--capacity", "0"],
+            ["--producers", "0"],
+            ["--consumers", "-1"],
+            ["--consumers", "1e30"],
+        ] {
+            let err = Args::try_parse_from(["condition", bad[0], bad[1]])
+                .expect_err(&format!("{bad:?} accepted"));
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
 }

@@ -3,6 +3,8 @@
 //!
 //! Course section **8.3 — Gestion des verrous et synchronisation** ("Locks, RLocks").
 //!
+//! Crates: `parking_lot = "0.13"`
+//!
 //! Python's `with lock:` releases at the end of the block; Rust's `lock()` returns a *guard*
 //! that releases when it goes out of scope, and the data is only reachable through the guard,
 //! so "forgot to lock" does not compile. The remaining mistakes are about *how long* you hold
@@ -10,14 +12,12 @@
 //! below measures or shows one of them.
 //!
 //! # Concepts
-//! - Guards and scope: hold the lock for the update, not for the slow work around it
-//!   (measured: slow work inside vs outside the critical section).
+//! - Guards and scope: hold the lock for the update, not for the slow work around it.
 //! - Poisoning: a std `Mutex` whose holder panicked returns `Err(PoisonError)`; you can still
 //!   get the data (`into_inner`) and `clear_poison()` once you have repaired it.
 //!   parking_lot has no poisoning (a panic just unlocks).
-//! - `RwLock`: many readers or one writer. Readers really run in parallel (measured); a writer
-//!   waits for the readers in place, and new readers then wait for the writer (writer
-//!   preference), or a steady stream of readers could starve it.
+//! - `RwLock`: many readers or one writer. A writer waits for the readers in place, and new
+//!   readers then wait for the writer (writer preference), or a stream of readers could starve it.
 //! - parking_lot: `Mutex<()>` in 1 byte, no poisoning, `const fn new`, timeouts
 //!   (`try_lock_for`), fair unlock, upgradable reads; std caught up in speed on Linux (futex).
 //! - `ReentrantMutex`: a thread may lock it again while holding it (Python's `RLock`). std has
@@ -42,7 +42,7 @@
 //!   `WouldBlock`; the `ReentrantMutex` just counts the nesting.
 //!
 //! # Exercises
-//! 1. Move the `thread::sleep` of `slow_work_inside` after the guard's scope by returning a value
+//! 1. Move the `thread::sleep` of the "inside" case after the guard's scope by returning a value
 //!    out of the block. Which data does the slow part really need?
 //! 2. Poison a `parking_lot::Mutex` the same way. What state is the data in afterwards?
 //! 3. Use `parking_lot::RwLock::upgradable_read` for "read, and write only if missing" (a
@@ -50,37 +50,272 @@
 //! 4. Rewrite `nested_report` without the re-entrant lock: lock once at the top and pass
 //!    `&mut Vec<String>` down. Which version would you rather debug?
 
+// === Lesson: copy from here ===
+
+/// How long a guard lives: around the update only, or around the slow work too.
+mod guard_scope {
+    use std::sync::{Mutex, PoisonError, RwLock};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    /// Every thread appends to a shared log after some slow work. `inside`: the guard is taken
+    /// first and held during the work (a common accident: `let log = log.lock()` at the top).
+    /// Returns the elapsed time and the log's length.
+    pub fn slow_work(threads: u32, work: Duration, inside: bool) -> (Duration, usize) {
+        let log = Mutex::new(Vec::new());
+        let start = Instant::now();
+        thread::scope(|s| {
+            for i in 0..threads {
+                let log = &log;
+                s.spawn(move || {
+                    if inside {
+                        let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+                        thread::sleep(work); // everybody else waits for this
+                        log.push(i);
+                    } else {
+                        thread::sleep(work); // no lock needed to do the work
+                        log.lock().unwrap_or_else(PoisonError::into_inner).push(i);
+                        // the temporary guard is dropped at the end of the statement
+                    }
+                });
+            }
+        });
+        let elapsed = start.elapsed();
+        (
+            elapsed,
+            log.into_inner()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len(),
+        )
+    }
+
+    /// Readers holding a lock for `work` each: a `Mutex` serializes them, a `RwLock` does not.
+    pub fn readers(threads: u32, work: Duration, rw: bool) -> Duration {
+        let config = vec![1u8; 1024];
+        let (mutex, rwlock) = (Mutex::new(config.clone()), RwLock::new(config));
+        let start = Instant::now();
+        thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    if rw {
+                        let cfg = rwlock.read().unwrap_or_else(PoisonError::into_inner);
+                        thread::sleep(work); // a long read: parsing, rendering, ...
+                        std::hint::black_box(cfg.len());
+                    } else {
+                        let cfg = mutex.lock().unwrap_or_else(PoisonError::into_inner);
+                        thread::sleep(work);
+                        std::hint::black_box(cfg.len());
+                    }
+                });
+            }
+        });
+        start.elapsed()
+    }
+
+    /// ns per lock+increment+unlock, `threads` threads hammering one std or parking_lot mutex.
+    pub fn ns_per_lock(threads: u32, ops: u64, parking: bool) -> f64 {
+        let std_lock = Mutex::new(0u64);
+        let pl_lock = parking_lot::Mutex::new(0u64);
+        let start = Instant::now();
+        thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    for _ in 0..ops {
+                        if parking {
+                            *pl_lock.lock() += 1;
+                        } else {
+                            *std_lock.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+                        }
+                    }
+                });
+            }
+        });
+        start.elapsed().as_nanos() as f64 / (ops * u64::from(threads)).max(1) as f64
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn every_thread_logs_once_whatever_the_guard_scope() {
+            for inside in [true, false] {
+                assert_eq!(slow_work(3, Duration::from_millis(1), inside).1, 3);
+            }
+        }
+    }
+}
+
+/// When a holder panics (poisoning), and who goes first when readers and a writer meet.
+mod poison_and_priority {
+    use std::sync::{Mutex, PoisonError, RwLock, TryLockError};
+    use std::thread;
+    use std::time::Duration;
+
+    /// What the poisoning demo saw.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct PoisonRepair {
+        /// `lock()` returned `Err(PoisonError)` after the panic.
+        pub was_poisoned: bool,
+        /// The half-updated data, seen through the error.
+        pub seen: Vec<i64>,
+        /// `lock()` is `Ok` again after the repair and `clear_poison()`.
+        pub usable_after: bool,
+    }
+
+    /// A thread panics halfway through a transfer; the next `lock()` reports it, we repair.
+    pub fn poison_and_repair() -> PoisonRepair {
+        let balances = Mutex::new(vec![100i64, 0]);
+        // Silence the default panic message for this intentional panic.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let joined = thread::scope(|s| {
+            s.spawn(|| {
+                let mut b = balances.lock().unwrap_or_else(PoisonError::into_inner);
+                b[0] -= 50; // debit done...
+                panic!("network error before the credit"); // ...credit never happens
+            })
+            .join()
+        });
+        std::panic::set_hook(hook);
+        assert!(joined.is_err(), "the thread was meant to panic");
+
+        let (was_poisoned, seen) = match balances.lock() {
+            Ok(b) => (false, b.clone()),
+            Err(poisoned) => {
+                // The data is still reachable: inspect it, repair it, then clear the flag.
+                let mut b = poisoned.into_inner();
+                let seen = b.clone();
+                b[1] += 50; // repair: complete the transfer (or roll back, as your domain needs)
+                drop(b);
+                balances.clear_poison();
+                (true, seen)
+            }
+        };
+        let usable_after = balances.lock().is_ok();
+        PoisonRepair {
+            was_poisoned,
+            seen,
+            usable_after,
+        }
+    }
+
+    /// A reader arrives while a writer waits behind an active reader: is it refused?
+    pub fn reader_refused_while_writer_waits() -> bool {
+        let lock = RwLock::new(0u32);
+        let first_reader = lock.read().unwrap_or_else(PoisonError::into_inner);
+        thread::scope(|s| {
+            let writer = s.spawn(|| {
+                *lock.write().unwrap_or_else(PoisonError::into_inner) += 1;
+            });
+            // Give the writer time to start waiting. (A demo, not a test: the answer depends on
+            // the platform's policy, which std does not promise.)
+            thread::sleep(Duration::from_millis(50));
+            let refused = matches!(lock.try_read(), Err(TryLockError::WouldBlock));
+            drop(first_reader);
+            writer.join().expect("the writer only increments");
+            refused
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_poisoned_mutex_shows_the_half_update_and_recovers() {
+            let r = poison_and_repair();
+            assert!(r.was_poisoned);
+            assert_eq!(
+                r.seen,
+                vec![50, 0],
+                "the debit happened, the credit did not"
+            );
+            assert!(r.usable_after);
+        }
+    }
+}
+
+/// Python's `RLock`: a lock the holding thread may take again.
+mod reentrancy {
+    use std::cell::RefCell;
+    use std::sync::{Mutex, PoisonError, TryLockError};
+
+    use parking_lot::ReentrantMutex;
+
+    /// A function that locks, calling another that locks the same lock. Returns the depth
+    /// reached (3).
+    pub fn nested_report(log: &ReentrantMutex<RefCell<Vec<String>>>, depth: usize) -> usize {
+        let guard = log.lock(); // re-entrant: fine while this thread already holds it
+        guard.borrow_mut().push(format!("depth {depth}"));
+        if depth < 3 {
+            // The RefCell borrow above has ended; the lock is still held.
+            return nested_report(log, depth + 1);
+        }
+        depth
+    }
+
+    /// A std `Mutex` locked twice on one thread: `lock()` would deadlock or panic, so ask with
+    /// `try_lock`. Returns whether it answered `WouldBlock`.
+    pub fn std_mutex_refuses_a_second_lock() -> bool {
+        let std_mutex = Mutex::new(());
+        let _held = std_mutex.lock().unwrap_or_else(PoisonError::into_inner);
+        matches!(std_mutex.try_lock(), Err(TryLockError::WouldBlock))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reentrant_lock_nests_and_std_refuses() {
+            let log = ReentrantMutex::new(RefCell::new(Vec::new()));
+            assert_eq!(nested_report(&log, 0), 3);
+            assert_eq!(log.lock().borrow().len(), 4);
+            assert!(std_mutex_refuses_a_second_lock());
+        }
+    }
+}
+
+// === Harness: not part of the lesson ===
+
 use std::cell::RefCell;
-use std::sync::{Mutex, PoisonError, RwLock, TryLockError};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, RwLock};
+use std::time::Duration;
 
 use anyhow::ensure;
 use clap::Parser;
-use examples_sync::table::{Table, fmt_duration};
+use examples_sync::table::Table;
+use guard_scope::{ns_per_lock, readers, slow_work};
 use parking_lot::ReentrantMutex;
+use poison_and_priority::{poison_and_repair, reader_refused_while_writer_waits};
+use reentrancy::{nested_report, std_mutex_refuses_a_second_lock};
 use serde::Serialize;
+use shared::cli;
+use shared::report::fmt_duration;
 
 /// Tour of Mutex, poisoning, RwLock, parking_lot and ReentrantMutex, with measurements.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// Threads for the measured parts.
-    #[arg(long, default_value_t = 4)]
+    /// Threads for the measured parts (2 to 64).
+    #[arg(long, default_value_t = 4, value_parser = cli::u32_in(2, 64))]
     threads: u32,
-    /// Length of the "slow work" (I/O, a computation) each thread does, in milliseconds.
-    #[arg(long, default_value_t = 20)]
+    /// Length of the "slow work" (I/O, a computation) each thread does, in milliseconds
+    /// (0 to 1000).
+    #[arg(long, default_value_t = 20, value_parser = cli::u64_in(0, 1000))]
     work_ms: u64,
-    /// Lock/unlock pairs per thread for the raw speed comparison.
-    #[arg(long, default_value_t = 1_000_000)]
+    /// Lock/unlock pairs per thread for the raw speed comparison (100 to 10,000,000).
+    #[arg(long, default_value_t = 1_000_000, value_parser = cli::u64_in(100, 10_000_000))]
     ops: u64,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
 }
 
+/// Every figure of the tour (the `--json` output).
 #[derive(Debug, Default, Serialize)]
-struct Report {
+struct LocksReport {
     threads: u32,
     work_ms: u64,
     slow_work_inside_s: f64,
@@ -96,159 +331,8 @@ struct Report {
     reentrant_depth_reached: usize,
 }
 
-/// Every thread appends to a shared log after some slow work. `inside`: the guard is taken
-/// first and held during the work (a common accident: `let log = log.lock()` at the top).
-fn slow_work(threads: u32, work: Duration, inside: bool) -> Duration {
-    let log = Mutex::new(Vec::new());
-    let start = Instant::now();
-    thread::scope(|s| {
-        for i in 0..threads {
-            let log = &log;
-            s.spawn(move || {
-                if inside {
-                    let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
-                    thread::sleep(work); // everybody else waits for this
-                    log.push(i);
-                } else {
-                    thread::sleep(work); // no lock needed to do the work
-                    log.lock().unwrap_or_else(PoisonError::into_inner).push(i);
-                    // the temporary guard is dropped at the end of the statement
-                }
-            });
-        }
-    });
-    start.elapsed()
-}
-
-/// Readers holding a lock for `work` each: a `Mutex` serializes them, a `RwLock` does not.
-fn readers(threads: u32, work: Duration, rw: bool) -> Duration {
-    let config = vec![1u8; 1024];
-    let (mutex, rwlock) = (Mutex::new(config.clone()), RwLock::new(config));
-    let start = Instant::now();
-    thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                if rw {
-                    let cfg = rwlock.read().unwrap_or_else(PoisonError::into_inner);
-                    thread::sleep(work); // a long read: parsing, rendering, ...
-                    std::hint::black_box(cfg.len());
-                } else {
-                    let cfg = mutex.lock().unwrap_or_else(PoisonError::into_inner);
-                    thread::sleep(work);
-                    std::hint::black_box(cfg.len());
-                }
-            });
-        }
-    });
-    start.elapsed()
-}
-
-/// A thread panics halfway through an update; the next `lock()` reports it.
-fn poisoning(quiet: bool) -> anyhow::Result<bool> {
-    let balances = Mutex::new(vec![100i64, 0]);
-    // Silence the default panic message for this intentional panic.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let joined = thread::scope(|s| {
-        s.spawn(|| {
-            let mut b = balances.lock().unwrap_or_else(PoisonError::into_inner);
-            b[0] -= 50; // debit done...
-            panic!("network error before the credit"); // ...credit never happens
-        })
-        .join()
-    });
-    std::panic::set_hook(hook);
-    ensure!(joined.is_err(), "the thread was meant to panic");
-
-    let recovered = match balances.lock() {
-        Ok(_) => false,
-        Err(poisoned) => {
-            // The data is still reachable: inspect it, repair it, then clear the flag.
-            let mut b = poisoned.into_inner();
-            if !quiet {
-                println!(
-                    "  lock() -> Err(PoisonError); data seen through it: {:?} (sum {}, should be 100)",
-                    *b,
-                    b.iter().sum::<i64>()
-                );
-            }
-            b[1] += 50; // repair: complete the transfer (or roll back, as your domain needs)
-            drop(b);
-            balances.clear_poison();
-            true
-        }
-    };
-    let after = balances.lock().is_ok();
-    if !quiet {
-        println!("  after repair + clear_poison(): lock() is Ok = {after}");
-    }
-    Ok(recovered && after)
-}
-
-/// A reader arrives while a writer waits behind an active reader.
-fn writer_preference(quiet: bool) -> bool {
-    let lock = RwLock::new(0u32);
-    let first_reader = lock.read().unwrap_or_else(PoisonError::into_inner);
-    let refused = thread::scope(|s| {
-        let writer = s.spawn(|| {
-            *lock.write().unwrap_or_else(PoisonError::into_inner) += 1;
-        });
-        // Give the writer time to start waiting. (A demo, not a test: the answer depends on
-        // the platform's policy, which std does not promise.)
-        thread::sleep(Duration::from_millis(50));
-        let refused = matches!(lock.try_read(), Err(TryLockError::WouldBlock));
-        drop(first_reader);
-        writer.join().expect("writer does not panic");
-        refused
-    });
-    if !quiet {
-        println!(
-            "  try_read() while a writer waits behind a reader: {}",
-            if refused {
-                "WouldBlock (the writer goes first: no writer starvation)"
-            } else {
-                "granted (readers preferred: a stream of readers can starve the writer)"
-            }
-        );
-    }
-    refused
-}
-
-/// ns per lock+increment+unlock, `threads` threads hammering one lock.
-fn lock_speed(threads: u32, ops: u64, parking: bool) -> f64 {
-    let std_lock = Mutex::new(0u64);
-    let pl_lock = parking_lot::Mutex::new(0u64);
-    let start = Instant::now();
-    thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                for _ in 0..ops {
-                    if parking {
-                        *pl_lock.lock() += 1;
-                    } else {
-                        *std_lock.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-                    }
-                }
-            });
-        }
-    });
-    start.elapsed().as_nanos() as f64 / (ops * u64::from(threads)) as f64
-}
-
-/// Python's `RLock`: a function that locks, calling another that locks the same lock.
-fn nested_report(log: &ReentrantMutex<RefCell<Vec<String>>>, depth: usize) -> usize {
-    let guard = log.lock(); // re-entrant: fine while this thread already holds it
-    guard.borrow_mut().push(format!("depth {depth}"));
-    if depth < 3 {
-        // The RefCell borrow above has ended; the lock is still held.
-        return nested_report(log, depth + 1);
-    }
-    depth
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    ensure!(args.threads >= 2, "--threads must be at least 2");
     let work = Duration::from_millis(args.work_ms);
     let quiet = args.json;
     let say = |s: &str| {
@@ -256,64 +340,88 @@ fn main() -> anyhow::Result<()> {
             println!("{s}");
         }
     };
-    let mut r = Report {
+    let mut r = LocksReport {
         threads: args.threads,
         work_ms: args.work_ms,
         ..Default::default()
     };
 
     say("1. Guards and scope: slow work inside or outside the critical section");
-    r.slow_work_inside_s = slow_work(args.threads, work, true).as_secs_f64();
-    r.slow_work_outside_s = slow_work(args.threads, work, false).as_secs_f64();
+    let (inside, logged_in) = slow_work(args.threads, work, true);
+    let (outside, logged_out) = slow_work(args.threads, work, false);
+    ensure!(
+        logged_in == args.threads as usize && logged_out == args.threads as usize,
+        "a thread's log entry went missing"
+    );
+    (r.slow_work_inside_s, r.slow_work_outside_s) = (inside.as_secs_f64(), outside.as_secs_f64());
 
     say("2. Poisoning: a thread panics while holding a std Mutex");
-    r.poison_recovered = poisoning(quiet)?;
+    let repair = poison_and_repair();
+    if repair.was_poisoned {
+        say(&format!(
+            "  lock() -> Err(PoisonError); data seen through it: {:?} (sum {}, should be 100)",
+            repair.seen,
+            repair.seen.iter().sum::<i64>()
+        ));
+    }
+    say(&format!(
+        "  after repair + clear_poison(): lock() is Ok = {}",
+        repair.usable_after
+    ));
+    r.poison_recovered = repair.was_poisoned && repair.usable_after;
 
     say("3. RwLock: readers in parallel, the writer waits");
     r.mutex_readers_s = readers(args.threads, work, false).as_secs_f64();
     r.rwlock_readers_s = readers(args.threads, work, true).as_secs_f64();
-    r.reader_refused_while_writer_waits = writer_preference(quiet);
+    r.reader_refused_while_writer_waits = reader_refused_while_writer_waits();
+    say(&format!(
+        "  try_read() while a writer waits behind a reader: {}",
+        if r.reader_refused_while_writer_waits {
+            "WouldBlock (the writer goes first: no writer starvation)"
+        } else {
+            "granted (readers preferred: a stream of readers can starve the writer)"
+        }
+    ));
 
     say("4. std vs parking_lot: lock + increment + unlock");
-    r.std_mutex_ns_per_op = lock_speed(1, args.ops, false);
-    r.parking_lot_mutex_ns_per_op = lock_speed(1, args.ops, true);
-    r.std_mutex_contended_ns_per_op = lock_speed(args.threads, args.ops / 4, false);
-    r.parking_lot_mutex_contended_ns_per_op = lock_speed(args.threads, args.ops / 4, true);
-    if !quiet {
-        println!(
-            "  size_of Mutex<()>: std {} bytes, parking_lot {} byte(s); RwLock<()>: std {}, parking_lot {}",
-            size_of::<Mutex<()>>(),
-            size_of::<parking_lot::Mutex<()>>(),
-            size_of::<RwLock<()>>(),
-            size_of::<parking_lot::RwLock<()>>()
-        );
-    }
+    r.std_mutex_ns_per_op = ns_per_lock(1, args.ops, false);
+    r.parking_lot_mutex_ns_per_op = ns_per_lock(1, args.ops, true);
+    r.std_mutex_contended_ns_per_op = ns_per_lock(args.threads, args.ops / 4, false);
+    r.parking_lot_mutex_contended_ns_per_op = ns_per_lock(args.threads, args.ops / 4, true);
+    say(&format!(
+        "  size_of Mutex<()>: std {} bytes, parking_lot {} byte(s); RwLock<()>: std {}, parking_lot {}",
+        size_of::<Mutex<()>>(),
+        size_of::<parking_lot::Mutex<()>>(),
+        size_of::<RwLock<()>>(),
+        size_of::<parking_lot::RwLock<()>>()
+    ));
 
     say("5. Re-entrancy: Python's RLock");
-    let std_mutex = Mutex::new(());
-    let held = std_mutex.lock().unwrap_or_else(PoisonError::into_inner);
-    let again = matches!(std_mutex.try_lock(), Err(TryLockError::WouldBlock));
-    drop(held);
-    if !quiet {
-        println!(
-            "  std Mutex locked twice on one thread: try_lock -> {} (lock() would deadlock or panic)",
-            if again { "WouldBlock" } else { "Ok?!" }
-        );
-    }
+    say(&format!(
+        "  std Mutex locked twice on one thread: try_lock -> {} (lock() would deadlock or panic)",
+        if std_mutex_refuses_a_second_lock() {
+            "WouldBlock"
+        } else {
+            "Ok?!"
+        }
+    ));
     let log = ReentrantMutex::new(RefCell::new(Vec::new()));
     r.reentrant_depth_reached = nested_report(&log, 0);
-    if !quiet {
-        println!(
-            "  parking_lot::ReentrantMutex, locked at each of 4 nested calls: {:?}",
-            log.lock().borrow()
-        );
-    }
+    say(&format!(
+        "  parking_lot::ReentrantMutex, locked at each of 4 nested calls: {:?}",
+        log.lock().borrow()
+    ));
 
     if args.json {
         println!("{}", serde_json::to_string(&r)?);
         return Ok(());
     }
     println!();
+    print_table(&args, &r);
+    Ok(())
+}
+
+fn print_table(args: &Args, r: &LocksReport) {
     let mut table = Table::new(["measurement", "time", "note"]);
     let d = |s: f64| fmt_duration(Duration::from_secs_f64(s));
     let n = args.threads;
@@ -338,26 +446,50 @@ fn main() -> anyhow::Result<()> {
         "all at once".into(),
     ]);
     let ns = |v: f64| format!("{v:.1} ns/op");
-    table.row([
-        "std Mutex, 1 thread".into(),
-        ns(r.std_mutex_ns_per_op),
-        "uncontended".into(),
-    ]);
-    table.row([
-        "parking_lot Mutex, 1 thread".into(),
-        ns(r.parking_lot_mutex_ns_per_op),
-        "uncontended".to_string(),
-    ]);
-    table.row([
-        format!("std Mutex, {n} threads"),
-        ns(r.std_mutex_contended_ns_per_op),
-        "contended".into(),
-    ]);
-    table.row([
-        format!("parking_lot Mutex, {n} threads"),
-        ns(r.parking_lot_mutex_contended_ns_per_op),
-        "contended".into(),
-    ]);
+    for (name, v, note) in [
+        (
+            "std Mutex, 1 thread".to_string(),
+            r.std_mutex_ns_per_op,
+            "uncontended",
+        ),
+        (
+            "parking_lot Mutex, 1 thread".to_string(),
+            r.parking_lot_mutex_ns_per_op,
+            "uncontended",
+        ),
+        (
+            format!("std Mutex, {n} threads"),
+            r.std_mutex_contended_ns_per_op,
+            "contended",
+        ),
+        (
+            format!("parking_lot Mutex, {n} threads"),
+            r.parking_lot_mutex_contended_ns_per_op,
+            "contended",
+        ),
+    ] {
+        table.row([name, ns(v), note.to_string()]);
+    }
     table.print();
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_numbers_are_refused_by_clap() {
+        for bad in [
+            ["--threads", "0"],
+            ["--threads", "1"],
+            ["--ops", "0"],
+            ["--ops", "18446744073709551615"],
+            ["--work-ms", "18446744073709551615"],
+            ["--work-ms", "-1"],
+        ] {
+            let err = Args::try_parse_from(["locks", bad[0], bad[1]])
+                .expect_err(&format!("{bad:?} accepted"));
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
 }

@@ -1,15 +1,16 @@
 //! Semaphores: at most N "downloads" at once, with a counting semaphore built from `Mutex` +
 //! `Condvar` (std has none) and RAII permits; then `tokio::sync::Semaphore` for async code.
 //!
-//! Course section **8.3 — Gestion des verrous et synchronisation** ("Semaphores").
+//! Course section **8.3 — Gestion des verrous et synchronisation** ("Locks, RLocks, Semaphores").
 //!
-//! The primitive lives in `examples-sync/src/semaphore.rs` (model-checked by loom in
-//! `tests/loom.rs`: permits never exceed the limit, no waiter is left asleep). Python's
-//! `threading.Semaphore(3)` with `with sem:` is `let _permit = sem.acquire();` here: the permit
-//! is released when it goes out of scope, even on `?` or a panic.
+//! Crates: `tokio = { version = "1", features = ["rt", "sync", "time"] }` (and `crate::semaphore`:
+//! copy `src/semaphore.rs` and `src/sync.rs`)
 //!
-//! The "downloads" are simulated (a sleep of `--download-ms`), so the example runs offline; what
-//! matters is how many run at once, counted with an atomic gauge.
+//! The primitive lives in `src/semaphore.rs` (model-checked by loom in `tests/loom.rs`: permits
+//! never exceed the limit, no waiter is left asleep). Python's `threading.Semaphore(3)` with
+//! `with sem:` is `let _permit = sem.acquire();` here: the permit is released when it goes out
+//! of scope, even on `?` or a panic. The "downloads" are simulated (a sleep of `--download-ms`),
+//! so the example runs offline; what matters is how many run at once, counted by a gauge.
 //!
 //! # Concepts
 //! - A counting semaphore: `acquire` blocks while the count is 0; the permit's `Drop` gives it back.
@@ -41,175 +42,245 @@
 //! 4. Use `tokio::sync::Semaphore::try_acquire` to reject work when saturated (load shedding)
 //!    instead of queueing it; count the rejections.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
-use std::time::{Duration, Instant};
+// === Lesson: copy from here ===
+
+/// At most N downloads at once: one thread per download with our semaphore, or one task per
+/// download with tokio's.
+mod limited_downloads {
+    use std::io;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use crate::semaphore::Semaphore;
+
+    /// Counts how many downloads are in flight, and the maximum ever seen.
+    #[derive(Default)]
+    struct Gauge {
+        now: AtomicUsize,
+        max: AtomicUsize,
+    }
+
+    impl Gauge {
+        fn enter(&self) {
+            let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max.fetch_max(now, Ordering::SeqCst);
+        }
+        fn leave(&self) {
+            self.now.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// What one way of downloading did.
+    #[derive(Debug, Clone, Copy)]
+    pub struct DownloadReport {
+        pub max_in_flight: usize,
+        pub completed: usize,
+        pub elapsed: Duration,
+    }
+
+    /// `try_acquire`, Python's `sem.acquire(blocking=False)`: on a 1-permit semaphore the first
+    /// call gets the permit and the second gets `None`; the dropped permit comes back.
+    pub fn try_acquire_grants_one() -> bool {
+        let sem = Semaphore::new(1);
+        let first = sem.try_acquire();
+        let second = sem.try_acquire();
+        let exactly_one = first.is_some() && second.is_none();
+        drop(first);
+        exactly_one && sem.available() == 1
+    }
+
+    /// One thread per download, each taking a permit of a `limit`-permit semaphore (or none).
+    pub fn download_with_threads(
+        downloads: usize,
+        limit: Option<usize>,
+        download_time: Duration,
+    ) -> io::Result<DownloadReport> {
+        let semaphore = limit.map(Semaphore::new);
+        let gauge = Gauge::default();
+        let done = AtomicUsize::new(0);
+        let start = Instant::now();
+        thread::scope(|s| -> io::Result<()> {
+            for i in 0..downloads {
+                let (semaphore, gauge, done) = (&semaphore, &gauge, &done);
+                thread::Builder::new()
+                    .name(format!("download-{i}"))
+                    .spawn_scoped(s, move || {
+                        // `with sem:` — the permit lives until the end of this closure.
+                        let _permit = semaphore.as_ref().map(Semaphore::acquire);
+                        gauge.enter();
+                        thread::sleep(download_time); // the "download"
+                        gauge.leave();
+                        done.fetch_add(1, Ordering::SeqCst);
+                    })?;
+            }
+            Ok(())
+        })?;
+        Ok(DownloadReport {
+            max_in_flight: gauge.max.load(Ordering::SeqCst),
+            completed: done.load(Ordering::SeqCst),
+            elapsed: start.elapsed(),
+        })
+    }
+
+    /// One task per download on a single-threaded runtime, limited by `tokio::sync::Semaphore`.
+    pub fn download_with_tasks(
+        downloads: usize,
+        permits: usize,
+        download_time: Duration,
+    ) -> io::Result<DownloadReport> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        let gauge = Arc::new(Gauge::default());
+        let start = Instant::now();
+        let completed = rt.block_on(async {
+            let semaphore = Arc::new(tokio::sync::Semaphore::new(permits));
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..downloads {
+                let (semaphore, gauge) = (semaphore.clone(), gauge.clone());
+                tasks.spawn(async move {
+                    // An owned permit can move into the task; it is released on drop, like ours.
+                    // `acquire_owned` fails only on a closed semaphore, and nobody closes this one.
+                    let Ok(_permit) = semaphore.acquire_owned().await else {
+                        return false;
+                    };
+                    gauge.enter();
+                    tokio::time::sleep(download_time).await; // the task waits, the thread does not
+                    gauge.leave();
+                    true
+                });
+            }
+            let mut completed = 0;
+            while let Some(result) = tasks.join_next().await {
+                // A task that panicked (it cannot here) is simply not counted as completed.
+                completed += usize::from(result.unwrap_or(false));
+            }
+            completed
+        });
+        Ok(DownloadReport {
+            max_in_flight: gauge.max.load(Ordering::SeqCst),
+            completed,
+            elapsed: start.elapsed(),
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_limit_holds_with_threads_and_with_tasks() {
+            let ms = Duration::from_millis(2);
+            let threads = download_with_threads(10, Some(3), ms).unwrap();
+            assert_eq!(threads.completed, 10);
+            assert!(threads.max_in_flight <= 3);
+            let tasks = download_with_tasks(10, 3, ms).unwrap();
+            assert_eq!(tasks.completed, 10);
+            assert!(tasks.max_in_flight <= 3);
+        }
+
+        #[test]
+        fn try_acquire_gives_exactly_one_permit() {
+            assert!(try_acquire_grants_one());
+        }
+    }
+}
+
+// === Harness: not part of the lesson ===
+
+use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use clap::Parser;
-use examples_sync::semaphore::Semaphore;
-use examples_sync::table::{Table, fmt_duration};
-use serde::Serialize;
+use examples_sync::semaphore; // the lesson's `crate::semaphore` (src/semaphore.rs, on src/sync.rs)
+use examples_sync::table::Table;
+use limited_downloads::{
+    DownloadReport, download_with_tasks, download_with_threads, try_acquire_grants_one,
+};
+use shared::cli;
+use shared::report::fmt_duration;
 
 /// Limit concurrent (simulated) downloads with a hand-built semaphore and with tokio's.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// Downloads to run.
-    #[arg(long, default_value_t = 12)]
+    /// Downloads to run, one thread each in the threaded versions (1 to 1000).
+    #[arg(long, default_value_t = 12, value_parser = cli::usize_in(1, 1000))]
     downloads: usize,
-    /// How many may run at once.
-    #[arg(long, default_value_t = 3)]
+    /// How many may run at once (1 to 1000).
+    #[arg(long, default_value_t = 3, value_parser = cli::usize_in(1, 1000))]
     permits: usize,
-    /// Duration of one simulated download, in milliseconds.
-    #[arg(long, default_value_t = 50)]
+    /// Duration of one simulated download, in milliseconds (0 to 10,000).
+    #[arg(long, default_value_t = 50, value_parser = cli::u64_in(0, 10_000))]
     download_ms: u64,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
 }
 
-/// Counts how many downloads are in flight, and the maximum ever seen.
-#[derive(Default)]
-struct Gauge {
-    now: AtomicUsize,
-    max: AtomicUsize,
-}
-
-impl Gauge {
-    fn enter(&self) {
-        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max.fetch_max(now, Ordering::SeqCst);
-    }
-    fn leave(&self) {
-        self.now.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-#[derive(Debug, Serialize)]
-struct RunReport {
+/// One row: which version, its limit, and what it did.
+struct Version {
     name: &'static str,
     limit: Option<usize>,
-    max_in_flight: usize,
-    completed: usize,
-    elapsed_s: f64,
+    report: DownloadReport,
 }
 
-/// One thread per download; `limit` permits (or none).
-fn threads_run(args: &Args, limit: Option<usize>) -> anyhow::Result<RunReport> {
-    let semaphore = limit.map(Semaphore::new);
-    let gauge = Gauge::default();
-    let done = AtomicUsize::new(0);
-    let start = Instant::now();
-    thread::scope(|s| -> anyhow::Result<()> {
-        for i in 0..args.downloads {
-            let (semaphore, gauge, done) = (&semaphore, &gauge, &done);
-            thread::Builder::new()
-                .name(format!("download-{i}"))
-                .spawn_scoped(s, move || {
-                    // `with sem:` — the permit lives until the end of this closure.
-                    let _permit = semaphore.as_ref().map(Semaphore::acquire);
-                    gauge.enter();
-                    thread::sleep(Duration::from_millis(args.download_ms)); // the "download"
-                    gauge.leave();
-                    done.fetch_add(1, Ordering::SeqCst);
-                })
-                .context("spawning a download thread")?;
-        }
-        Ok(())
-    })?;
-    Ok(RunReport {
-        name: if limit.is_some() {
-            "threads + hand-built Semaphore"
-        } else {
-            "threads, no limit"
-        },
-        limit,
-        max_in_flight: gauge.max.load(Ordering::SeqCst),
-        completed: done.load(Ordering::SeqCst),
-        elapsed_s: start.elapsed().as_secs_f64(),
-    })
-}
-
-/// One task per download on a single-threaded runtime, limited by `tokio::sync::Semaphore`.
-fn async_run(args: &Args) -> anyhow::Result<RunReport> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .context("building the tokio runtime")?;
-    let gauge = Arc::new(Gauge::default());
-    let start = Instant::now();
-    let completed = rt.block_on(async {
-        let semaphore = Arc::new(tokio::sync::Semaphore::new(args.permits));
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..args.downloads {
-            let (semaphore, gauge) = (semaphore.clone(), gauge.clone());
-            let ms = args.download_ms;
-            tasks.spawn(async move {
-                // An owned permit can move into the task; it is released on drop, like ours.
-                let _permit = semaphore
-                    .acquire_owned()
-                    .await
-                    .context("semaphore closed")?;
-                gauge.enter();
-                tokio::time::sleep(Duration::from_millis(ms)).await; // the task waits, the thread does not
-                gauge.leave();
-                anyhow::Ok(())
-            });
-        }
-        let mut completed = 0;
-        while let Some(result) = tasks.join_next().await {
-            result.context("download task panicked")??;
-            completed += 1;
-        }
-        anyhow::Ok(completed)
-    })?;
-    Ok(RunReport {
-        name: "async tasks + tokio::sync::Semaphore",
-        limit: Some(args.permits),
-        max_in_flight: gauge.max.load(Ordering::SeqCst),
-        completed,
-        elapsed_s: start.elapsed().as_secs_f64(),
+fn version_json(v: &Version) -> serde_json::Value {
+    serde_json::json!({
+        "name": v.name,
+        "limit": v.limit,
+        "max_in_flight": v.report.max_in_flight,
+        "completed": v.report.completed,
+        "elapsed_s": v.report.elapsed.as_secs_f64(),
     })
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    ensure!(args.permits >= 1, "--permits must be at least 1");
-
-    // try_acquire: Python's `sem.acquire(blocking=False)`.
-    let demo = Semaphore::new(1);
-    let first = demo.try_acquire();
-    let second = demo.try_acquire();
     ensure!(
-        first.is_some() && second.is_none(),
-        "try_acquire must grant exactly one permit"
+        try_acquire_grants_one(),
+        "try_acquire must grant exactly one permit, and a dropped permit must come back"
     );
-    drop(first);
-    ensure!(demo.available() == 1, "a dropped permit must come back");
-
-    let runs = vec![
-        threads_run(&args, None)?,
-        threads_run(&args, Some(args.permits))?,
-        async_run(&args)?,
+    let time = Duration::from_millis(args.download_ms);
+    let versions = vec![
+        Version {
+            name: "threads, no limit",
+            limit: None,
+            report: download_with_threads(args.downloads, None, time)
+                .context("spawning a download thread")?,
+        },
+        Version {
+            name: "threads + hand-built Semaphore",
+            limit: Some(args.permits),
+            report: download_with_threads(args.downloads, Some(args.permits), time)
+                .context("spawning a download thread")?,
+        },
+        Version {
+            name: "async tasks + tokio::sync::Semaphore",
+            limit: Some(args.permits),
+            report: download_with_tasks(args.downloads, args.permits, time)
+                .context("building the tokio runtime")?,
+        },
     ];
-    for r in &runs {
+    for v in &versions {
         ensure!(
-            r.completed == args.downloads,
+            v.report.completed == args.downloads,
             "{}: some downloads did not complete",
-            r.name
+            v.name
         );
-        if let Some(limit) = r.limit {
+        if let Some(limit) = v.limit {
             ensure!(
-                r.max_in_flight <= limit,
+                v.report.max_in_flight <= limit,
                 "{}: the limit was exceeded",
-                r.name
+                v.name
             );
         }
     }
 
     if args.json {
+        let runs: Vec<_> = versions.iter().map(version_json).collect();
         println!(
             "{}",
             serde_json::json!({
@@ -226,16 +297,37 @@ fn main() -> anyhow::Result<()> {
         args.downloads, args.download_ms
     );
     let mut table = Table::new(["version", "limit", "max in flight", "time", "ideal"]);
-    for r in &runs {
-        let waves = r.limit.map_or(1, |l| args.downloads.div_ceil(l)) as u64;
+    for v in &versions {
+        let waves = v.limit.map_or(1, |l| args.downloads.div_ceil(l)) as u32;
         table.row([
-            r.name.to_string(),
-            r.limit.map_or("-".into(), |l| l.to_string()),
-            r.max_in_flight.to_string(),
-            fmt_duration(Duration::from_secs_f64(r.elapsed_s)),
-            fmt_duration(Duration::from_millis(waves * args.download_ms)),
+            v.name.to_string(),
+            v.limit.map_or("-".into(), |l| l.to_string()),
+            v.report.max_in_flight.to_string(),
+            fmt_duration(v.report.elapsed),
+            fmt_duration(time * waves),
         ]);
     }
     table.print();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_numbers_are_refused_by_clap() {
+        for bad in [
+            ["--downloads", "18446744073709551615"],
+            ["--downloads", "0"],
+            ["--download-ms", "18446744073709551615"],
+            ["--download-ms", "-1"],
+            ["--permits", "0"],
+            ["--permits", "inf"],
+        ] {
+            let err = Args::try_parse_from(["semaphore", bad[0], bad[1]])
+                .expect_err(&format!("{bad:?} accepted"));
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
 }
