@@ -1059,7 +1059,7 @@ fn pool_config(args: &Args, workers: usize, garbage: bool) -> anyhow::Result<Poo
 fn parent_main(args: &Args) -> anyhow::Result<ExitCode> {
     let workers = args
         .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get().min(256)));
     let stop = shared::shutdown::stop_flag_on_ctrl_c()?;
     let tasks = make_tasks(args);
     if !args.json {
@@ -1118,7 +1118,7 @@ fn parent_main(args: &Args) -> anyhow::Result<ExitCode> {
         let agreement = Agreement::between(base, &pool_values);
         note = format!("{note}; {}", agreement.note());
         row = row
-            .ideal(*base_wall / u32::try_from(workers).expect("at most 256 workers"))
+            .ideal(base_wall.div_f64(workers as f64))
             .agrees(agreement.mismatched.is_empty());
     }
     let row = row.note(note);
