@@ -50,7 +50,6 @@ fn json(bin: &str, args: &[&str]) -> Value {
 const PRODUCER_CONSUMER: &str = env!("CARGO_BIN_EXE_producer-consumer");
 const WORKER_POOL: &str = env!("CARGO_BIN_EXE_worker-pool");
 const PIPELINE: &str = env!("CARGO_BIN_EXE_pipeline");
-const MAP_REDUCE: &str = env!("CARGO_BIN_EXE_map-reduce");
 const CIRCUIT_BREAKER: &str = env!("CARGO_BIN_EXE_circuit-breaker");
 const ACTOR: &str = env!("CARGO_BIN_EXE_actor");
 const RATE_LIMITER: &str = env!("CARGO_BIN_EXE_rate-limiter");
@@ -61,7 +60,6 @@ fn every_binary_has_help() {
         PRODUCER_CONSUMER,
         WORKER_POOL,
         PIPELINE,
-        MAP_REDUCE,
         CIRCUIT_BREAKER,
         ACTOR,
         RATE_LIMITER,
@@ -245,81 +243,6 @@ fn pipeline_stage_error_names_the_file() {
         err.contains("stage parse failed") && err.contains("sales-0003.csv"),
         "{err}"
     );
-}
-
-#[test]
-fn map_reduce_parallel_equals_sequential_on_generated_corpus() {
-    let v = json(
-        MAP_REDUCE,
-        &["--size", "2MB", "--chunk-size", "64KiB", "--threads", "3"],
-    );
-    assert_eq!(v["agrees"], true);
-    assert!(v["words"].as_u64().unwrap() > 100_000);
-    assert_eq!(v["top"][0][0], "the");
-    let s = json(
-        MAP_REDUCE,
-        &[
-            "--size",
-            "2MB",
-            "--input",
-            "stream",
-            "--chunk-size",
-            "50KiB",
-        ],
-    );
-    assert_eq!(s["agrees"], true);
-    assert_eq!(
-        s["words"], v["words"],
-        "streamed and mapped inputs count the same"
-    );
-    assert_eq!(s["distinct"], v["distinct"]);
-}
-
-#[test]
-fn map_reduce_edge_case_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, bytes: &[u8]| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, bytes).unwrap();
-        p
-    };
-    let files = [
-        write("empty.txt", b""),
-        write("huge-word.txt", &[b'z'; 300_000]),
-        write(
-            "broken-utf8.txt",
-            b"caf\xe9 CAF\xc3\xa9 caf\xc3\xa9 \xff\xfe ok\n",
-        ),
-        write(
-            "boundaries.txt",
-            "alpha beta gamma ".repeat(5000).as_bytes(),
-        ),
-    ];
-    let paths: Vec<&str> = files.iter().map(|p| p.to_str().unwrap()).collect();
-    for mode in ["mmap", "stream"] {
-        let mut args = paths.clone();
-        args.extend(["--chunk-size", "7", "--input", mode, "--top", "50"]);
-        let v = json(MAP_REDUCE, &args);
-        assert_eq!(v["agrees"], true, "{mode}");
-        // 1 huge word + 5 in the UTF-8 file + 15000 in the boundaries file.
-        assert_eq!(v["words"], 1 + 5 + 15_000, "{mode}");
-        let top = v["top"].as_array().unwrap();
-        let count = |w: &str| {
-            top.iter()
-                .find(|e| e[0] == w)
-                .map(|e| e[1].as_u64().unwrap())
-        };
-        assert_eq!(count("café"), Some(2), "CAFÉ lower-cases to café: {top:?}");
-        assert_eq!(count("caf\u{fffd}"), Some(1));
-        assert_eq!(count("alpha"), Some(5000));
-    }
-}
-
-#[test]
-fn map_reduce_rejects_a_missing_file() {
-    let out = run(MAP_REDUCE, &["/nonexistent/file.txt"]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/file.txt"));
 }
 
 #[test]

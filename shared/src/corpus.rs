@@ -11,11 +11,18 @@
 //! [`generate_with_vocabulary`] and [`write_with_vocabulary`]: real collections of text (a
 //! language's standard library, a year of news) have 10^5 to 10^6 distinct words, and that tail is
 //! what makes merging per-thread counts expensive ([`LARGE_VOCABULARY`], 300,000 words).
+//!
+//! The word counts (`map-reduce`, `map-reduce-distributed`) also share here what they do around
+//! their inputs: the corpus cached in the temp directory ([`cached_corpus`]), `--size` values
+//! ([`size_in`]), refusing what is not a text file and noticing a file that changes while it is
+//! counted ([`InputFiles`]), and printing words from the input safely ([`printable_word`]).
 
+use anyhow::{Context, bail};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::io::Write;
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 /// The head of the distribution: real words, most frequent first.
 #[rustfmt::skip]
@@ -214,6 +221,189 @@ fn write_in_pieces(
     std::fs::rename(&tmp, path)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Word-count inputs.
+// ---------------------------------------------------------------------------------------------
+
+/// The seeded corpus of `bytes` bytes in the temp directory, written on first use and reused
+/// after (the same arguments always give the same file, so the Python recipe, `wc` and every
+/// host of a distributed run can read the same bytes). The default vocabulary keeps the name
+/// earlier versions used: `map-reduce-corpus-<bytes>-<seed>.txt`.
+pub fn cached_corpus(bytes: usize, seed: u64, vocabulary: usize) -> anyhow::Result<PathBuf> {
+    let name = if vocabulary == VOCABULARY {
+        format!("map-reduce-corpus-{bytes}-{seed}.txt")
+    } else {
+        format!("map-reduce-corpus-{bytes}-{seed}-v{vocabulary}.txt")
+    };
+    let path = std::env::temp_dir().join(name);
+    // Written under a name unique to this process, then renamed: a file at `path` is always
+    // complete, and two runs generating the same corpus at once do not write into each other's.
+    if !path.exists() {
+        let part = path.with_extension(format!("{}.part", std::process::id()));
+        write_with_vocabulary(&part, bytes, seed, vocabulary)
+            .with_context(|| format!("write corpus {}", part.display()))?;
+        std::fs::rename(&part, &path)
+            .with_context(|| format!("rename {} to {}", part.display(), path.display()))?;
+    }
+    Ok(path)
+}
+
+/// A clap value parser for byte sizes with an optional unit (B, KB, MB, GB, KiB, MiB, GiB), in
+/// `min..=max` bytes. Digits and a dot only: `NaN`, `inf`, `-1` and `1e30` are refused.
+pub fn size_in(
+    min: usize,
+    max: usize,
+) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        let v = parse_size(s)?;
+        if v < min as f64 || v > max as f64 {
+            return Err(format!(
+                "{s} is out of range: use {min} bytes to {max} bytes"
+            ));
+        }
+        Ok(v as usize)
+    }
+}
+
+fn parse_size(s: &str) -> Result<f64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let num: f64 = num.parse().map_err(|_| format!("bad size {s:?}"))?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} (use B, KB, MB, GB, KiB, MiB, GiB)"
+            ));
+        }
+    };
+    Ok(num * mult)
+}
+
+/// Bytes looked at to tell a binary file from text (a NUL among them), as git and grep do.
+pub const SNIFF_BYTES: usize = 8000;
+
+/// What identifies one version of a file: if any of it differs later, the file changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+fn stamp(path: &Path) -> anyhow::Result<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).with_context(|| format!("stat {}", path.display()))?;
+    Ok(FileStamp {
+        len: m.len(),
+        modified: m.modified().ok(),
+        inode: m.ino(),
+    })
+}
+
+/// The input files of a word count, checked to be text files, with what they looked like when
+/// checked: [`InputFiles::check_unchanged`] says whether one changed since (counts of a file
+/// that changed mix two versions of it; a file truncated under a memory map kills the process).
+#[derive(Debug, Clone)]
+pub struct InputFiles {
+    paths: Vec<PathBuf>,
+    stamps: Vec<FileStamp>,
+}
+
+impl InputFiles {
+    /// Checks every file, naming the first that is missing, not a regular file, or binary (a
+    /// NUL byte in its first [`SNIFF_BYTES`]). An empty file is accepted: it has 0 words.
+    pub fn check(paths: &[PathBuf]) -> anyhow::Result<InputFiles> {
+        let mut stamps = Vec::with_capacity(paths.len());
+        for path in paths {
+            let mut file =
+                std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+            let meta = file
+                .metadata()
+                .with_context(|| format!("stat {}", path.display()))?;
+            if !meta.is_file() {
+                bail!(
+                    "{}: not a regular file (a word count reads files)",
+                    path.display()
+                );
+            }
+            let mut head = Vec::with_capacity(SNIFF_BYTES);
+            (&mut file)
+                .take(SNIFF_BYTES as u64)
+                .read_to_end(&mut head)
+                .with_context(|| format!("read {}", path.display()))?;
+            if let Some(at) = head.iter().position(|&b| b == 0) {
+                bail!(
+                    "{}: a binary file (NUL byte at offset {at}); a word count reads text",
+                    path.display()
+                );
+            }
+            stamps.push(stamp(path)?);
+        }
+        Ok(InputFiles {
+            paths: paths.to_vec(),
+            stamps,
+        })
+    }
+
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    /// Total size, as checked.
+    pub fn bytes(&self) -> u64 {
+        self.stamps.iter().map(|s| s.len).sum()
+    }
+
+    /// Fails, naming the file, if any input changed since it was checked.
+    pub fn check_unchanged(&self) -> anyhow::Result<()> {
+        for (path, then) in self.paths.iter().zip(&self.stamps) {
+            let now = stamp(path)
+                .with_context(|| format!("{} changed during the run", path.display()))?;
+            if now != *then {
+                bail!(
+                    "{} changed while it was being counted ({} bytes before, {} after): the \
+                     counts mix versions of the file; count a copy that does not change",
+                    path.display(),
+                    then.len,
+                    now.len
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A word from the input as a table prints it: control and direction-override characters
+/// escaped (bytes from a file must not drive the terminal), invalid UTF-8 as U+FFFD, and at
+/// most `max_chars` characters (then `…`).
+pub fn printable_word(word: &[u8], max_chars: usize) -> String {
+    let text = String::from_utf8_lossy(word);
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == max_chars {
+            out.push('…');
+            break;
+        }
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,5 +531,70 @@ mod tests {
             on_disk,
             generate_with_vocabulary(500_000, 2, LARGE_VOCABULARY)
         );
+    }
+
+    #[test]
+    fn sizes_parse_and_stay_in_range() {
+        let p = size_in(1, 1 << 30);
+        assert_eq!(p("200MB"), Ok(200_000_000));
+        assert_eq!(p("4MiB"), Ok(4 << 20));
+        assert_eq!(p("512"), Ok(512));
+        for bad in [
+            "12 parsecs",
+            "0",
+            "-1",
+            "NaN",
+            "inf",
+            "1e30",
+            "2GiB",
+            "18446744073709551615",
+        ] {
+            assert!(p(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn inputs_refuse_binary_files_and_notice_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = dir.path().join("f.txt");
+        std::fs::write(&text, "a b c").expect("write");
+        let empty = dir.path().join("empty.txt");
+        std::fs::write(&empty, "").expect("write");
+        let inputs = InputFiles::check(&[text.clone(), empty]).expect("text files");
+        assert_eq!(inputs.bytes(), 5);
+        assert!(inputs.check_unchanged().is_ok());
+        std::fs::write(&text, "a b c d").expect("write");
+        let err = inputs.check_unchanged().expect_err("changed");
+        assert!(err.to_string().contains("f.txt changed"), "{err}");
+
+        let bin = dir.path().join("x.bin");
+        std::fs::write(&bin, b"ab\0cd").expect("write");
+        let err = InputFiles::check(&[bin]).expect_err("binary");
+        assert!(err.to_string().contains("x.bin: a binary file"), "{err}");
+        let err = InputFiles::check(&[dir.path().to_path_buf()]).expect_err("a directory");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn printed_words_are_escaped_and_shortened() {
+        assert_eq!(printable_word(b"caf\xc3\xa9", 40), "café");
+        assert_eq!(
+            printable_word(b"\x1b[31mred\x07", 40),
+            "\\u{1b}[31mred\\u{7}"
+        );
+        assert_eq!(printable_word("a\u{202e}b".as_bytes(), 40), "a\\u{202e}b");
+        let long = printable_word(&[b'w'; 500], 40);
+        assert_eq!(long.chars().count(), 41);
+        assert!(long.ends_with("w…"));
+    }
+
+    #[test]
+    fn the_cached_corpus_is_written_once() {
+        let a = cached_corpus(10_000, 99, VOCABULARY).expect("corpus");
+        let b = cached_corpus(10_000, 99, VOCABULARY).expect("corpus");
+        assert_eq!(a, b);
+        assert_eq!(std::fs::read(&a).expect("read"), generate(10_000, 99));
+        let large = cached_corpus(10_000, 99, LARGE_VOCABULARY).expect("corpus");
+        assert_ne!(large, a);
     }
 }
