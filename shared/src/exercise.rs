@@ -394,39 +394,58 @@ pub fn assert_rejected(exercise: &str, variant: &str, check: Check) -> Failure {
 /// and plausible wrong solutions, each compiled as its own module with the exercise's checks.
 ///
 /// ```text
-/// shared::exercise! { ex05_bounded_buffer in "05-bounded-buffer", wrong: [notify_one_shared, if_not_while] }
+/// shared::exercise!(ex02_work_queue in "02-work-queue", wrong: [load_then_store, static_chunks]);
+/// shared::exercise!(ex03_bounded_queue in "03-bounded-queue", loom, wrong: [one_condvar_notify_one]);
+/// shared::exercise!(ex04_crawler in "04-crawler", support, wrong: [no_limit]);
 /// ```
 ///
-/// reads `exercises/05-bounded-buffer/{exercise.rs, solution.rs, wrong_<name>.rs, checks.rs}` of
-/// the calling crate. `checks.rs` is written as if it sat at the end of the exercise file (it sees
-/// the exercise's items through `use super::*`) and defines `pub fn all() -> Check`. Tests:
-/// - `ex05_bounded_buffer::check`: the learner's file (ignored by `cargo test`: the learner runs
-///   it with `cargo run -p shared --bin exercises -- check …`; CI asserts it fails untouched);
-/// - `ex05_bounded_buffer::solution_passes`: the reference solution passes every check;
-/// - `ex05_bounded_buffer::rejects::<name>`: each wrong solution is rejected by some check.
+/// reads `exercises/<dir>/{exercise.rs, solution.rs, wrong_<name>.rs, checks.rs}` of the calling
+/// crate (and `support.rs` with `support`: test-support code every variant sees as `support::…`).
+/// `checks.rs` is written as if it sat at the end of the exercise file (it sees the exercise's
+/// items through `use super::*`) and defines `pub fn all() -> Check`; with `loom` it also defines,
+/// under `cfg(loom)`, `pub fn model()` that runs `loom::model` and panics on a bad interleaving.
+///
+/// Tests, the same names in both builds:
+/// - `<name>::check`: the learner's file (ignored by `cargo test`: the learner runs it with
+///   `cargo run -p shared --bin exercises -- check …`; CI asserts it fails untouched);
+/// - `<name>::solution_passes`: the reference solution passes every check;
+/// - `<name>::rejects::<wrong>`: each wrong solution is rejected. Under loom, a failing model
+///   cannot be caught in-process (loom aborts after reporting a deadlock), so the model of a
+///   wrong solution runs in a child process: this same test binary, filtered to one hidden test.
 #[macro_export]
 macro_rules! exercise {
+    ($name:ident in $dir:literal, support, loom, wrong: [$($wrong:ident),+ $(,)?] $(,)?) => {
+        $crate::exercise!(@all $name, $dir, [
+            include!(concat!(env!("CARGO_MANIFEST_DIR"), "/exercises/", $dir, "/support.rs"));
+        ], loom, [$($wrong),+]);
+    };
+    ($name:ident in $dir:literal, support, wrong: [$($wrong:ident),+ $(,)?] $(,)?) => {
+        $crate::exercise!(@all $name, $dir, [
+            include!(concat!(env!("CARGO_MANIFEST_DIR"), "/exercises/", $dir, "/support.rs"));
+        ], noloom, [$($wrong),+]);
+    };
+    ($name:ident in $dir:literal, loom, wrong: [$($wrong:ident),+ $(,)?] $(,)?) => {
+        $crate::exercise!(@all $name, $dir, [], loom, [$($wrong),+]);
+    };
     ($name:ident in $dir:literal, wrong: [$($wrong:ident),+ $(,)?] $(,)?) => {
+        $crate::exercise!(@all $name, $dir, [], noloom, [$($wrong),+]);
+    };
+    (@all $name:ident, $dir:literal, $support:tt, $loom:ident, [$($wrong:ident),+]) => {
+        // Without a loom model, an exercise does not exist in the `--cfg loom` build: its code
+        // may use the crate's loom-switched types outside a model.
+        #[cfg_attr(loom, cfg($loom))]
         pub mod $name {
             /// The learner's file (the skeleton until they work on it).
             #[allow(unused, dead_code, clippy::all, clippy::unwrap_used)]
             pub mod learner {
                 include!(concat!(env!("CARGO_MANIFEST_DIR"), "/exercises/", $dir, "/exercise.rs"));
-                pub mod checks {
-                    #[allow(unused_imports)]
-                    use super::*;
-                    include!(concat!(env!("CARGO_MANIFEST_DIR"), "/exercises/", $dir, "/checks.rs"));
-                }
+                $crate::exercise!(@checks $dir, $support);
             }
             /// The reference solution.
             #[allow(clippy::unwrap_used)]
             pub mod solution {
                 include!(concat!(env!("CARGO_MANIFEST_DIR"), "/exercises/", $dir, "/solution.rs"));
-                pub mod checks {
-                    #[allow(unused_imports)]
-                    use super::*;
-                    include!(concat!(env!("CARGO_MANIFEST_DIR"), "/exercises/", $dir, "/checks.rs"));
-                }
+                $crate::exercise!(@checks $dir, $support);
             }
             /// Plausible wrong solutions: the bugs learners really write.
             pub mod wrong {
@@ -436,10 +455,13 @@ macro_rules! exercise {
                         include!(concat!(
                             env!("CARGO_MANIFEST_DIR"), "/exercises/", $dir, "/wrong_", stringify!($wrong), ".rs"
                         ));
-                        pub mod checks {
-                            #[allow(unused_imports)]
-                            use super::*;
-                            include!(concat!(env!("CARGO_MANIFEST_DIR"), "/exercises/", $dir, "/checks.rs"));
+                        $crate::exercise!(@checks $dir, $support);
+
+                        #[cfg(loom)]
+                        #[test]
+                        #[ignore = "run in a child process by its `rejects` test"]
+                        fn loom_model() {
+                            checks::model();
                         }
                     }
                 )+
@@ -448,31 +470,109 @@ macro_rules! exercise {
             #[test]
             #[ignore = "the learner's exercise: cargo run -p shared --bin exercises -- check"]
             fn check() {
+                #[cfg(not(loom))]
                 $crate::exercise::assert_passes(stringify!($name), learner::checks::all());
+                #[cfg(loom)]
+                learner::checks::model();
             }
 
             #[test]
             fn solution_passes() {
+                #[cfg(not(loom))]
                 $crate::exercise::assert_passes(
                     concat!(stringify!($name), " (reference solution)"),
                     solution::checks::all(),
                 );
+                #[cfg(loom)]
+                solution::checks::model();
             }
 
             pub mod rejects {
                 $(
                     #[test]
                     fn $wrong() {
+                        #[cfg(not(loom))]
                         $crate::exercise::assert_rejected(
                             stringify!($name),
                             stringify!($wrong),
                             super::wrong::$wrong::checks::all(),
+                        );
+                        #[cfg(loom)]
+                        $crate::exercise::assert_rejected(
+                            stringify!($name),
+                            stringify!($wrong),
+                            $crate::exercise::run_in_child(concat!(
+                                stringify!($name), "::wrong::", stringify!($wrong), "::loom_model"
+                            )),
                         );
                     }
                 )+
             }
         }
     };
+    (@checks $dir:literal, []) => {
+        pub mod checks {
+            #[allow(unused_imports)]
+            use super::*;
+            include!(concat!(env!("CARGO_MANIFEST_DIR"), "/exercises/", $dir, "/checks.rs"));
+        }
+    };
+    (@checks $dir:literal, [$($support:tt)+]) => {
+        $crate::exercise!(@checks $dir, []);
+        #[allow(unused, dead_code, clippy::unwrap_used)]
+        pub mod support {
+            $($support)+
+        }
+    };
+}
+
+/// Runs one (ignored) test of this test binary in a child process, and turns its failure into a
+/// [`Failure`]: how a loom model of a wrong solution is checked (loom aborts the process after a
+/// deadlock, so it cannot be caught in-process).
+pub fn run_in_child(test: &str) -> Check {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return Err(Failure::property("runs", format!("current_exe: {e}"))),
+    };
+    let out = match std::process::Command::new(exe)
+        .args([
+            "--exact",
+            test,
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => return Err(Failure::property("runs", format!("cannot run {test}: {e}"))),
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !text.contains("running 1 test") {
+        return Err(Failure::property("runs", format!("no test named {test}")));
+    }
+    if out.status.success() {
+        return Ok(());
+    }
+    // The first panic message is loom's verdict ("deadlock; threads = …" or the assertion).
+    let verdict = text
+        .lines()
+        .skip_while(|l| !l.contains("panicked at"))
+        .nth(1)
+        .unwrap_or("the model failed")
+        .to_string();
+    let property = if verdict.contains("deadlock") {
+        "no deadlock, no lost wake-up (loom found an interleaving where every thread sleeps)"
+    } else {
+        "correct in every interleaving (loom)"
+    };
+    Err(Failure::property(property, format!("loom: {verdict}")))
 }
 
 #[cfg(test)]

@@ -260,6 +260,7 @@ fn run_test(exe: &Path, name: &str, ignored: bool, seed: Option<u64>) -> Result<
         .lines()
         .skip_while(|l| {
             !(l.contains("not solved yet")
+                || l.contains("not yet implemented")
                 || l.contains("property violated")
                 || l.contains("rejected as expected")
                 || l.contains("passed every check"))
@@ -288,6 +289,9 @@ fn run_test(exe: &Path, name: &str, ignored: bool, seed: Option<u64>) -> Result<
 /// Checks one exercise, printing what the learner needs; true when it passes.
 fn check(ex: &Exercise) -> Result<bool> {
     println!("{} — {}  ({})", ex.id(), ex.title, ex.path.display());
+    if !ex.concept.is_empty() {
+        println!("concept: {}", ex.concept);
+    }
     let exe = build_test_binary(&ex.krate, false)?;
     let run = run_test(&exe, &format!("{}::check", ex.module), true, None)?;
     if !run.passed {
@@ -315,10 +319,16 @@ fn check(ex: &Exercise) -> Result<bool> {
     Ok(true)
 }
 
+/// The learner has not started: the check reached a `todo!()` (stress checks say "not solved
+/// yet"; under loom the model's own panic says "not yet implemented").
+fn is_unsolved(run: &TestRun) -> bool {
+    !run.passed && (run.why.contains("not solved yet") || run.why.contains("not yet implemented"))
+}
+
 fn status_word(run: &TestRun) -> String {
     if run.passed {
         "done".into()
-    } else if run.why.contains("not solved yet") {
+    } else if is_unsolved(run) {
         "not started".into()
     } else {
         let property = run
@@ -390,7 +400,7 @@ fn verify() -> Result<bool> {
                 }
                 let mode = if *loom { " (loom)" } else { "" };
                 let skeleton = run_test(exe, &format!("{}::check", ex.module), true, None)?;
-                if skeleton.passed || !skeleton.why.contains("not solved yet") {
+                if skeleton.passed || !is_unsolved(&skeleton) {
                     ok = false;
                     println!(
                         "✗ {}{mode}: the skeleton does not fail with `todo!()`: {}",
@@ -451,8 +461,8 @@ fn caught_by(text: &str, loom: bool) -> &'static str {
 
 fn catch_rate(runs: u32) -> Result<()> {
     let all = exercises()?;
-    println!("| exercise | concept | wrong solution | caught by | caught |");
-    println!("|---|---|---|---|---|");
+    println!("| exercise (its concept) | wrong solution | caught by | caught |");
+    println!("|---|---|---|---|");
     let mut built: BTreeMap<(String, bool), PathBuf> = BTreeMap::new();
     for ex in &all {
         for loom in [false, true] {
@@ -474,12 +484,10 @@ fn catch_rate(runs: u32) -> Result<()> {
                         by = caught_by(&r.output, loom);
                     }
                 }
-                let concept: String = ex.concept.chars().take(60).collect();
                 println!(
-                    "| {} {} | {}… | `{w}` | {by} | {caught}/{runs} |",
+                    "| {} {} | `{w}` | {by} | {caught}/{runs} |",
                     ex.id(),
-                    ex.title,
-                    concept.trim_end()
+                    ex.title
                 );
             }
         }
