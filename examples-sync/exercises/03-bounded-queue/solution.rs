@@ -47,4 +47,8 @@ impl<T> BoundedQueue<T> {
     pub fn len(&self) -> usize {
         self.items.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
