@@ -15,6 +15,7 @@ pub mod corpus;
 pub mod exercise;
 pub mod monitor;
 pub mod progress;
+pub mod python;
 pub mod report;
 pub mod shutdown;
 pub mod sibling;
