@@ -344,6 +344,12 @@ fn every_numeric_flag_survives_hostile_values() {
             }
         }
     }
+    if numeric.is_empty() && !filter.is_empty() {
+        // `HOSTILE_FILTER=isolation`: a binary whose only flags are switches has nothing to try
+        // (the parser itself is checked by `the_help_parser_finds_value_flags`).
+        eprintln!("no numeric flag in {bins:?}: nothing to try");
+        return;
+    }
     assert!(
         !numeric.is_empty(),
         "found no numeric flag at all: the --help parser is broken"
