@@ -628,8 +628,8 @@ mod commands {
                     return Reply::Line(e.message(arg) + "\n");
                 }
                 room.broadcast(id, format!("* {nick} is now {arg}\n"));
+                tracing::debug!(from = %nick, to = arg, "renamed");
                 *nick = arg.to_string();
-                tracing::Span::current().record("nick", arg);
                 Reply::Line(format!("* you are now {arg}\n"))
             }
             c if c.starts_with('/') => {
@@ -818,7 +818,7 @@ mod session {
             room.stats.dropped_slow.fetch_add(1, Relaxed);
         }
         let _ = tokio::time::timeout(LAST_WORDS_TIMEOUT, conn.close(leave)).await;
-        tracing::debug!(reason = leave.why().unwrap_or("shutdown"), "left");
+        tracing::debug!(%nick, reason = ?leave, "left");
         room.leave(id, &nick, leave.why());
         per_protocol.fetch_sub(1, Relaxed);
     }
@@ -1484,6 +1484,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // The multi-thread runtime (one worker per core) lets both cores write to sockets during a
     // broadcast; a current-thread runtime measured 30–40% worse p99 at 10,000 clients.
