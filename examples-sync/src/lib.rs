@@ -22,6 +22,11 @@
 //!
 //! (A separate target directory, so the `--cfg loom` build does not invalidate the normal one.)
 //!
+//! Each primitive's file is a lesson a reader copies, with `sync.rs` (each has the
+//! `// === Lesson: copy from here ===` marker after its header). A binary's lesson names it as
+//! `crate::semaphore`, as it would in the reader's project; the binary's harness section has
+//! `use examples_sync::semaphore;`, so that path resolves here. [`table`] is harness only.
+//!
 //! # Rust rejects the data race at compile time
 //!
 //! The course's race (`counter += 1` from many threads) cannot be written in safe Rust. These

@@ -35,7 +35,7 @@
 //!   natural window (nanoseconds) remains: fewer losses, in only some of the runs.
 //! - Every fixed row is exact on every run. `fetch_add` still bounces one cache line between
 //!   cores, the `Mutex` row pays for contention; the thread-local row shares nothing and is the
-//!   fastest, by an order of magnitude.
+//!   fastest.
 //!
 //! # Exercises
 //! 1. Replace `fetch_add(1, Relaxed)` by `fetch_add(1, SeqCst)`. Does the count change? The
