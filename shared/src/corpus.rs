@@ -236,14 +236,26 @@ pub fn cached_corpus(bytes: usize, seed: u64, vocabulary: usize) -> anyhow::Resu
         format!("map-reduce-corpus-{bytes}-{seed}-v{vocabulary}.txt")
     };
     let path = std::env::temp_dir().join(name);
-    // Written under a name unique to this process, then renamed: a file at `path` is always
-    // complete, and two runs generating the same corpus at once do not write into each other's.
+    // Written under a name unique to this process, then linked into place: a file at `path` is
+    // always complete, two runs generating the same corpus at once do not write into each
+    // other's, and the first one done wins. (A rename would replace the file under a run that
+    // is already counting it: a new inode, which that run rightly reports as a changed input.)
     if !path.exists() {
-        let part = path.with_extension(format!("{}.part", std::process::id()));
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let part = path.with_extension(format!("{}-{n}.part", std::process::id()));
         write_with_vocabulary(&part, bytes, seed, vocabulary)
             .with_context(|| format!("write corpus {}", part.display()))?;
-        std::fs::rename(&part, &path)
-            .with_context(|| format!("rename {} to {}", part.display(), path.display()))?;
+        let linked = std::fs::hard_link(&part, &path);
+        let _ = std::fs::remove_file(&part);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("link {} to {}", part.display(), path.display()));
+            }
+        }
     }
     Ok(path)
 }
@@ -370,12 +382,17 @@ impl InputFiles {
             let now = stamp(path)
                 .with_context(|| format!("{} changed during the run", path.display()))?;
             if now != *then {
+                let how = if now.len != then.len {
+                    format!("{} bytes before, {} after", then.len, now.len)
+                } else if now.inode != then.inode {
+                    "replaced by another file".to_string()
+                } else {
+                    "modified".to_string()
+                };
                 bail!(
-                    "{} changed while it was being counted ({} bytes before, {} after): the \
-                     counts mix versions of the file; count a copy that does not change",
+                    "{} changed while it was being counted ({how}): the counts mix versions of \
+                     the file; count a copy that does not change",
                     path.display(),
-                    then.len,
-                    now.len
                 );
             }
         }
@@ -567,6 +584,16 @@ mod tests {
         let err = inputs.check_unchanged().expect_err("changed");
         assert!(err.to_string().contains("f.txt changed"), "{err}");
 
+        let inputs = InputFiles::check(std::slice::from_ref(&text)).expect("text file");
+        let other = dir.path().join("other.txt");
+        std::fs::write(&other, "a b c d").expect("write");
+        std::fs::rename(&other, &text).expect("rename");
+        let err = inputs.check_unchanged().expect_err("replaced");
+        assert!(
+            err.to_string().contains("replaced by another file"),
+            "{err}"
+        );
+
         let bin = dir.path().join("x.bin");
         std::fs::write(&bin, b"ab\0cd").expect("write");
         let err = InputFiles::check(&[bin]).expect_err("binary");
@@ -596,5 +623,21 @@ mod tests {
         assert_eq!(std::fs::read(&a).expect("read"), generate(10_000, 99));
         let large = cached_corpus(10_000, 99, LARGE_VOCABULARY).expect("corpus");
         assert_ne!(large, a);
+        // Runs that generate the same corpus at once all end with the same, untouched file.
+        use std::os::unix::fs::MetadataExt;
+        let fresh = (20_000 + std::process::id() as usize % 1000, 7);
+        let paths: Vec<PathBuf> = std::thread::scope(|s| {
+            let runs: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| cached_corpus(fresh.0, fresh.1, VOCABULARY).expect("corpus")))
+                .collect();
+            runs.into_iter()
+                .map(|r| r.join().expect("no panic"))
+                .collect()
+        });
+        let inode = std::fs::metadata(&paths[0]).expect("stat").ino();
+        assert!(paths.iter().all(|p| *p == paths[0]));
+        let again = cached_corpus(fresh.0, fresh.1, VOCABULARY).expect("corpus");
+        assert_eq!(std::fs::metadata(&again).expect("stat").ino(), inode);
+        let _ = std::fs::remove_file(&paths[0]);
     }
 }
