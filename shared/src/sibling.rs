@@ -44,7 +44,12 @@ impl Sibling {
             );
         }
         let mut command = Command::new(&path);
-        command.args(args).stdout(Stdio::piped());
+        // stderr is piped too: its last lines explain a failed start (a port in use), and a
+        // healthy server's own shutdown chatter does not end up in the tool's output.
+        command
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         // SAFETY: prctl(2) is async-signal-safe and touches no memory of ours; it runs in the
         // child between fork and exec, as `pre_exec` requires.
         unsafe {
@@ -59,14 +64,28 @@ impl Sibling {
             .spawn()
             .with_context(|| format!("starting {}", path.display()))?;
         let stdout = child.stdout.take().context("the child's stdout")?;
+        let stderr = child.stderr.take().context("the child's stderr")?;
+        let errors = std::thread::spawn(move || {
+            let mut last: Vec<String> = Vec::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if last.len() == 5 {
+                    last.remove(0);
+                }
+                last.push(line);
+            }
+            last
+        });
         let mut lines = BufReader::new(stdout).lines();
         let mut banner = Vec::with_capacity(banner_lines);
         for _ in 0..banner_lines {
-            let line = lines
-                .next()
-                .with_context(|| format!("{name} exited after printing {banner:?}"))?
-                .with_context(|| format!("reading {name}'s stdout"))?;
-            banner.push(line);
+            match lines.next() {
+                Some(Ok(line)) => banner.push(line),
+                _ => {
+                    let _ = child.wait();
+                    let stderr = errors.join().unwrap_or_default().join("\n");
+                    bail!("{name} exited before printing its addresses: {stderr}");
+                }
+            }
         }
         std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
         Ok(Sibling { child, banner })

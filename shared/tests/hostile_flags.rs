@@ -53,7 +53,7 @@ fn profile(bin: &str) -> Profile {
     let (args, server): (&'static [&'static str], bool) = match bin {
         "async-basics" => (&["--step-ms", "5"], false),
         "async-downloader" => (&["--count", "5", "--latency", "1ms", "--out", "dl"], false),
-        "chat-load" => (&["--clients", "5", "--messages", "2"], false),
+        "chat-load" => (&["--clients", "3", "--ws", "2", "--messages", "2"], false),
         "chat-server" => (&["--addr", "127.0.0.1:0"], true),
         "event-loop" => (&["--block-ms", "5", "--blocks", "1"], false),
         "sensor-stream" => (&["--duration", "200ms", "--window", "50ms"], false),
@@ -73,7 +73,6 @@ fn profile(bin: &str) -> Profile {
             false,
         ),
         "map-reduce" => (&["--size", "1"], false),
-        "map-reduce-distributed" => (&["--size", "100KB", "--range-size", "16KiB"], false),
         "pipeline" => (&["--files", "4", "--rows", "20", "--read-us", "10"], false),
         "producer-consumer" => (&["--items", "50"], false),
         "rate-limiter" => (&["--duration", "0.3"], false),

@@ -443,7 +443,7 @@ use load::{Group, LoadPlan, LoadResult, Phase, run_load};
 
 /// Load generator for chat servers, TCP lines and WebSocket (see the file header).
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(name = "chat-load", version)]
 struct Args {
     /// Line server to load; without it (and without --ws-addr), start the sibling `chat-server`.
     #[arg(long)]
