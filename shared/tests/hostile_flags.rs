@@ -73,6 +73,7 @@ fn profile(bin: &str) -> Profile {
             false,
         ),
         "map-reduce" => (&["--size", "1"], false),
+        "map-reduce-distributed" => (&["--size", "100KB", "--range-size", "16KiB"], false),
         "pipeline" => (&["--files", "4", "--rows", "20", "--read-us", "10"], false),
         "producer-consumer" => (&["--items", "50"], false),
         "rate-limiter" => (&["--duration", "0.3"], false),
