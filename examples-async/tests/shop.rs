@@ -40,7 +40,7 @@ impl Server {
         let db = tempfile::tempdir().expect("tempdir");
         let path = db.path().join("shop.db");
         let mut cmd = Command::new(SHOP_API);
-        cmd.args(["--addr", "127.0.0.1:0"]);
+        cmd.args(["--addr", "127.0.0.1:0", "--cache-ttl", "0s"]);
         if !extra.contains(&"--db") {
             cmd.arg("--db").arg(&path);
         }
@@ -240,6 +240,8 @@ async fn two_hundred_checkouts(server: &Server) -> Vec<StatusCode> {
     set.join_all().await
 }
 
+/// The stock as the server shows it (servers in these tests run with `--cache-ttl 0s`, so this is
+/// the database's value, not a snapshot).
 async fn stock_of(server: &Server, product: i64) -> i64 {
     let res = client()
         .get(server.url(&format!("/products/{product}")))

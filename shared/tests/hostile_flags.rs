@@ -56,6 +56,11 @@ fn profile(bin: &str) -> Profile {
         "chat-load" => (&["--clients", "3", "--ws", "2", "--messages", "2"], false),
         "chat-server" => (&["--addr", "127.0.0.1:0"], true),
         "event-loop" => (&["--block-ms", "5", "--blocks", "1"], false),
+        "shop-api" => (&["--addr", "127.0.0.1:0", "--db", ":memory:"], true),
+        "shop-load" => (
+            &["--users", "2", "--duration", "300ms", "--products", "3"],
+            false,
+        ),
         "sensor-stream" => (&["--duration", "200ms", "--window", "50ms"], false),
         "actor" => (&["--customers", "20"], false),
         "circuit-breaker" => (&["--rate", "50", "--duration", "0.5"], false),

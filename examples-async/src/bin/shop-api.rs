@@ -419,6 +419,134 @@ mod cart {
     }
 }
 
+/// Product reads from a snapshot of the catalogue, refreshed at most every `ttl`: a product page
+/// shows the stock as it was a moment ago, and the checkout's conditional UPDATE decides.
+mod catalogue {
+    use super::cart::{self, Product};
+    use super::db::{Db, ShopError};
+    use std::sync::{Arc, PoisonError, RwLock};
+    use std::time::{Duration, Instant};
+
+    /// The largest catalogue kept in memory; a product beyond it is read from the database.
+    const MAX_CACHED: i64 = 100_000;
+
+    struct Snapshot {
+        taken: Instant,
+        /// Sorted by id.
+        products: Vec<Product>,
+    }
+
+    pub struct Catalogue {
+        ttl: Duration,
+        // A std RwLock: held only to clone an `Arc`, never across an `.await`.
+        current: RwLock<Option<Arc<Snapshot>>>,
+        // One refresh at a time: the other requests keep serving the old snapshot meanwhile,
+        // instead of all querying the database at once when it expires (a cache stampede).
+        refreshing: tokio::sync::Mutex<()>,
+    }
+
+    impl Catalogue {
+        /// `ttl` zero: no cache, every read goes to the database.
+        pub fn new(ttl: Duration) -> Self {
+            let refreshing = tokio::sync::Mutex::new(());
+            Catalogue {
+                ttl,
+                current: RwLock::new(None),
+                refreshing,
+            }
+        }
+
+        pub async fn product(&self, db: &Db, id: i64) -> Result<Product, ShopError> {
+            if let Some(snap) = self.snapshot(db).await?
+                && let Ok(i) = snap.products.binary_search_by_key(&id, |p| p.id)
+            {
+                return Ok(snap.products[i].clone());
+            }
+            cart::product(db, id).await // not in the snapshot (new, or no cache): ask the database
+        }
+
+        pub async fn first(&self, db: &Db, n: usize) -> Result<Vec<Product>, ShopError> {
+            match self.snapshot(db).await? {
+                Some(snap) => Ok(snap.products.iter().take(n).cloned().collect()),
+                None => cart::products(db, i64::try_from(n).unwrap_or(i64::MAX)).await,
+            }
+        }
+
+        async fn snapshot(&self, db: &Db) -> Result<Option<Arc<Snapshot>>, ShopError> {
+            if self.ttl.is_zero() {
+                return Ok(None);
+            }
+            let current = self
+                .current
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            if let Some(snap) = &current
+                && snap.taken.elapsed() < self.ttl
+            {
+                return Ok(current);
+            }
+            let _refresh = match (self.refreshing.try_lock(), current) {
+                (Ok(guard), _) => guard,
+                (Err(_), Some(stale)) => return Ok(Some(stale)), // someone is refreshing it
+                (Err(_), None) => self.refreshing.lock().await,  // the very first load
+            };
+            let fresh = self
+                .current
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            if let Some(snap) = &fresh
+                && snap.taken.elapsed() < self.ttl
+            {
+                return Ok(fresh); // refreshed while we waited for the lock
+            }
+            let products = cart::products(db, MAX_CACHED).await?;
+            let snap = Arc::new(Snapshot {
+                taken: Instant::now(),
+                products,
+            });
+            *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&snap));
+            Ok(Some(snap))
+        }
+    }
+    #[cfg(test)]
+    mod tests {
+        use super::super::db;
+        use super::*;
+
+        #[tokio::test]
+        async fn reads_come_from_the_snapshot_until_it_expires() {
+            let db = db::open("sqlite::memory:", 1, Duration::from_secs(30))
+                .await
+                .expect("open");
+            db::seed(&db, 2, 5).await.expect("seed");
+            let cached = Catalogue::new(Duration::from_secs(3600));
+            let direct = Catalogue::new(Duration::ZERO);
+            assert_eq!(cached.product(&db, 1).await.expect("read").stock, 5);
+            sqlx::query("UPDATE products SET stock = 4 WHERE id = 1")
+                .execute(&db.write)
+                .await
+                .expect("update");
+            assert_eq!(
+                cached.product(&db, 1).await.expect("read").stock,
+                5,
+                "the snapshot"
+            );
+            assert_eq!(
+                direct.product(&db, 1).await.expect("read").stock,
+                4,
+                "the database"
+            );
+            assert!(matches!(
+                cached.product(&db, 99).await,
+                Err(ShopError::NotFound(_))
+            ));
+            assert_eq!(cached.first(&db, 10).await.expect("list").len(), 2);
+        }
+    }
+}
+
 /// Checkout: the oversell, the double checkout and the held connection, each fixed next to the
 /// naive version that `--racy` brings back.
 mod checkout {
@@ -546,31 +674,20 @@ mod checkout {
                 .bind(line.price_cents)
                 .execute(&mut *tx)
                 .await?;
-            if racy.double_checkout {
-                continue; // naive: the whole cart is cleared below, whatever it holds now
-            }
-            // Take out of the cart exactly what was paid for: an add that arrived during the
-            // payment stays, and a concurrent checkout of the same cart finds it changed.
-            let taken = sqlx::query(
-                "UPDATE cart_items SET qty = qty - $3 WHERE token = $1 AND product_id = $2 AND qty >= $3",
-            )
-            .bind(token)
-            .bind(line.product_id)
-            .bind(line.qty)
-            .execute(&mut *tx)
-            .await?;
-            if taken.rows_affected() == 0 {
+            if !racy.double_checkout && !take_from_cart(&mut tx, token, line).await? {
                 return Err(ShopError::Conflict(
                     "the cart changed during checkout".into(),
                 ));
             }
         }
-        let clear = if racy.double_checkout {
-            "DELETE FROM cart_items WHERE token = $1"
-        } else {
-            "DELETE FROM cart_items WHERE token = $1 AND qty <= 0"
-        };
-        sqlx::query(clear).bind(token).execute(&mut *tx).await?;
+        if racy.double_checkout {
+            // Naive: empty the cart, whatever it holds now (a concurrent checkout of the same
+            // cart, or an add that arrived during the payment, goes unnoticed).
+            sqlx::query("DELETE FROM cart_items WHERE token = $1")
+                .bind(token)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(Order {
             id: order_id,
@@ -578,6 +695,31 @@ mod checkout {
             items: lines,
             replayed: false,
         })
+    }
+
+    /// Takes out of the cart exactly what was paid for: usually the whole line (one DELETE);
+    /// if an add arrived during the payment, only the paid part. `false`: the line shrank or
+    /// went (a concurrent checkout of the same cart took it).
+    async fn take_from_cart(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        token: &str,
+        line: &CartLine,
+    ) -> Result<bool, ShopError> {
+        for sql in [
+            "DELETE FROM cart_items WHERE token = $1 AND product_id = $2 AND qty = $3",
+            "UPDATE cart_items SET qty = qty - $3 WHERE token = $1 AND product_id = $2 AND qty > $3",
+        ] {
+            let done = sqlx::query(sql)
+                .bind(token)
+                .bind(line.product_id)
+                .bind(line.qty)
+                .execute(&mut **tx)
+                .await?;
+            if done.rows_affected() == 1 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn out_of_stock(product_id: i64) -> ShopError {
@@ -754,6 +896,7 @@ mod limits {
 /// The HTTP layer: routes, JSON in and out, and the limits every request passes through.
 mod api {
     use super::cart::{self, Session};
+    use super::catalogue::Catalogue;
     use super::checkout::{self, Order, Racy};
     use super::db::{Db, ShopError};
     use super::guards::{ApiError, limit_rate, time_limit, trace_request};
@@ -782,6 +925,7 @@ mod api {
     /// What every handler shares: no cart, no stock, only the way to the database.
     pub struct Shop {
         pub db: Db,
+        pub catalogue: Catalogue,
         pub config: Config,
         pub limiter: RateLimiter,
         pub requests: AtomicU64,
@@ -851,7 +995,7 @@ mod api {
     }
 
     async fn list_products(State(s): State<Arc<Shop>>) -> Result<Json<Value>, ApiError> {
-        let products = cart::products(&s.db, 100).await?;
+        let products = s.catalogue.first(&s.db, 100).await?;
         Ok(Json(products.iter().map(product_json).collect()))
     }
 
@@ -860,7 +1004,7 @@ mod api {
         Path(id): Path<String>,
     ) -> Result<Json<Value>, ApiError> {
         Ok(Json(product_json(
-            &cart::product(&s.db, parse_id(&id)?).await?,
+            &s.catalogue.product(&s.db, parse_id(&id)?).await?,
         )))
     }
 
@@ -1152,8 +1296,9 @@ struct Args {
     /// Address to listen on; port 0 picks a free one (the first stdout line says which).
     #[arg(long, default_value = DEFAULT_ADDR)]
     addr: SocketAddr,
-    /// Database: a SQLite file (created on first run), `:memory:`, or a `sqlite:`/`postgres://` URL.
-    #[arg(long, default_value = "shop.db")]
+    /// Database: a SQLite file (`*.db`, `*.sqlite`, `*.sqlite3`; created on first run),
+    /// `:memory:`, or a `sqlite:` / `postgres://` URL.
+    #[arg(long, default_value = "shop.db", value_parser = database_url)]
     db: String,
     /// Empty the database first, then seed it again.
     #[arg(long)]
@@ -1170,6 +1315,10 @@ struct Args {
     /// A request waiting longer than this for a database connection gets 503.
     #[arg(long, default_value = "2s", value_parser = cli::duration_in(Duration::from_millis(1), Duration::from_secs(600)))]
     acquire_timeout: Duration,
+    /// Product reads are served from a snapshot of the catalogue at most this old (0s: every
+    /// read goes to the database). Checkouts never read it.
+    #[arg(long, default_value = "100ms", value_parser = cli::duration_in(Duration::ZERO, Duration::from_secs(3600)))]
+    cache_ttl: Duration,
     /// Bring naive versions back: a list (`--racy oversell,lost-updates`), `all`, or nothing for
     /// the three that corrupt data. `hold-connection` is left out of that default: with one
     /// writer it serialises every checkout, which hides the oversell.
@@ -1219,17 +1368,26 @@ fn racy_from(list: Option<&[RacyBug]>) -> checkout::Racy {
     }
 }
 
-/// `--db` as a sqlx URL.
-fn database_url(db: &str) -> String {
+/// `--db` as a sqlx URL. A bare word is refused rather than taken as a file name: `--db
+/// postgres` (a URL forgotten) would otherwise create an empty SQLite file called `postgres`.
+fn database_url(db: &str) -> Result<String, String> {
+    let is_file = [".db", ".sqlite", ".sqlite3"]
+        .iter()
+        .any(|ext| db.ends_with(ext));
     if db == ":memory:" {
-        "sqlite::memory:".to_string()
-    } else if ["sqlite:", "postgres:", "postgresql:"]
+        Ok("sqlite::memory:".to_string())
+    } else if ["sqlite:", "postgres://", "postgresql://"]
         .iter()
         .any(|p| db.starts_with(p))
     {
-        db.to_string()
+        Ok(db.to_string())
+    } else if is_file && !db.contains('?') {
+        Ok(format!("sqlite:{db}?mode=rwc"))
     } else {
-        format!("sqlite:{db}?mode=rwc")
+        Err(format!(
+            "`{db}` is not a database: use a file ending in .db, .sqlite or .sqlite3, \
+             `:memory:`, or a sqlite: or postgres:// URL"
+        ))
     }
 }
 
@@ -1261,7 +1419,7 @@ async fn main() -> anyhow::Result<()> {
     let stop = shared::shutdown::cancel_on_ctrl_c();
     // One socket per client connection: the default soft limit (often 1,024) is too few.
     shared::monitor::raise_nofile_limit().context("raising RLIMIT_NOFILE")?;
-    let url = database_url(&args.db);
+    let url = args.db.clone(); // already a URL (see `database_url`)
     let shown = redacted(&url);
     let db = db::open(&url, args.pool, args.acquire_timeout)
         .await
@@ -1275,6 +1433,7 @@ async fn main() -> anyhow::Result<()> {
     let racy = racy_from(args.racy.as_deref());
     let shop = Arc::new(api::Shop {
         db: db.clone(),
+        catalogue: catalogue::Catalogue::new(args.cache_ttl),
         config: api::Config {
             racy,
             session_ttl: args.session_ttl,
@@ -1393,9 +1552,16 @@ mod tests {
 
     #[test]
     fn db_flag_becomes_a_url() {
-        assert_eq!(database_url(":memory:"), "sqlite::memory:");
-        assert_eq!(database_url("shop.db"), "sqlite:shop.db?mode=rwc");
-        assert_eq!(database_url("postgres://u:p@h/db"), "postgres://u:p@h/db");
+        assert_eq!(database_url(":memory:").as_deref(), Ok("sqlite::memory:"));
+        assert_eq!(
+            database_url("shop.db").as_deref(),
+            Ok("sqlite:shop.db?mode=rwc")
+        );
+        let pg = "postgres://u:p@h/db";
+        assert_eq!(database_url(pg).as_deref(), Ok(pg));
+        for bad in ["postgres", "abc", "0", "shop.db?mode=ro", ""] {
+            assert!(database_url(bad).is_err(), "{bad} accepted");
+        }
         assert_eq!(
             redacted("postgres://u:secret@h/db"),
             "postgres://u:***@h/db"

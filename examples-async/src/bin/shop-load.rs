@@ -42,7 +42,8 @@
 //! # Exercises
 //! 1. Make users open loop (a fixed arrival rate, whatever the answers): how do p99 and the
 //!    server's memory behave when the rate is above what it can serve?
-//! 2. Add a `--think-time`: how many users does it take to reach the same requests/s?
+//! 2. Compare `--users 500` with `--think 0ms` and `--think 50ms`: why is the p99 of the first
+//!    about users ÷ requests/s whatever the server does (Little's law)?
 //! 3. Add an invariant: no session holds a cart line for a product that does not exist.
 
 // === Lesson: copy from here ===
@@ -158,6 +159,9 @@ mod user {
         pub checkout_rate: f64,
         /// Probability that a checkout is sent again, with the same key, while the first runs.
         pub retry_rate: f64,
+        /// A pause after each answer (reading the page): users with think time are many
+        /// sessions with few requests in flight, like a real shop's.
+        pub think: Duration,
     }
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -219,6 +223,7 @@ mod user {
                 let path = format!("/products/{}", rng.random_range(1..=script.products));
                 let (r, took) = timed(main.send(Method::GET, &path, &auth, None)).await;
                 observe(Endpoint::Product, r?.status, took);
+                think(script.think).await;
             }
             for _ in 0..script.adds {
                 let body = format!(
@@ -238,6 +243,7 @@ mod user {
                         timed(main.send(Method::POST, "/cart/items", &auth, Some(body))).await;
                     acked.added += count_ok(&r?, took, observe);
                 }
+                think(script.think).await;
             }
             if !rng.random_bool(script.checkout_rate) {
                 continue;
@@ -258,6 +264,7 @@ mod user {
             } else {
                 replies.push(timed(main.send(Method::POST, "/checkout", &headers, None)).await);
             }
+            think(script.think).await;
             let mut out_of_stock = false;
             for (r, took) in replies {
                 let r = r?;
@@ -307,6 +314,12 @@ mod user {
     ) -> i64 {
         observe(Endpoint::AddToCart, r.status, took);
         i64::from(r.status == StatusCode::OK)
+    }
+
+    async fn think(pause: Duration) {
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
     }
 
     async fn timed<T>(f: impl Future<Output = T>) -> (T, Duration) {
@@ -433,7 +446,7 @@ struct Args {
     addr: Option<SocketAddr>,
     /// The server's database, for the audit (a SQLite file, or a `sqlite:`/`postgres://` URL).
     /// Needed with --addr; without it the invariants are not checked.
-    #[arg(long)]
+    #[arg(long, value_parser = db_url)]
     db: Option<String>,
     /// Virtual users (each one session, at most two connections).
     #[arg(long, default_value_t = 100, value_parser = cli::usize_in(1, 10_000))]
@@ -456,14 +469,19 @@ struct Args {
     /// Probability that a checkout is retried with the same key while the first is running.
     #[arg(long, default_value_t = 0.1, value_parser = cli::probability)]
     retry_rate: f64,
+    /// Pause of each user after each answer (0ms: back-to-back, the most load N users can give).
+    #[arg(long, default_value = "0ms", value_parser = cli::duration_in(Duration::ZERO, Duration::from_secs(60)))]
+    think: Duration,
     /// Products in the catalogue (of the server we start; read from the server otherwise).
     #[arg(long, default_value_t = 100, value_parser = cli::int_in(1i64, 100_000))]
     products: i64,
     /// Initial stock of each product (of the server we start).
     #[arg(long, default_value_t = 1_000, value_parser = cli::int_in(0i64, 1_000_000_000))]
     stock: i64,
-    /// Naive versions for the server we start (`--racy` = all; or a list, see shop-api --help).
-    #[arg(long, num_args = 0.., value_delimiter = ',')]
+    /// Naive versions for the server we start: a list, or nothing for shop-api's default
+    /// (oversell, lost-updates, double-checkout).
+    #[arg(long, num_args = 0.., value_delimiter = ',',
+          value_parser = ["all", "oversell", "lost-updates", "double-checkout", "hold-connection"])]
     racy: Option<Vec<String>>,
     /// Payment latency of the server we start.
     #[arg(long, value_parser = cli::duration_in(Duration::ZERO, Duration::from_secs(10)))]
@@ -483,6 +501,13 @@ struct Args {
     /// Seed of the users' choices.
     #[arg(long, default_value_t = 42, value_parser = cli::u64_in(0, u64::MAX))]
     seed: u64,
+    /// Also run the same load on a bare axum server with no database (static JSON): the floor
+    /// this machine puts under any HTTP server, to read shop-api's figures against.
+    #[arg(long)]
+    floor: bool,
+    /// (Internal) serve the floor server on this address; `--floor` starts it as a child.
+    #[arg(long, hide = true)]
+    serve_floor: Option<SocketAddr>,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
@@ -490,6 +515,9 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(addr) = args.serve_floor {
+        return serve_floor(addr, args.products);
+    }
     // Two connections per user, and as many on the server's side when it runs here.
     shared::monitor::raise_nofile_limit().context("raising RLIMIT_NOFILE")?;
     let runtime = if args.threads == 1 {
@@ -506,19 +534,35 @@ fn main() -> anyhow::Result<()> {
     let mut runs = Vec::new();
     let rust = runtime.block_on(run_against(&args, ServerKind::Rust))?;
     runs.push(rust);
+    let mut ratio = None;
     if args.python {
-        runs.push(runtime.block_on(run_against(&args, ServerKind::Python))?);
+        let python = runtime.block_on(run_against(&args, ServerKind::Python))?;
+        ratio =
+            (python.requests_per_s > 0.0).then(|| runs[0].requests_per_s / python.requests_per_s);
+        runs.push(python);
     }
-    let ratio = (runs.len() == 2 && runs[1].requests_per_s > 0.0)
-        .then(|| runs[0].requests_per_s / runs[1].requests_per_s);
+    let mut of_floor = None;
+    if args.floor {
+        let floor = runtime.block_on(run_against(&args, ServerKind::Floor))?;
+        of_floor =
+            (floor.requests_per_s > 0.0).then(|| runs[0].requests_per_s / floor.requests_per_s);
+        runs.push(floor);
+    }
     if args.json {
-        let out = serde_json::json!({ "runs": runs, "rust_over_python": ratio });
+        let out = serde_json::json!({
+            "runs": runs, "rust_over_python": ratio, "rust_over_floor": of_floor
+        });
         println!("{}", serde_json::to_string_pretty(&out).context("json")?);
-    } else if let Some(r) = ratio {
-        println!(
-            "\nrust/python: {r:.1}x the requests/s ({:.0} vs {:.0})",
-            runs[0].requests_per_s, runs[1].requests_per_s
-        );
+    } else {
+        if let Some(r) = ratio {
+            println!("\nrust/python: {r:.1}x the requests/s");
+        }
+        if let Some(f) = of_floor {
+            println!(
+                "\nshop-api reaches {:.0}% of the floor's requests/s",
+                f * 100.0
+            );
+        }
     }
     let broken: Vec<&LoadReport> = runs
         .iter()
@@ -537,6 +581,8 @@ fn main() -> anyhow::Result<()> {
 enum ServerKind {
     Rust,
     Python,
+    /// A bare axum server, no database (`--floor`).
+    Floor,
 }
 
 /// One endpoint's figures.
@@ -576,6 +622,9 @@ struct LoadReport {
     orders_per_s: f64,
     retries_answered_with_the_same_order: u64,
     user_errors: u64,
+    /// CPU (user + system) the server spent per request, when we started it.
+    server_cpu_us_per_request: Option<f64>,
+    load_tool_cpu_us_per_request: f64,
     endpoints: Vec<EndpointReport>,
     audit: Option<AuditReport>,
 }
@@ -587,7 +636,7 @@ async fn run_against(args: &Args, kind: ServerKind) -> anyhow::Result<LoadReport
             let products = catalogue_size(addr)
                 .await
                 .context("reading GET /products")?;
-            (None, addr, args.db.as_deref().map(db_url), products)
+            (None, addr, args.db.clone(), products)
         }
         _ => {
             let db_path = scratch.path().join("shop.db");
@@ -596,7 +645,7 @@ async fn run_against(args: &Args, kind: ServerKind) -> anyhow::Result<LoadReport
             (
                 Some(server),
                 addr,
-                Some(db_url(&db_path.to_string_lossy())),
+                Some(db_url(&db_path.to_string_lossy()).map_err(anyhow::Error::msg)?),
                 args.products,
             )
         }
@@ -604,7 +653,13 @@ async fn run_against(args: &Args, kind: ServerKind) -> anyhow::Result<LoadReport
     let label = match kind {
         ServerKind::Rust => "shop-api (Rust)",
         ServerKind::Python => "shop_api.py (Python)",
+        ServerKind::Floor => "bare axum, no database (floor)",
     };
+    let server_pid = server.as_ref().map(|s| s.child.id());
+    let cpu_at_start = (
+        server_pid.and_then(shared::report::process_cpu),
+        shared::report::self_cpu_time(),
+    );
     let script = Script {
         products,
         views: args.views,
@@ -612,6 +667,7 @@ async fn run_against(args: &Args, kind: ServerKind) -> anyhow::Result<LoadReport
         twin_rate: args.twin_rate,
         checkout_rate: args.checkout_rate,
         retry_rate: args.retry_rate,
+        think: args.think,
     };
     if !args.json {
         println!(
@@ -664,10 +720,16 @@ async fn run_against(args: &Args, kind: ServerKind) -> anyhow::Result<LoadReport
         }
     }
     let elapsed = started.elapsed();
+    let server_cpu = server_pid
+        .and_then(shared::report::process_cpu)
+        .zip(cpu_at_start.0)
+        .map(|(now, then)| now.since(then).total());
+    let own_cpu = shared::report::self_cpu_time().saturating_sub(cpu_at_start.1);
     if let Some(e) = &first_error {
         eprintln!("shop-load: {user_errors} users stopped on an error, the first: {e}");
     }
     let audit = match &db_url {
+        _ if kind == ServerKind::Floor => None,
         Some(url) => Some(
             invariants::audit(url, &users)
                 .await
@@ -681,7 +743,7 @@ async fn run_against(args: &Args, kind: ServerKind) -> anyhow::Result<LoadReport
     if let Some(s) = server.as_mut() {
         s.stop();
     }
-    let report = build_report(
+    let mut report = build_report(
         label,
         args.users,
         elapsed,
@@ -690,6 +752,9 @@ async fn run_against(args: &Args, kind: ServerKind) -> anyhow::Result<LoadReport
         user_errors,
         audit,
     );
+    let per_request = |cpu: Duration| cpu.as_secs_f64() * 1e6 / (report.requests.max(1) as f64);
+    report.server_cpu_us_per_request = server_cpu.map(per_request);
+    report.load_tool_cpu_us_per_request = per_request(own_cpu);
     if !args.json {
         print_report(&report);
     }
@@ -738,6 +803,8 @@ fn build_report(
         orders_per_s: created as f64 / secs,
         retries_answered_with_the_same_order: users.iter().map(|u| u.replayed).sum(),
         user_errors,
+        server_cpu_us_per_request: None,
+        load_tool_cpu_us_per_request: 0.0,
         endpoints,
         audit: audit.map(|a| AuditReport {
             holds: a.holds(),
@@ -788,6 +855,12 @@ fn print_report(r: &LoadReport) {
         r.orders_per_s,
         r.retries_answered_with_the_same_order
     );
+    if let Some(server) = r.server_cpu_us_per_request {
+        println!(
+            "cpu per request: server {server:.0} us, load tool {:.0} us (user + system)",
+            r.load_tool_cpu_us_per_request
+        );
+    }
     let Some(a) = &r.audit else { return };
     let line = |ok: bool, what: String| println!("  {} {what}", if ok { "ok  " } else { "FAIL" });
     println!("audit of the database:");
@@ -821,15 +894,23 @@ fn print_report(r: &LoadReport) {
     );
 }
 
-/// `--db` as a sqlx URL (the same rule as shop-api's).
-fn db_url(db: &str) -> String {
-    if ["sqlite:", "postgres:", "postgresql:"]
+/// `--db` as a sqlx URL, by shop-api's rule (a file ending in .db, .sqlite or .sqlite3, or a
+/// `sqlite:` / `postgres://` URL); opened read-write without creating it.
+fn db_url(db: &str) -> Result<String, String> {
+    let is_file = [".db", ".sqlite", ".sqlite3"]
+        .iter()
+        .any(|ext| db.ends_with(ext));
+    if ["sqlite:", "postgres://", "postgresql://"]
         .iter()
         .any(|p| db.starts_with(p))
     {
-        db.to_string()
+        Ok(db.to_string())
+    } else if is_file && !db.contains('?') {
+        Ok(format!("sqlite:{db}?mode=rw"))
     } else {
-        format!("sqlite:{db}?mode=rw")
+        Err(format!(
+            "`{db}` is not a database: use the server's file (.db, .sqlite, .sqlite3) or a sqlite: or postgres:// URL"
+        ))
     }
 }
 
@@ -845,6 +926,64 @@ async fn catalogue_size(addr: SocketAddr) -> anyhow::Result<i64> {
         bail!("GET /products answered {} with no products", r.status);
     }
     Ok(n as i64)
+}
+
+/// The floor server: the same routes and the same kind of JSON as shop-api, served from memory.
+/// Whatever shop-api spends above this is the database, the pools and the limits.
+#[tokio::main]
+async fn serve_floor(addr: SocketAddr, products: i64) -> anyhow::Result<()> {
+    use axum::response::IntoResponse;
+    use axum::routing::{get, post};
+    use axum::serve::ListenerExt;
+    use std::sync::Arc;
+    let catalogue: Arc<Vec<serde_json::Value>> = Arc::new(
+        (1..=products)
+            .map(|id| {
+                let name = format!("product {id}");
+                serde_json::json!({"id": id, "name": name, "price_cents": 199, "stock": 1000})
+            })
+            .collect(),
+    );
+    let list = Arc::clone(&catalogue);
+    let login = || async {
+        let token = format!(
+            "{:032x}{:032x}",
+            rand::random::<u128>(),
+            rand::random::<u128>()
+        );
+        let cookie = format!("session={token}; Path=/");
+        (
+            [("set-cookie", cookie)],
+            axum::Json(serde_json::json!({"user": "u"})),
+        )
+            .into_response()
+    };
+    let product = move |axum::extract::Path(id): axum::extract::Path<usize>| async move {
+        match catalogue.get(id.wrapping_sub(1)) {
+            Some(p) => axum::Json(p.clone()).into_response(),
+            None => hyper::StatusCode::NOT_FOUND.into_response(),
+        }
+    };
+    let app = axum::Router::new()
+        .route("/login", post(login))
+        .route(
+            "/products",
+            get(move || async move {
+                axum::Json(serde_json::Value::from(&list[..list.len().min(100)]))
+            }),
+        )
+        .route("/products/{id}", get(product));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .context("binding")?;
+    let local = listener.local_addr().context("address")?;
+    println!("floor listening on http://{local}");
+    let listener = listener.tap_io(|tcp| drop(tcp.set_nodelay(true)));
+    let stop = shared::shutdown::cancel_on_ctrl_c();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
+        .context("serving")
 }
 
 /// A directory of our own under the system's temporary directory, removed when dropped.
@@ -905,6 +1044,17 @@ fn start_server(args: &Args, kind: ServerKind, db: &Path) -> anyhow::Result<OwnS
             }
             cmd
         }
+        ServerKind::Floor => {
+            let exe = std::env::current_exe().context("locating our own executable")?;
+            let mut cmd = Command::new(exe);
+            cmd.args([
+                "--serve-floor",
+                "127.0.0.1:0",
+                "--products",
+                &args.products.to_string(),
+            ]);
+            cmd
+        }
         ServerKind::Python => {
             let script = &args.python_script;
             let probe = Command::new("python3")
@@ -934,6 +1084,7 @@ fn start_server(args: &Args, kind: ServerKind, db: &Path) -> anyhow::Result<OwnS
             ServerKind::Python => {
                 cmd.arg(format!("--payment-latency-ms={}", l.as_secs_f64() * 1e3))
             }
+            ServerKind::Floor => &mut cmd,
         };
     }
     let mut child = cmd
