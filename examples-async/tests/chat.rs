@@ -488,6 +488,48 @@ fn chat_load_without_address_runs_its_own_server() {
 }
 
 #[test]
+fn chat_load_drives_websocket_and_tcp_clients_and_reports_each_protocol() {
+    let out = Command::new(env!("CARGO_BIN_EXE_chat-load"))
+        .args(["--clients", "15", "--ws", "15", "--messages", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // One TCP client sends; 14 TCP + 15 WebSocket clients receive each broadcast.
+    assert_eq!(v["deliveries_expected"], 2 * 29, "{v}");
+    assert_eq!(v["deliveries_received"], 2 * 29, "{v}");
+    assert_eq!(v["per_protocol"]["tcp"]["deliveries"], 2 * 14, "{v}");
+    assert_eq!(v["per_protocol"]["ws"]["deliveries"], 2 * 15, "{v}");
+    for proto in ["tcp", "ws"] {
+        let p = &v["per_protocol"][proto];
+        assert_eq!(p["connect_errors"], 0, "{v}");
+        assert!(p["kib_per_conn"].is_number(), "{proto}: {v}");
+        assert_eq!(
+            p["per_broadcast_p99_ms"].as_array().unwrap().len(),
+            2,
+            "{v}"
+        );
+    }
+    // WebSocket clients alone: the first of them sends.
+    let out = Command::new(env!("CARGO_BIN_EXE_chat-load"))
+        .args(["--ws", "10", "--messages", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["deliveries_received"], 2 * 9, "{v}");
+    assert!(v["per_protocol"]["tcp"].is_null(), "{v}");
+}
+
+#[test]
 fn chat_client_scripted_session_talks_to_the_server() {
     let server = Server::start(&[]);
     let watcher = std::net::TcpStream::connect(server.addr).unwrap();
