@@ -22,6 +22,8 @@ pub mod sibling;
 pub mod work;
 
 #[cfg(feature = "images")]
+pub mod batch;
+#[cfg(feature = "images")]
 pub mod images;
 #[cfg(feature = "http")]
 pub mod server;

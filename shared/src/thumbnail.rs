@@ -384,29 +384,201 @@ pub fn is_image_path(path: &Path) -> bool {
 
 /// The image files of `dir` (see [`is_image_path`]), sorted, hidden files (`.name`, such as our
 /// own temporary files) skipped. With `recursive`, sub-folders too (symlinked folders are not
-/// followed, so a link loop cannot hang the walk).
+/// followed, so a link loop cannot hang the walk). Fails on the first folder or entry that cannot
+/// be read; [`list_images`] reports those and goes on.
 pub fn find_images(dir: &Path, recursive: bool) -> io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let entry = entry?;
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            let path = entry.path();
-            let ft = entry.file_type()?;
-            if ft.is_dir() {
-                if recursive {
-                    stack.push(path);
-                }
-            } else if is_image_path(&path) && !std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
-                out.push(path);
+    let mut listing = list_images(dir, recursive)?;
+    match listing.problems.iter().position(|p| p.kind == "listing") {
+        Some(i) => {
+            let p = listing.problems.swap_remove(i);
+            Err(io::Error::other(format!(
+                "{}: {}",
+                p.path.display(),
+                p.reason
+            )))
+        }
+        None => Ok(listing.images),
+    }
+}
+
+/// What [`list_images`] found: the images, and what it had to pass over.
+#[derive(Debug, Default)]
+pub struct ImageListing {
+    /// Regular files with an image extension, sorted.
+    pub images: Vec<PathBuf>,
+    /// Folders that could not be listed and image-named entries that are not regular files,
+    /// sorted by path. A batch reports them as failures and goes on.
+    pub problems: Vec<ListingProblem>,
+}
+
+/// One path [`list_images`] passed over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingProblem {
+    pub path: PathBuf,
+    /// `listing` (a folder or entry that cannot be read) or `not_a_file` (a FIFO, socket or
+    /// device with an image name: reading it could block forever).
+    pub kind: &'static str,
+    pub reason: String,
+}
+
+/// Like [`find_images`], but a sub-folder that cannot be listed (permissions, removed during the
+/// walk) is recorded in [`ImageListing::problems`] instead of ending the walk: one unreadable
+/// folder must not cost the other ten thousand images. Only `dir` itself must be readable.
+/// Only regular files (or links to them) are returned.
+pub fn list_images(dir: &Path, recursive: bool) -> io::Result<ImageListing> {
+    let mut listing = ImageListing::default();
+    // Folders still to list, by path: opened one at a time, so a tree of 10,000 folders does
+    // not hold 10,000 open descriptors.
+    let mut pending = Vec::new();
+    scan_folder(
+        dir,
+        std::fs::read_dir(dir)?,
+        recursive,
+        &mut listing,
+        &mut pending,
+    );
+    while let Some(folder) = pending.pop() {
+        match std::fs::read_dir(&folder) {
+            Ok(entries) => scan_folder(&folder, entries, recursive, &mut listing, &mut pending),
+            Err(e) => {
+                let problem = listing_problem(&folder, "cannot list the folder", &e);
+                listing.problems.push(problem);
             }
         }
     }
-    out.sort();
-    Ok(out)
+    listing.images.sort();
+    listing.problems.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(listing)
+}
+
+/// One folder of [`list_images`]: its images go to `listing`, its sub-folders to `pending`.
+fn scan_folder(
+    folder: &Path,
+    entries: std::fs::ReadDir,
+    recursive: bool,
+    listing: &mut ImageListing,
+    pending: &mut Vec<PathBuf>,
+) {
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let what = "cannot read an entry of the folder";
+                listing.problems.push(listing_problem(folder, what, &e));
+                continue;
+            }
+        };
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(ft) if ft.is_dir() => {
+                if recursive {
+                    pending.push(path);
+                }
+            }
+            // `metadata` follows a symlink: a link to a photo counts, a link to a folder does
+            // not, and a FIFO is reported (reading it would block until someone writes).
+            Ok(_) if is_image_path(&path) => match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => listing.images.push(path),
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => listing.problems.push(ListingProblem {
+                    path,
+                    kind: "not_a_file",
+                    reason: "not a regular file (a FIFO, socket or device)".into(),
+                }),
+                // A dangling link: the job reports it with the others ("cannot read").
+                Err(_) => listing.images.push(path),
+            },
+            Ok(_) => {}
+            Err(e) => listing
+                .problems
+                .push(listing_problem(&path, "cannot stat", &e)),
+        }
+    }
+}
+
+fn listing_problem(path: &Path, what: &str, e: &io::Error) -> ListingProblem {
+    ListingProblem {
+        path: path.to_path_buf(),
+        kind: "listing",
+        reason: format!("{what}: {e}"),
+    }
+}
+
+/// How many bytes of a file [`estimated_peak_bytes`] reads to find its header. JPEG metadata
+/// (EXIF, ICC profiles, XMP) sits before the frame header and is rarely over a few dozen KiB.
+const HEADER_PREFIX: u64 = 256 * 1024;
+
+/// An upper estimate of the memory [`thumbnail_file`] holds at once for `input`, from its header
+/// only: the file's bytes, the decoded image at the decoder's depth (16-bit PNGs decode to
+/// 16-bit), the 8-bit copy made from a 16-bit image, and the decoder's own planes for a JPEG.
+///
+/// A batch admits images by this figure (a decode budget), so that two 100 MP images are not
+/// decoded at the same time. A file that is not a regular file costs 0; a file whose header
+/// cannot be read, or that the size limit refuses, costs its length: it fails before decoding.
+/// A JPEG whose frame header lies beyond the first [`HEADER_PREFIX`] bytes is assumed to be as
+/// large as [`ThumbOptions::max_pixels`] allows.
+pub fn estimated_peak_bytes(input: &Path, opts: &ThumbOptions) -> u64 {
+    use std::io::Read as _;
+    // Never `open` a FIFO: that blocks until someone writes to it.
+    let Ok(meta) = std::fs::metadata(input) else {
+        return 0;
+    };
+    if !meta.is_file() {
+        return 0;
+    }
+    let mut head = Vec::new();
+    let read =
+        std::fs::File::open(input).and_then(|f| f.take(HEADER_PREFIX).read_to_end(&mut head));
+    if read.is_err() {
+        return meta.len();
+    }
+    let decoded = match header_dimensions(&head) {
+        Ok((format, w, h)) => decoded_bytes(&head, format, w, h, opts),
+        // A JPEG signature without a frame header in the prefix: assume the worst it may be.
+        Err(HeaderError::Invalid(_)) if head.starts_with(&[0xFF, 0xD8, 0xFF]) => {
+            opts.max_pixels.saturating_mul(2 * 3)
+        }
+        Err(_) => 0,
+    };
+    meta.len().saturating_add(decoded)
+}
+
+/// The decoded part of [`estimated_peak_bytes`], for a header already parsed.
+fn decoded_bytes(head: &[u8], format: InputFormat, w: u32, h: u32, opts: &ThumbOptions) -> u64 {
+    let pixels = u64::from(w) * u64::from(h);
+    if pixels > opts.max_pixels {
+        return 0; // refused from its header, nothing is decoded
+    }
+    match format {
+        InputFormat::Png => {
+            // IHDR: bit depth at byte 24, colour type at 25 (palette images expand to RGBA).
+            let depth = head.get(24).copied().unwrap_or(8);
+            let channels: u64 = match head.get(25).copied().unwrap_or(6) {
+                0 => 1,
+                2 => 3,
+                4 => 2,
+                _ => 4,
+            };
+            let decoded = pixels * channels * if depth == 16 { 2 } else { 1 };
+            let eight_bit_copy = if depth == 16 { pixels * channels } else { 0 };
+            decoded + eight_bit_copy
+        }
+        InputFormat::Jpeg => {
+            let components = u64::from(jpeg_component_count(head).unwrap_or(3).max(1));
+            let (dst_w, dst_h) = fit_within(w, h, opts.max_width, opts.max_height);
+            let eighths = jpeg_scale_for(w, h, dst_w, dst_h);
+            // The same choice as `thumbnail_bytes`: scaled with jpeg-decoder, or full.
+            let scaled = (opts.scaled_decode && eighths <= 2) || components == 4;
+            let eighths = if scaled { u64::from(eighths) } else { 8 };
+            let out = (u64::from(w) * eighths).div_ceil(8) * (u64::from(h) * eighths).div_ceil(8);
+            // The decoder's component planes plus the interleaved output, and the RGB copy of a
+            // CMYK image.
+            out * components * 2 + if components == 4 { out * 3 } else { 0 }
+        }
+    }
 }
 
 /// Fits `w`×`h` into `max_w`×`max_h`, aspect ratio kept, never enlarged, at least 1×1.
@@ -804,6 +976,19 @@ fn same_file(input: &Path, output: &Path) -> bool {
     input == output
 }
 
+/// True if `path` is the temporary file of an output still being written by [`thumbnail_file`]
+/// (`.{name}.{pid}-{n}.tmp`, renamed over the output once complete). Used to clean up after a
+/// forced exit, which does not wait for the writes in flight.
+pub fn is_partial_output(path: &Path) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix('.')?.strip_suffix(".tmp"))
+        .and_then(|rest| rest.rsplit_once('.'))
+        .and_then(|(_, tag)| tag.split_once('-'))
+        .is_some_and(|(pid, n)| digits(pid) && digits(n))
+}
+
 /// Writes `bytes` to a unique temporary file next to `output`, then renames it over `output`.
 fn write_output(output: &Path, bytes: &[u8]) -> Result<(), ThumbError> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -907,6 +1092,111 @@ mod tests {
         let mut dot = Raster::new(5, 5, 1, dot).unwrap();
         gaussian_blur(&mut dot, 1.0);
         assert!(dot.data[12] < 255 && dot.data[11] > 0 && dot.data[7] > 0);
+    }
+
+    /// A PNG file made of its signature and IHDR only (enough for the estimate).
+    fn png_header(w: u32, h: u32, depth: u8, color: u8) -> Vec<u8> {
+        let mut v = PNG_SIGNATURE.to_vec();
+        v.extend_from_slice(&13u32.to_be_bytes());
+        v.extend_from_slice(b"IHDR");
+        v.extend_from_slice(&w.to_be_bytes());
+        v.extend_from_slice(&h.to_be_bytes());
+        v.extend_from_slice(&[depth, color, 0, 0, 0]);
+        v
+    }
+
+    #[test]
+    fn peak_estimate_counts_the_16_bit_decode_and_its_8_bit_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = ThumbOptions::default();
+        let big = dir.path().join("big.png");
+        let bytes = png_header(10_000, 9_999, 16, 6);
+        std::fs::write(&big, &bytes).unwrap();
+        let pixels = 10_000u64 * 9_999;
+        // RGBA16 (8 bytes a pixel) plus the RGBA8 copy (4), plus the file itself.
+        assert_eq!(
+            estimated_peak_bytes(&big, &opts),
+            pixels * 12 + bytes.len() as u64
+        );
+        let small = dir.path().join("small.png");
+        std::fs::write(&small, png_header(100, 100, 8, 2)).unwrap();
+        assert_eq!(
+            estimated_peak_bytes(&small, &opts),
+            100 * 100 * 3 + bytes.len() as u64
+        );
+        // Over the limit: refused from the header, nothing decoded.
+        let tiny_limit = ThumbOptions {
+            max_pixels: 1_000,
+            ..ThumbOptions::default()
+        };
+        assert_eq!(estimated_peak_bytes(&big, &tiny_limit), bytes.len() as u64);
+        assert_eq!(
+            estimated_peak_bytes(&dir.path().join("missing.png"), &opts),
+            0
+        );
+        assert_eq!(
+            estimated_peak_bytes(dir.path(), &opts),
+            0,
+            "a folder costs nothing"
+        );
+    }
+
+    #[test]
+    fn a_scaled_jpeg_decode_is_estimated_smaller_than_a_full_one() {
+        // SOI, then SOF0: 4000x3000, 3 components.
+        let jpeg = [
+            0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 8, 0x0B, 0xB8, 0x0F, 0xA0, 3,
+        ];
+        let scaled = decoded_bytes(
+            &jpeg,
+            InputFormat::Jpeg,
+            4000,
+            3000,
+            &ThumbOptions::default(),
+        );
+        let full_opts = ThumbOptions {
+            scaled_decode: false,
+            ..ThumbOptions::default()
+        };
+        let full = decoded_bytes(&jpeg, InputFormat::Jpeg, 4000, 3000, &full_opts);
+        assert_eq!(full, 4000 * 3000 * 3 * 2);
+        assert_eq!(scaled, 1000 * 750 * 3 * 2, "decoded at 1/4");
+    }
+
+    #[test]
+    fn the_listing_passes_over_unreadable_folders_and_fifos() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(d.join("a.jpg"), b"x").unwrap();
+        std::fs::write(d.join("sub/b.jpg"), b"x").unwrap();
+        let fifo = std::ffi::CString::new(d.join("pipe.jpg").into_os_string().into_encoded_bytes())
+            .unwrap();
+        // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let listing = list_images(d, true).unwrap();
+        assert_eq!(listing.images, [d.join("a.jpg"), d.join("sub/b.jpg")]);
+        assert_eq!(listing.problems.len(), 1);
+        assert_eq!(listing.problems[0].kind, "not_a_file");
+        assert!(
+            list_images(&d.join("missing"), true).is_err(),
+            "the top folder must be readable"
+        );
+    }
+
+    #[test]
+    fn partial_outputs_are_recognised_by_their_exact_pattern() {
+        assert!(is_partial_output(Path::new("/o/.a.jpg.123-0.tmp")));
+        assert!(is_partial_output(Path::new(".b c.png.jpg.9-17.tmp")));
+        for other in [
+            "a.jpg",
+            ".a.jpg",
+            ".notes.tmp",
+            ".a.jpg.12.tmp",
+            "a.jpg.1-2.tmp",
+        ] {
+            assert!(!is_partial_output(Path::new(other)), "{other}");
+        }
     }
 
     #[test]

@@ -83,7 +83,9 @@ fn profile(bin: &str) -> Profile {
         "producer-consumer" => (&["--items", "50"], false),
         "rate-limiter" => (&["--duration", "0.3"], false),
         "worker-pool" => (&["--orders", "20", "--rate", "1000"], false),
-        "image-batch" | "image-batch-processes" => (&["--count", "3"], false),
+        "image-batch" | "image-batch-processes" => {
+            (&["--count", "3", "--sample-max-mp", "0.2"], false)
+        }
         "pipe-ipc" => (
             &[
                 "--mib",

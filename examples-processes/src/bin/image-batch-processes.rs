@@ -1,77 +1,692 @@
-//! Image batch over worker processes: the `multiprocessing.Pool` version of `image-batch`, measured against it.
+//! Image batch over worker processes: the `multiprocessing.Pool` version of `image-batch`,
+//! measured against rayon threads on the same folder.
 //!
 //! Course section **8.1 — Threading et multiprocessing**: "Traiter chaque image d'un dossier sur
-//! un cœur différent" with *processes*, the way the course's Python readers do it
-//! (`Pool(2).map(thumbnail, files)`). `examples-threads`' `image-batch` does the same job with
-//! rayon threads; this example builds the process version by hand, runs both on the same folder,
-//! checks they wrote byte-identical thumbnails, and prints what the processes cost.
+//! un cœur différent" with *processes*, as the course's Python readers do it
+//! (`Pool(2).map(thumbnail, files)`). The pool is built by hand: spawn, protocol, failures.
+//!
+//! Crates: `serde_json = "1"`, `libc = "0.2"`
 //!
 //! # Concepts
-//! - The per-image work is the very same function, `shared::thumbnail::thumbnail_file`: only
-//!   the way the work is spread over the cores differs.
-//! - Worker processes are this binary re-executed with `--worker`. Each parent "slot" thread owns
-//!   one worker, sends it one image at a time (`chunksize=1`, so a big image does not hold up a
-//!   queue of small ones), and reads the answer.
-//! - JSON lines on the pipes, unlike `process-pool`'s binary frames: the messages are paths and
-//!   error texts, and a human can drive a worker by hand (see *Run*). Lines are capped in
-//!   length (a runaway worker cannot make the parent buffer gigabytes).
-//! - The image bytes never cross the pipe: workers read and write the files themselves. Only
-//!   ~200 bytes per image travel, so the pipes cost nothing next to a 30 ms image.
-//! - Errors as values across processes: a broken file is an answer (`{"err": ...}`), the worker
-//!   lives on; a worker that *crashes* on a file is replaced and the file retried once, then
-//!   reported. The batch never stops, never leaves partial output, exits 1 with the list.
-//! - `RAYON_NUM_THREADS=1` in the workers: `jpeg-decoder` would otherwise start a rayon pool of
-//!   one thread per core in *each* process (N processes × N threads on N cores).
+//! - Workers are this very binary re-executed with `--worker`. One parent *slot* thread owns
+//!   each worker and sends it one image at a time (`chunksize=1`: a big image never holds up a
+//!   queue of small ones).
+//! - JSON lines on the pipes: the first line carries the options, then one request and one
+//!   answer per line. Lines are capped in length, so a runaway worker cannot make the parent
+//!   buffer gigabytes, and a human can drive a worker by hand (see *Run*). Paths cross the pipe,
+//!   never the image bytes: ~200 bytes per image.
+//! - Errors as values across processes: a broken file is an answer (`{"err": …}`) and the
+//!   worker lives on; a worker that *dies* on a file is replaced and the file retried once, then
+//!   reported. The batch never stops and never leaves partial output.
+//! - The decode budget (a weighted semaphore, `Mutex<u64>` + `Condvar`, as in `image-batch`):
+//!   a slot admits an image by its estimated decoded size before sending it, so two 100 MP
+//!   images are never decoded at once, even in two processes. Slots are our own threads, so
+//!   unlike rayon's they may block on it.
+//! - Ctrl-C or SIGTERM: slots stop taking images, the ones in flight finish, every worker gets
+//!   EOF and exits, exit 130. `PR_SET_PDEATHSIG` kills workers whose parent was SIGKILLed.
+//! - `RAYON_NUM_THREADS=1` in the workers: jpeg-decoder would start one thread per core in
+//!   *each* process (N processes × N threads on N cores).
 //!
 //! # Run
 //! ```text
-//! cargo run --release -p examples-processes --bin image-batch-processes                   # 50 samples, + rayon comparison
-//! cargo run --release -p examples-processes --bin image-batch-processes -- --with-broken  # bad files: exit 1
-//! cargo run --release -p examples-processes --bin image-batch-processes -- --workers 1
-//! cargo run --release -p examples-processes --bin image-batch-processes -- ~/Photos /tmp/thumbs --recursive
-//! cargo run --release -p examples-processes --bin image-batch-processes -- --samples-dir /tmp/samples --json
-//! cargo run --release -p examples-threads --bin image-batch -- /tmp/samples --sequential   # the threaded peer
-//! python3 shared/peers/py_image_batch.py /tmp/samples /tmp/py-thumbs --workers 2           # the Pillow peer
-//! # Drive a worker by hand (one JSON line per message):
+//! cargo run --release -p examples-processes --bin image-batch-processes              # + rayon
+//! cargo run --release -p examples-processes --bin image-batch-processes -- --with-broken
+//! cargo run --release -p examples-processes --bin image-batch-processes -- ~/Photos /tmp/t --recursive
+//! cargo run --release -p examples-processes --bin image-batch-processes -- --samples-dir /tmp/s --json
 //! printf '%s\n' '{"max_width":64,"max_height":64,"jpeg_quality":85,"png":false,"grayscale":false,"blur":null,"max_pixels":100000000,"scaled_decode":true}' \
-//!   '{"id":0,"input":"/tmp/samples/img-000-rgb-1500x1000.jpg","output":"/tmp/t.jpg"}' \
-//!   | target/release/image-batch-processes --worker
+//!   '{"id":0,"input":"/tmp/s/img-000-rgb-1500x1000.jpg","output":"/tmp/t.jpg"}' \
+//!   | target/release/image-batch-processes --worker     # drive a worker by hand
 //! ```
 //!
 //! # What to observe
-//! - The comparison table: worker processes within a few % of rayon threads on the same
-//!   images, and `same result: yes` (identical bytes). For 30 ms tasks the price of processes
-//!   (start-up ~1 ms each, ~20 µs of pipe per image) disappears; the Python lesson "processes
-//!   for CPU work" costs Rust almost nothing here, but threads needed no protocol at all.
+//! - The comparison table: worker processes within a few % of rayon threads, and `agrees:
+//!   yes` (identical bytes). For 30 ms tasks the price of processes (~1 ms to start each, ~20 µs
+//!   of pipe per image) disappears, but threads needed no protocol at all.
 //! - The per-worker lines: different image counts, similar megapixels (dynamic dispatch).
 //! - `--with-broken`: every bad file listed with the reason the *worker* gave, exit code 1.
 //!
 //! # Exercises
-//! 1. Send the image bytes over the pipe instead of the path (`shared::thumbnail::thumbnail_bytes`),
-//!    with length-prefixed frames, and measure what copying ~2 MB per image through two pipes costs.
-//! 2. Give each worker 4 images per message (`chunksize=4`): what happens to the balance when the
-//!    biggest images sit in the same chunk?
-//! 3. Make a worker `panic!` on files whose name contains `crash`: check it is replaced, the file
+//! 1. Send the image bytes through the pipe instead of the path (length-prefixed frames) and
+//!    measure what copying ~2 MB per image through two pipes costs.
+//! 2. Give each worker 4 images per message (`chunksize=4`): what happens to the balance?
+//! 3. Make the worker `panic!` on names containing `crash`: check it is replaced, the file
 //!    retried once and reported, and the batch still finishes.
 //! 4. Remove `RAYON_NUM_THREADS=1` and watch `top -H`: how many threads per worker?
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+// === Lesson: copy from here ===
 
-use anyhow::{Context, bail};
-use clap::{Parser, ValueEnum};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+/// The protocol: one JSON value per line, in both directions.
+mod json_lines {
+    use std::io::{self, BufRead, Read as _, Write};
+
+    /// A line longer than this is a broken peer, not a message (ours are ~300 bytes).
+    pub const MAX_LINE: usize = 64 * 1024;
+
+    /// How one task failed, as the worker (or the slot, for a dead worker) reports it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct TaskFailure {
+        /// A stable name for reports: `decode`, `too_large`, `worker_crash`, …
+        pub kind: String,
+        pub reason: String,
+    }
+
+    /// Writes one JSON line and flushes it: the other side is waiting for exactly this line.
+    /// Newlines inside strings are escaped by JSON, so a message is always one line.
+    pub fn send_line(w: &mut impl Write, msg: &serde_json::Value) -> io::Result<()> {
+        serde_json::to_writer(&mut *w, msg)?;
+        w.write_all(b"\n")?;
+        w.flush()
+    }
+
+    /// Reads one JSON line; `Ok(None)` on a clean end of stream. A line over [`MAX_LINE`] is an
+    /// error, found without buffering more than `MAX_LINE` bytes of it.
+    pub fn recv_line(r: &mut impl BufRead) -> io::Result<Option<serde_json::Value>> {
+        let mut line = String::new();
+        let n = r.take(MAX_LINE as u64 + 1).read_line(&mut line)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if !line.ends_with('\n') {
+            let what = if n > MAX_LINE {
+                format!("line longer than {MAX_LINE} bytes")
+            } else {
+                format!("stream ended inside a line ({n} bytes, no newline)")
+            };
+            return Err(io::Error::new(io::ErrorKind::InvalidData, what));
+        }
+        serde_json::from_str(&line).map(Some).map_err(|e| {
+            let what = format!("not a valid message ({e}): {:?}", line.trim_end());
+            io::Error::new(io::ErrorKind::InvalidData, what)
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::{MAX_LINE, recv_line, send_line};
+        use serde_json::json;
+
+        #[test]
+        fn messages_round_trip_one_per_line() {
+            let mut buf = Vec::new();
+            send_line(&mut buf, &json!({"id": 4, "err": {"kind": "decode"}})).unwrap();
+            send_line(&mut buf, &json!({"id": 5, "output": "o\nut.jpg"})).unwrap();
+            assert_eq!(buf.iter().filter(|&&b| b == b'\n').count(), 2);
+            let mut r = &buf[..];
+            assert_eq!(recv_line(&mut r).unwrap().unwrap()["err"]["kind"], "decode");
+            assert_eq!(recv_line(&mut r).unwrap().unwrap()["output"], "o\nut.jpg");
+            assert!(recv_line(&mut r).unwrap().is_none());
+        }
+
+        #[test]
+        fn oversized_truncated_and_garbage_lines_are_errors() {
+            let long = vec![b'x'; MAX_LINE + 10];
+            let err = |bytes: &[u8]| recv_line(&mut &bytes[..]).unwrap_err().to_string();
+            assert!(err(&long).contains("longer"));
+            assert!(err(b"{\"id\":1").contains("inside a line"));
+            assert!(err(b"hello\n").contains("not a valid message"));
+        }
+    }
+}
+
+/// The worker process: one task at a time, until its stdin closes.
+mod worker {
+    use super::json_lines::{TaskFailure, recv_line, send_line};
+    use serde_json::{Value, json};
+    use std::io::{self, BufRead, Write};
+    use std::path::Path;
+
+    /// Die with the parent, even if it is SIGKILLed (no destructor runs then). The parent may
+    /// die between our fork and the `prctl`: then we already have a new parent, hence the check.
+    pub fn die_with_parent(parent_pid: u32) -> io::Result<()> {
+        // SAFETY: PR_SET_PDEATHSIG takes a signal number; no pointers are passed.
+        let rc = unsafe {
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if std::os::unix::process::parent_id() != parent_pid {
+            return Err(io::Error::other(
+                "the parent died before the worker started",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The worker's loop. The first line is the options, handed to `setup` which returns the
+    /// task handler; then each `{"id", "input", "output"}` line gets one answer line,
+    /// `{"id", "ok": …}` or `{"id", "err": {"kind", "reason"}}`. A failed task is an answer:
+    /// the worker lives on. Returns when the parent closes our stdin.
+    pub fn serve<H>(
+        input: &mut impl BufRead,
+        output: &mut impl Write,
+        setup: impl FnOnce(Value) -> io::Result<H>,
+    ) -> io::Result<()>
+    where
+        H: FnMut(&Path, &Path) -> Result<Value, TaskFailure>,
+    {
+        let Some(options) = recv_line(input)? else {
+            return Ok(());
+        };
+        let mut handle = setup(options)?;
+        while let Some(request) = recv_line(input)? {
+            let (Some(src), Some(dst)) = (request["input"].as_str(), request["output"].as_str())
+            else {
+                let what = format!("not a request: {request}");
+                return Err(io::Error::new(io::ErrorKind::InvalidData, what));
+            };
+            let answer = match handle(Path::new(src), Path::new(dst)) {
+                Ok(done) => json!({"id": request["id"], "ok": done}),
+                Err(f) => json!({"id": request["id"], "err": {"kind": f.kind, "reason": f.reason}}),
+            };
+            send_line(output, &answer)?;
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::json_lines::TaskFailure;
+        use super::serve;
+        use serde_json::{Value, json};
+        use std::path::Path;
+
+        #[test]
+        fn one_answer_per_request_and_a_failure_is_an_answer() {
+            let input = concat!(
+                "{\"scale\":2}\n",
+                "{\"id\":0,\"input\":\"a.jpg\",\"output\":\"o/a.jpg\"}\n",
+                "{\"id\":1,\"input\":\"bad.jpg\",\"output\":\"o/bad.jpg\"}\n",
+            );
+            let mut output = Vec::new();
+            serve(&mut input.as_bytes(), &mut output, |options: Value| {
+                let scale = options["scale"].as_u64().unwrap();
+                Ok(move |src: &Path, _dst: &Path| {
+                    if src.ends_with("bad.jpg") {
+                        Err(TaskFailure {
+                            kind: "decode".into(),
+                            reason: "broken".into(),
+                        })
+                    } else {
+                        Ok(json!({"scaled": scale}))
+                    }
+                })
+            })
+            .unwrap();
+            let answers: Vec<Value> = output
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| serde_json::from_slice(l).unwrap())
+                .collect();
+            assert_eq!(answers[0], json!({"id": 0, "ok": {"scaled": 2}}));
+            assert_eq!(answers[1]["err"]["kind"], "decode");
+            assert_eq!(answers.len(), 2);
+        }
+    }
+}
+
+/// The parent's side of one worker process: its pipes, a call, its end.
+mod worker_process {
+    use super::json_lines::{recv_line, send_line};
+    use serde_json::Value;
+    use std::io::{self, BufReader, BufWriter};
+    use std::os::unix::process::CommandExt;
+    use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+    pub struct WorkerProcess {
+        child: Child,
+        to_worker: BufWriter<ChildStdin>,
+        from_worker: BufReader<ChildStdout>,
+    }
+
+    impl WorkerProcess {
+        /// Starts `command` with piped stdin and stdout, and sends it `options` as its first line.
+        pub fn spawn(mut command: Command, options: &Value) -> io::Result<WorkerProcess> {
+            let mut child = command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                // Its own process group: Ctrl-C reaches the parent only, which decides.
+                .process_group(0)
+                .spawn()?;
+            let mut to_worker = BufWriter::new(child.stdin.take().expect("stdin is piped"));
+            let from_worker = BufReader::new(child.stdout.take().expect("stdout is piped"));
+            send_line(&mut to_worker, options)?;
+            Ok(WorkerProcess {
+                child,
+                to_worker,
+                from_worker,
+            })
+        }
+
+        /// Sends one request and waits for its answer; `Ok(None)` if the worker closed its stdout.
+        pub fn call(&mut self, request: &Value) -> io::Result<Option<Value>> {
+            send_line(&mut self.to_worker, request)?;
+            recv_line(&mut self.from_worker)
+        }
+
+        /// Ends the worker and reaps it (no zombie), and says how it ended. A healthy worker
+        /// exits on EOF; a broken one is killed first.
+        pub fn retire(mut self, healthy: bool) -> String {
+            if !healthy {
+                let _ = self.child.kill();
+            }
+            drop(self.to_worker); // EOF: a healthy worker leaves its loop and exits 0
+            match self.child.wait() {
+                Ok(status) => status.to_string(),
+                Err(e) => format!("could not be reaped: {e}"),
+            }
+        }
+    }
+}
+
+/// The pool: one slot thread per worker process, one shared queue, retries on a dead worker.
+mod process_pool {
+    use super::decode_budget::DecodeBudget;
+    use super::json_lines::TaskFailure;
+    use super::worker_process::WorkerProcess;
+    use serde_json::{Value, json};
+    use std::path::PathBuf;
+    use std::process::Command;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::mpsc;
+    use std::thread;
+
+    /// Attempts per task: a worker that dies on a task is replaced and the task retried once.
+    pub const MAX_ATTEMPTS: u32 = 2;
+
+    /// One file to process, and what the decode budget admits it by.
+    pub struct Task {
+        pub input: PathBuf,
+        pub output: PathBuf,
+        pub cost: u64,
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum TaskResult {
+        /// The worker's `ok` value; `slot`: which slot's worker did it.
+        Done {
+            answer: Value,
+            slot: usize,
+        },
+        Failed(TaskFailure),
+        /// Stopped before it started.
+        Cancelled,
+    }
+
+    /// What steers the pool besides its tasks.
+    pub struct PoolControl<'a> {
+        pub budget: &'a DecodeBudget,
+        /// Set by Ctrl-C: tasks not started are cancelled, the ones in flight finish.
+        pub stop: &'a AtomicBool,
+        pub on_task_done: &'a (dyn Fn() + Sync),
+        /// A worker died (with what happened): a human wants to know at once.
+        pub on_worker_lost: &'a (dyn Fn(&str) + Sync),
+    }
+
+    /// Runs every task on `workers` processes started by `command` (each gets `options` first);
+    /// results in task order.
+    pub fn run_on_workers(
+        tasks: &[Task],
+        workers: usize,
+        command: &(dyn Fn() -> Command + Sync),
+        options: &Value,
+        control: &PoolControl<'_>,
+    ) -> Vec<TaskResult> {
+        // The whole batch is known up front: the queue is an index into it, and a slot stops
+        // when the index runs past the end.
+        let next = AtomicUsize::new(0);
+        let (result_tx, result_rx) = mpsc::channel();
+        let start = || WorkerProcess::spawn(command(), options);
+        thread::scope(|s| {
+            for slot in 0..workers {
+                let (next, result_tx, start) = (&next, result_tx.clone(), &start);
+                thread::Builder::new()
+                    .name(format!("slot-{slot}"))
+                    .spawn_scoped(s, move || {
+                        let mut worker = None;
+                        loop {
+                            // Relaxed: the counter only hands out distinct indices.
+                            let id = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(task) = tasks.get(id) else { break };
+                            let result = if control.stop.load(Ordering::Acquire) {
+                                TaskResult::Cancelled
+                            } else {
+                                // Held until the answer is in, across a retry.
+                                let _permit = control.budget.acquire(task.cost);
+                                run_task(slot, id, task, &mut worker, start, control)
+                            };
+                            (control.on_task_done)();
+                            if result_tx.send((id, result)).is_err() {
+                                break;
+                            }
+                        }
+                        if let Some(w) = worker {
+                            w.retire(true);
+                        }
+                    })
+                    .expect("spawning a slot thread");
+            }
+        });
+        drop(result_tx);
+        let mut results: Vec<TaskResult> = tasks.iter().map(|_| TaskResult::Cancelled).collect();
+        for (id, result) in result_rx {
+            results[id] = result;
+        }
+        results
+    }
+
+    /// One task on this slot's worker (started if needed), with a retry on a fresh worker if
+    /// the first one dies.
+    fn run_task(
+        slot: usize,
+        id: usize,
+        task: &Task,
+        worker: &mut Option<WorkerProcess>,
+        start: &dyn Fn() -> std::io::Result<WorkerProcess>,
+        control: &PoolControl<'_>,
+    ) -> TaskResult {
+        let failed = |kind: &str, reason: String| {
+            TaskResult::Failed(TaskFailure {
+                kind: kind.into(),
+                reason,
+            })
+        };
+        // JSON strings are UTF-8; a Unix path need not be. Refuse it here rather than blame
+        // the worker. (A binary protocol would carry raw bytes.)
+        let (Some(input), Some(output)) = (task.input.to_str(), task.output.to_str()) else {
+            let why = "the path is not UTF-8 and cannot travel in a JSON message";
+            return failed("path", why.into());
+        };
+        let request = json!({"id": id, "input": input, "output": output});
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let w = match worker {
+                Some(w) => w,
+                None => match start() {
+                    Ok(w) => worker.insert(w),
+                    Err(e) => return failed("worker_start", format!("starting a worker: {e}")),
+                },
+            };
+            let what = match w.call(&request) {
+                Ok(Some(answer)) if answer["id"] == id => {
+                    return match (answer.get("ok"), answer.get("err")) {
+                        (Some(done), _) => TaskResult::Done {
+                            answer: done.clone(),
+                            slot,
+                        },
+                        (None, Some(err)) => failed(
+                            err["kind"].as_str().unwrap_or("unknown"),
+                            err["reason"].as_str().unwrap_or_default().to_owned(),
+                        ),
+                        (None, None) => failed("protocol", format!("odd answer: {answer}")),
+                    };
+                }
+                Ok(Some(answer)) => format!("answer {answer} while task {id} was running"),
+                Ok(None) => "the worker closed its stdout".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            // Whatever went wrong, this worker is done for: kill it, reap it, start another.
+            let status = worker.take().expect("the worker just called").retire(false);
+            let msg = format!(
+                "worker died on {input} (attempt {attempt}/{MAX_ATTEMPTS}): {what} ({status})"
+            );
+            (control.on_worker_lost)(&msg);
+            if attempt == MAX_ATTEMPTS || control.stop.load(Ordering::Acquire) {
+                return failed("worker_crash", msg);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::decode_budget::DecodeBudget;
+        use super::{PoolControl, Task, TaskResult, run_on_workers};
+        use std::process::Command;
+        use std::sync::Mutex;
+        use std::sync::atomic::AtomicBool;
+
+        /// A stand-in worker in sh: reads the options, then answers each request with its own
+        /// pid, and exits with code 3 (dies) on any request that mentions `crash`.
+        fn sh_worker() -> Command {
+            let script = r#"read -r options
+                while read -r line; do
+                  case "$line" in *crash*) exit 3 ;; esac
+                  id=$(printf '%s' "$line" | sed 's/^{"id":\([0-9]*\).*/\1/')
+                  printf '{"id":%s,"ok":{"pid":%s}}\n' "$id" "$$"
+                done"#;
+            let mut c = Command::new("sh");
+            c.args(["-c", script]);
+            c
+        }
+
+        fn tasks(names: &[&str]) -> Vec<Task> {
+            names
+                .iter()
+                .map(|n| Task {
+                    input: n.into(),
+                    output: format!("out/{n}").into(),
+                    cost: 1,
+                })
+                .collect()
+        }
+
+        fn run(names: &[&str], workers: usize, stop: bool) -> (Vec<TaskResult>, Vec<String>) {
+            let budget = DecodeBudget::new(100);
+            let lost = Mutex::new(Vec::new());
+            let on_worker_lost = |m: &str| lost.lock().unwrap().push(m.to_owned());
+            let control = PoolControl {
+                budget: &budget,
+                stop: &AtomicBool::new(stop),
+                on_task_done: &|| {},
+                on_worker_lost: &on_worker_lost,
+            };
+            let options = serde_json::json!({});
+            let results = run_on_workers(&tasks(names), workers, &sh_worker, &options, &control);
+            (results, lost.into_inner().unwrap())
+        }
+
+        #[test]
+        fn every_task_is_answered_in_task_order() {
+            let names: Vec<String> = (0..20).map(|i| format!("img-{i}.jpg")).collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let (results, lost) = run(&names, 3, false);
+            assert!(lost.is_empty(), "{lost:?}");
+            for r in &results {
+                assert!(
+                    matches!(r, TaskResult::Done { slot, answer } if *slot < 3 && answer["pid"].is_u64())
+                );
+            }
+        }
+
+        #[test]
+        fn a_worker_that_dies_is_replaced_and_the_task_retried_once() {
+            let (results, lost) = run(&["a.jpg", "crash.jpg", "b.jpg", "c.jpg"], 1, false);
+            match &results[1] {
+                TaskResult::Failed(f) => {
+                    assert_eq!(f.kind, "worker_crash");
+                    assert!(f.reason.contains("attempt 2/2"), "{}", f.reason);
+                }
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(lost.len(), 2, "two workers died on it: {lost:?}");
+            assert!(lost[0].contains("exit status: 3"), "{lost:?}");
+            // The tasks after it ran on a third worker.
+            assert!(matches!(results[3], TaskResult::Done { .. }));
+        }
+
+        #[test]
+        fn a_stop_before_the_start_cancels_everything() {
+            let (results, lost) = run(&["a.jpg", "b.jpg"], 2, true);
+            assert!(results.iter().all(|r| *r == TaskResult::Cancelled));
+            assert!(lost.is_empty());
+        }
+    }
+}
+
+/// Admission by memory: a weighted semaphore counted in bytes (the same as `image-batch`'s).
+mod decode_budget {
+    use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+    /// At most `capacity` bytes admitted at once. A request larger than the whole budget takes
+    /// all of it: it waits until nothing else is admitted, then runs alone.
+    pub struct DecodeBudget {
+        capacity: u64,
+        usage: Mutex<Usage>,
+        /// Signalled whenever bytes are released: waiters check again whether they fit.
+        released: Condvar,
+    }
+
+    struct Usage {
+        admitted: u64,
+        stats: BudgetStats,
+    }
+
+    /// What the budget saw, for the report.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct BudgetStats {
+        pub capacity: u64,
+        /// Most bytes admitted at once: never over `capacity`.
+        pub peak: u64,
+        /// Admissions that had to wait for others to finish.
+        pub waits: u64,
+        /// Requests larger than the whole budget (each ran alone).
+        pub oversized: u64,
+    }
+
+    /// Bytes admitted until this is dropped.
+    #[must_use = "the bytes are released as soon as the permit is dropped"]
+    pub struct Permit<'a> {
+        budget: &'a DecodeBudget,
+        bytes: u64,
+    }
+
+    impl DecodeBudget {
+        pub fn new(capacity: u64) -> DecodeBudget {
+            let capacity = capacity.max(1);
+            DecodeBudget {
+                capacity,
+                usage: Mutex::new(Usage {
+                    admitted: 0,
+                    stats: BudgetStats {
+                        capacity,
+                        ..BudgetStats::default()
+                    },
+                }),
+                released: Condvar::new(),
+            }
+        }
+
+        /// Blocks until `bytes` fit in the budget, then admits them.
+        pub fn acquire(&self, bytes: u64) -> Permit<'_> {
+            let mut usage = self.lock();
+            if bytes > self.capacity {
+                // Refusing it would be the other policy (a hard limit); here it runs alone.
+                usage.stats.oversized += 1;
+            }
+            let bytes = bytes.min(self.capacity);
+            if usage.admitted + bytes > self.capacity {
+                usage.stats.waits += 1;
+            }
+            // A loop, not an `if`: wake-ups may be spurious, and another waiter may have taken
+            // the bytes first.
+            while usage.admitted + bytes > self.capacity {
+                usage = self
+                    .released
+                    .wait(usage)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            usage.admitted += bytes;
+            usage.stats.peak = usage.stats.peak.max(usage.admitted);
+            Permit {
+                budget: self,
+                bytes,
+            }
+        }
+
+        pub fn stats(&self) -> BudgetStats {
+            self.lock().stats
+        }
+
+        /// The counters are updated in single statements, so a panic elsewhere cannot leave
+        /// them half-changed: a poisoned lock is safe to keep using.
+        fn lock(&self) -> MutexGuard<'_, Usage> {
+            self.usage.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    impl Drop for Permit<'_> {
+        fn drop(&mut self) {
+            self.budget.lock().admitted -= self.bytes;
+            // notify_all, not notify_one: waiters want different amounts, and the one
+            // notify_one picks may not fit while another would.
+            self.budget.released.notify_all();
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::DecodeBudget;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::thread;
+
+        /// Slot threads taking permits of different sizes never hold more than the budget, and
+        /// an oversized request gets in alone without deadlocking them.
+        #[test]
+        fn never_over_budget_and_an_oversized_request_runs_alone() {
+            let budget = DecodeBudget::new(100);
+            let held = AtomicU64::new(0);
+            let most = AtomicU64::new(0);
+            thread::scope(|s| {
+                for t in 0..4u64 {
+                    let (budget, held, most) = (&budget, &held, &most);
+                    s.spawn(move || {
+                        for i in 0..50u64 {
+                            let bytes = if t == 0 && i == 25 { 500 } else { 20 + i % 30 };
+                            let _permit = budget.acquire(bytes);
+                            let now = held.fetch_add(bytes, Ordering::SeqCst) + bytes;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            if bytes > 100 {
+                                assert_eq!(now, bytes, "the oversized request was not alone");
+                            }
+                            thread::yield_now();
+                            held.fetch_sub(bytes, Ordering::SeqCst);
+                        }
+                    });
+                }
+            });
+            let stats = budget.stats();
+            assert!(stats.peak <= 100, "{stats:?}");
+            assert_eq!(stats.oversized, 1);
+        }
+    }
+}
+
+// === Harness: not part of the lesson ===
+
+use std::io::{BufReader, BufWriter};
+use std::path::Path;
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use clap::Parser;
+use decode_budget::{BudgetStats, DecodeBudget};
 use indicatif::ProgressBar;
-use rayon::prelude::*;
+use json_lines::TaskFailure;
+use process_pool::{PoolControl, Task, TaskResult, run_on_workers};
 use serde::{Deserialize, Serialize};
-use shared::images::{self, SampleSpec};
-use shared::report::{Row, SpeedupTable, fmt_bytes, fmt_duration, fmt_rate, print_json, timed};
+use shared::batch::{
+    self, BatchArgs, BatchFolders, BatchJob, BatchReport, ItemDone, ItemResult, JobOrder, Lanes,
+};
+use shared::report::{Row, SpeedupTable, print_json, timed};
 use shared::thumbnail::{self, OutputFormat, ThumbOptions};
 
 /// Make a thumbnail of every JPEG/PNG of a folder on worker processes, skipping broken files,
@@ -81,56 +696,14 @@ use shared::thumbnail::{self, OutputFormat, ThumbOptions};
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// Folder of images (default: generate sample images into a temporary folder).
-    in_dir: Option<PathBuf>,
-    /// Where thumbnails go, with the same relative paths (default: a new temporary folder,
-    /// kept). Must not be IN_DIR and must not contain it.
-    out_dir: Option<PathBuf>,
-    /// Also process sub-folders.
-    #[arg(long)]
-    recursive: bool,
-    /// Thumbnail box: `256` (square) or `WxH`; aspect ratio is kept, images are never enlarged.
-    #[arg(long, default_value = "256", value_parser = parse_size)]
-    size: (u32, u32),
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Jpeg)]
-    format: Format,
-    /// JPEG quality (1-100).
-    #[arg(long, default_value_t = 85, value_parser = clap::value_parser!(u8).range(1..=100))]
-    quality: u8,
-    /// Convert to grayscale.
-    #[arg(long)]
-    grayscale: bool,
-    /// Gaussian blur of the thumbnail (sigma, in thumbnail pixels).
-    #[arg(long, value_name = "SIGMA")]
-    blur: Option<f32>,
-    /// Decode JPEGs in full instead of at 1/4 or 1/8 scale.
-    #[arg(long)]
-    full_decode: bool,
-    /// Refuse images with more megapixels than this (checked from the header, before decoding).
-    #[arg(long, default_value_t = 100.0)]
-    max_megapixels: f64,
+    #[command(flatten)]
+    batch: BatchArgs,
     /// Worker processes (default: one per core).
-    #[arg(long, visible_alias = "threads")]
+    #[arg(long, visible_alias = "threads", value_parser = shared::cli::usize_in(1, 256))]
     workers: Option<usize>,
     /// Skip the comparison run on rayon threads.
     #[arg(long)]
     no_compare: bool,
-    /// Generate the sample images into this folder and keep them. Ignored when IN_DIR is given.
-    #[arg(long, visible_alias = "keep-samples", value_name = "DIR")]
-    samples_dir: Option<PathBuf>,
-    /// Number of sample images to generate.
-    #[arg(long, default_value_t = 50)]
-    count: usize,
-    /// Seed of the sample images.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Add broken files to the generated samples (empty, truncated, text, huge dimensions).
-    #[arg(long)]
-    with_broken: bool,
-    /// Print the results as one JSON object (no progress bar).
-    #[arg(long)]
-    json: bool,
 
     /// Hidden: run as a worker (options on the first stdin line, then one job per line).
     #[arg(long, hide = true)]
@@ -139,31 +712,6 @@ struct Args {
     #[arg(long, hide = true)]
     parent_pid: Option<u32>,
 }
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Jpeg,
-    Png,
-}
-
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let parse = |v: &str| match v.trim().parse::<u32>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("`{s}`: expected a size like 256 or 320x200")),
-    };
-    match s.split_once(['x', 'X']) {
-        Some((w, h)) => Ok((parse(w)?, parse(h)?)),
-        None => parse(s).map(|n| (n, n)),
-    }
-}
-
-// ============================================================================================
-// The protocol: JSON lines. First line parent → worker: the options; then one `Request` per
-// line, one `Answer` per line back, in order.
-// ============================================================================================
-
-/// A line longer than this is a broken worker, not a message (ours are ~300 bytes).
-const MAX_LINE: usize = 64 * 1024;
 
 /// `ThumbOptions` as it travels (the shared type is not `Serialize`, and the wire format should
 /// not change whenever a library type does).
@@ -180,6 +728,23 @@ struct WireOptions {
 }
 
 impl WireOptions {
+    fn from_options(o: &ThumbOptions) -> WireOptions {
+        let (jpeg_quality, png) = match o.format {
+            OutputFormat::Jpeg { quality } => (quality, false),
+            OutputFormat::Png => (85, true),
+        };
+        WireOptions {
+            max_width: o.max_width,
+            max_height: o.max_height,
+            jpeg_quality,
+            png,
+            grayscale: o.grayscale,
+            blur: o.blur,
+            max_pixels: o.max_pixels,
+            scaled_decode: o.scaled_decode,
+        }
+    }
+
     fn to_options(&self) -> ThumbOptions {
         ThumbOptions {
             max_width: self.max_width,
@@ -188,454 +753,20 @@ impl WireOptions {
                 OutputFormat::Png
             } else {
                 OutputFormat::Jpeg {
-                    quality: self.jpeg_quality,
+                    quality: self.jpeg_quality.clamp(1, 100),
                 }
             },
             grayscale: self.grayscale,
-            blur: self.blur,
-            max_pixels: self.max_pixels,
+            // The same bounds as the parent's flags: a hand-driven worker gets no more.
+            blur: self
+                .blur
+                .filter(|b| b.is_finite())
+                .map(|b| b.clamp(0.0, 100.0)),
+            max_pixels: self.max_pixels.min(1_000_000_000),
             scaled_decode: self.scaled_decode,
         }
     }
 }
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Request {
-    id: usize,
-    input: PathBuf,
-    output: PathBuf,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Done {
-    src_w: u32,
-    src_h: u32,
-    decoded_w: u32,
-    bytes_in: u64,
-    bytes_out: u64,
-}
-
-impl Done {
-    fn megapixels(&self) -> f64 {
-        f64::from(self.src_w) * f64::from(self.src_h) / 1e6
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Failure {
-    /// `ThumbError::kind()` (`decode`, `too_large`…) or `worker_crash`.
-    kind: String,
-    reason: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Answer {
-    id: usize,
-    #[serde(flatten)]
-    result: WireResult,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum WireResult {
-    Ok(Done),
-    Err(Failure),
-}
-
-/// Writes one JSON line and flushes it (the other side is waiting for exactly this line).
-fn send_line(w: &mut impl Write, msg: &impl Serialize) -> anyhow::Result<()> {
-    serde_json::to_writer(&mut *w, msg).context("encoding a message")?;
-    w.write_all(b"\n")?;
-    w.flush()?;
-    Ok(())
-}
-
-/// Reads one JSON line; `Ok(None)` on a clean EOF. A line over `MAX_LINE` is an error, found
-/// without buffering more than `MAX_LINE` bytes of it.
-fn recv_line<T: for<'de> Deserialize<'de>>(r: &mut impl BufRead) -> anyhow::Result<Option<T>> {
-    let mut line = String::new();
-    let n = r
-        .take(MAX_LINE as u64 + 1)
-        .read_line(&mut line)
-        .context("reading a line")?;
-    if n == 0 {
-        return Ok(None);
-    }
-    if !line.ends_with('\n') {
-        if n > MAX_LINE {
-            bail!("line longer than {MAX_LINE} bytes");
-        }
-        bail!("stream ended inside a line ({n} bytes, no newline)");
-    }
-    serde_json::from_str(&line)
-        .with_context(|| format!("not a valid message: {:?}", line.trim_end()))
-}
-
-// ============================================================================================
-// The worker process.
-// ============================================================================================
-
-fn worker_main(parent_pid: Option<u32>) -> anyhow::Result<()> {
-    // Die with the parent even if it is SIGKILLed (see process-pool.rs for the two pitfalls).
-    // SAFETY: PR_SET_PDEATHSIG takes a signal number; no pointers are passed.
-    let rc = unsafe {
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error()).context("prctl(PR_SET_PDEATHSIG)");
-    }
-    if let Some(parent) = parent_pid
-        && std::os::unix::process::parent_id() != parent
-    {
-        bail!("parent {parent} died before the worker started");
-    }
-    let mut input = BufReader::new(std::io::stdin().lock());
-    let mut output = BufWriter::new(std::io::stdout().lock());
-    let Some(wire): Option<WireOptions> = recv_line(&mut input)? else {
-        return Ok(());
-    };
-    let opts = wire.to_options();
-    while let Some(req) = recv_line::<Request>(&mut input)? {
-        // The very function image-batch calls on its rayon threads.
-        let result = match thumbnail::thumbnail_file(&req.input, &req.output, &opts) {
-            Ok(info) => WireResult::Ok(Done {
-                src_w: info.src_w,
-                src_h: info.src_h,
-                decoded_w: info.decoded_w,
-                bytes_in: info.bytes_in,
-                bytes_out: info.bytes_out,
-            }),
-            Err(e) => WireResult::Err(Failure {
-                kind: e.kind().into(),
-                reason: e.reason(),
-            }),
-        };
-        send_line(&mut output, &Answer { id: req.id, result })?;
-    }
-    Ok(())
-}
-
-// ============================================================================================
-// The parent: one slot thread per worker process.
-// ============================================================================================
-
-#[derive(Debug, Clone)]
-struct Job {
-    input: PathBuf,
-    /// Output path relative to the output folder.
-    rel_output: PathBuf,
-}
-
-#[derive(Debug, Clone)]
-enum Outcome {
-    Done { done: Done, worker: usize },
-    Failed(Failure),
-    Cancelled,
-}
-
-struct Worker {
-    child: Child,
-    to_worker: BufWriter<ChildStdin>,
-    from_worker: BufReader<ChildStdout>,
-}
-
-/// Shared by the slots and the collector, for shutdown: the pid of each slot's live, unreaped
-/// worker (killing by pid is only safe before the reap; see process-pool.rs).
-struct PoolState {
-    stop: Arc<AtomicBool>,
-    pids: Vec<Mutex<Option<u32>>>,
-}
-
-impl PoolState {
-    fn kill_all(&self) {
-        for slot in &self.pids {
-            let pid = slot.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(pid) = *pid {
-                // SAFETY: kill(2) takes integers; the pid is an unreaped child (we hold the lock).
-                unsafe { libc::kill(libc::pid_t::try_from(pid).expect("pid fits"), libc::SIGKILL) };
-            }
-        }
-    }
-}
-
-fn describe(status: ExitStatus) -> String {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with code {code}"),
-        (None, Some(sig)) => format!("killed by signal {sig}"),
-        _ => "ended".into(),
-    }
-}
-
-fn spawn_worker(exe: &Path, wire: &WireOptions) -> anyhow::Result<Worker> {
-    let mut child = Command::new(exe)
-        .arg("--worker")
-        .arg("--parent-pid")
-        .arg(std::process::id().to_string())
-        .env("RAYON_NUM_THREADS", "1") // One core per worker: N processes, N cores.
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .process_group(0) // Ctrl-C reaches the parent only; it decides for its workers.
-        .spawn()
-        .with_context(|| format!("starting worker {}", exe.display()))?;
-    let mut to_worker = BufWriter::new(child.stdin.take().expect("stdin was piped"));
-    let from_worker = BufReader::new(child.stdout.take().expect("stdout was piped"));
-    send_line(&mut to_worker, wire).context("sending the options to a new worker")?;
-    Ok(Worker {
-        child,
-        to_worker,
-        from_worker,
-    })
-}
-
-fn retire(state: &PoolState, slot: usize, mut w: Worker, graceful: bool) -> String {
-    *state.pids[slot].lock().unwrap_or_else(|e| e.into_inner()) = None;
-    if !graceful {
-        let _ = w.child.kill();
-    }
-    drop(w.to_worker); // EOF: a healthy worker leaves its loop and exits 0.
-    w.child
-        .wait()
-        .map_or_else(|e| format!("could not be reaped: {e}"), describe)
-}
-
-struct SlotCtx<'a> {
-    exe: &'a Path,
-    wire: &'a WireOptions,
-    out_dir: &'a Path,
-    state: &'a PoolState,
-    bar: ProgressBar,
-}
-
-/// Attempts per image: a worker that dies on an image is replaced and the image retried once.
-const MAX_ATTEMPTS: u32 = 2;
-
-fn run_slot(
-    slot: usize,
-    cx: &SlotCtx,
-    jobs: &Receiver<(usize, Job)>,
-    outcomes: &Sender<(usize, Outcome)>,
-) {
-    let mut worker: Option<Worker> = None;
-    'jobs: for (id, job) in jobs.iter() {
-        let output = cx.out_dir.join(&job.rel_output);
-        if job.input.to_str().is_none() || output.to_str().is_none() {
-            // JSON strings are UTF-8; a Unix path need not be. Refuse it here rather than
-            // fail to encode it and blame the worker. (A binary protocol would carry raw bytes.)
-            let reason = "the path is not UTF-8 and cannot travel in a JSON message".to_owned();
-            let _ = outcomes.send((
-                id,
-                Outcome::Failed(Failure {
-                    kind: "path".into(),
-                    reason,
-                }),
-            ));
-            continue;
-        }
-        let mut attempt = 0;
-        let outcome = loop {
-            attempt += 1;
-            if cx.state.stop.load(Ordering::SeqCst) {
-                break Outcome::Cancelled;
-            }
-            if worker.is_none() {
-                match spawn_worker(cx.exe, cx.wire) {
-                    Ok(w) => {
-                        *cx.state.pids[slot]
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner()) = Some(w.child.id());
-                        worker = Some(w);
-                        if cx.state.stop.load(Ordering::SeqCst) {
-                            break Outcome::Cancelled;
-                        }
-                    }
-                    Err(e) => {
-                        break Outcome::Failed(Failure {
-                            kind: "worker_start".into(),
-                            reason: format!("{e:#}"),
-                        });
-                    }
-                }
-            }
-            let w = worker.as_mut().expect("a worker was just ensured");
-            let req = Request {
-                id,
-                input: job.input.clone(),
-                output: output.clone(),
-            };
-            let answer = send_line(&mut w.to_worker, &req)
-                .and_then(|()| recv_line::<Answer>(&mut w.from_worker));
-            match answer {
-                Ok(Some(a)) if a.id == id => {
-                    break match a.result {
-                        WireResult::Ok(done) => Outcome::Done { done, worker: slot },
-                        WireResult::Err(f) => Outcome::Failed(f),
-                    };
-                }
-                other => {
-                    let what = match other {
-                        Ok(Some(a)) => {
-                            format!("answer for job {} while job {id} was running", a.id)
-                        }
-                        Ok(None) => "worker closed its stdout".into(),
-                        Err(e) => format!("{e:#}"),
-                    };
-                    let status = retire(
-                        cx.state,
-                        slot,
-                        worker.take().expect("the failed worker"),
-                        false,
-                    );
-                    if cx.state.stop.load(Ordering::SeqCst) {
-                        break Outcome::Cancelled;
-                    }
-                    let msg = format!(
-                        "worker died on {} (attempt {attempt}/{MAX_ATTEMPTS}): {what} ({status})",
-                        job.input.display()
-                    );
-                    cx.bar.suspend(|| eprintln!("{msg}"));
-                    if attempt >= MAX_ATTEMPTS {
-                        break Outcome::Failed(Failure {
-                            kind: "worker_crash".into(),
-                            reason: msg,
-                        });
-                    }
-                }
-            }
-        };
-        let cancelled = matches!(outcome, Outcome::Cancelled);
-        if outcomes.send((id, outcome)).is_err() || cancelled {
-            break 'jobs;
-        }
-        cx.bar.inc(1);
-    }
-    if let Some(w) = worker.take() {
-        let graceful = !cx.state.stop.load(Ordering::SeqCst);
-        retire(cx.state, slot, w, graceful);
-    }
-}
-
-/// The concurrent part: every job on `workers` processes; outcomes in job order.
-fn run_processes(
-    jobs: &[Job],
-    workers: usize,
-    out_dir: &Path,
-    wire: &WireOptions,
-    stop: &Arc<AtomicBool>,
-    json: bool,
-) -> anyhow::Result<Vec<Outcome>> {
-    let exe = std::env::current_exe().context("finding our own binary to re-execute")?;
-    let state = PoolState {
-        stop: Arc::clone(stop),
-        pids: (0..workers).map(|_| Mutex::new(None)).collect(),
-    };
-    // The whole batch is known: the queue holds it and is closed, so slots stop when it is empty.
-    let (job_tx, job_rx) = crossbeam_channel::bounded(jobs.len().max(1));
-    for (i, j) in jobs.iter().enumerate() {
-        job_tx
-            .send((i, j.clone()))
-            .expect("the queue holds the whole batch");
-    }
-    drop(job_tx);
-    let (out_tx, out_rx) = crossbeam_channel::unbounded();
-    let bar = shared::progress::bar(jobs.len() as u64, json);
-    bar.set_message("worker processes");
-    let cx = SlotCtx {
-        exe: &exe,
-        wire,
-        out_dir,
-        state: &state,
-        bar: bar.clone(),
-    };
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; jobs.len()];
-    std::thread::scope(|s| {
-        for slot in 0..workers {
-            let (cx, job_rx, out_tx) = (&cx, job_rx.clone(), out_tx.clone());
-            std::thread::Builder::new()
-                .name(format!("slot-{slot}"))
-                .spawn_scoped(s, move || run_slot(slot, cx, &job_rx, &out_tx))
-                .expect("spawning a slot thread");
-        }
-        drop(out_tx);
-        // If this loop is left by Ctrl-C, kill the workers so the slots stop at once; the
-        // scope then joins them (they reap their workers first).
-        loop {
-            match out_rx.recv_timeout(Duration::from_millis(50)) {
-                Ok((id, o)) => {
-                    assert!(outcomes[id].is_none(), "job {id} answered twice");
-                    outcomes[id] = Some(o);
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {}
-            }
-            if stop.load(Ordering::SeqCst) {
-                state.kill_all();
-            }
-        }
-    });
-    bar.finish_and_clear();
-    Ok(outcomes
-        .into_iter()
-        .map(|o| o.unwrap_or(Outcome::Cancelled))
-        .collect())
-}
-
-/// The threaded peer, in-process: the same jobs on a rayon pool of the same size (this is what
-/// `examples-threads`' image-batch does).
-fn run_rayon(
-    jobs: &[Job],
-    threads: usize,
-    out_dir: &Path,
-    opts: &ThumbOptions,
-    json: bool,
-) -> anyhow::Result<Vec<Outcome>> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .context("building the rayon pool")?;
-    let bar = shared::progress::bar(jobs.len() as u64, json);
-    bar.set_message("rayon threads");
-    let outcomes = pool.install(|| {
-        jobs.par_iter()
-            .map(|job| {
-                let o = match thumbnail::thumbnail_file(
-                    &job.input,
-                    &out_dir.join(&job.rel_output),
-                    opts,
-                ) {
-                    Ok(info) => Outcome::Done {
-                        done: Done {
-                            src_w: info.src_w,
-                            src_h: info.src_h,
-                            decoded_w: info.decoded_w,
-                            bytes_in: info.bytes_in,
-                            bytes_out: info.bytes_out,
-                        },
-                        worker: rayon::current_thread_index().unwrap_or(0),
-                    },
-                    Err(e) => Outcome::Failed(Failure {
-                        kind: e.kind().into(),
-                        reason: e.reason(),
-                    }),
-                };
-                bar.inc(1);
-                o
-            })
-            .collect()
-    });
-    bar.finish_and_clear();
-    Ok(outcomes)
-}
-
-// ============================================================================================
-// main: inputs, plan, runs, report.
-// ============================================================================================
 
 fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
@@ -643,96 +774,39 @@ fn main() -> anyhow::Result<ExitCode> {
         worker_main(args.parent_pid)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let wire = WireOptions {
-        max_width: args.size.0,
-        max_height: args.size.1,
-        jpeg_quality: args.quality,
-        png: args.format == Format::Png,
-        grayscale: args.grayscale,
-        blur: args.blur,
-        max_pixels: (args.max_megapixels * 1e6) as u64,
-        scaled_decode: !args.full_decode,
-    };
-    let opts = wire.to_options();
+    // Before anything is written: a Ctrl-C or SIGTERM during sample generation must not kill us
+    // mid-write.
+    let stop = shared::shutdown::stop_flag_on_ctrl_c()?;
+    let opts = args.batch.thumb_options();
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if workers == 0 {
-        bail!("--workers must be at least 1");
-    }
+    let folders = BatchFolders::prepare(&args.batch, "image-batch-processes")?;
+    let plan = batch::plan_batch(&folders, &args.batch, JobOrder::LargestFirst)?;
+    // A second Ctrl-C exits at once; the workers die with us (PR_SET_PDEATHSIG), perhaps
+    // mid-write: remove their temporary files on the way out.
+    let out_dir = folders.out_dir.clone();
+    shared::shutdown::on_forced_exit(move || batch::remove_partial_outputs(&out_dir));
 
-    // --- Inputs: a real folder, or seeded samples (the TempDir guard deletes them at the end).
-    let mut _samples_guard = None;
-    let in_dir = match (&args.in_dir, &args.samples_dir) {
-        (Some(dir), _) => dir.clone(),
-        (None, kept) => {
-            let dir = match kept {
-                Some(d) => d.clone(),
-                None => {
-                    let t = tempfile::Builder::new()
-                        .prefix("image-batch-samples-")
-                        .tempdir()
-                        .context("creating a temporary folder for the samples")?;
-                    let p = t.path().to_path_buf();
-                    _samples_guard = Some(t);
-                    p
-                }
-            };
-            let spec = SampleSpec {
-                count: args.count,
-                seed: args.seed,
-                ..SampleSpec::default()
-            };
-            let generated = timed(|| images::generate_folder(&dir, &spec));
-            let mut files = generated.value?;
-            if args.with_broken {
-                files.extend(images::write_broken_files(&dir)?);
-            }
-            if !args.json {
-                println!(
-                    "generated {} sample images (seed {}) in {} [{}]",
-                    files.len(),
-                    args.seed,
-                    dir.display(),
-                    fmt_duration(generated.wall)
-                );
-            }
-            dir
-        }
-    };
-    let in_dir = in_dir
-        .canonicalize()
-        .with_context(|| format!("input folder {}", in_dir.display()))?;
-    if !in_dir.is_dir() {
-        bail!("{} is not a folder", in_dir.display());
-    }
-    let out_dir = match &args.out_dir {
-        Some(d) => {
-            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-            d.canonicalize()
-                .with_context(|| format!("output folder {}", d.display()))?
-        }
-        None => tempfile::Builder::new()
-            .prefix("image-batch-processes-thumbs-")
-            .tempdir()
-            .context("creating a temporary output folder")?
-            .keep(),
-    };
-    check_no_overlap(&in_dir, &out_dir)?;
-    let mut inputs = thumbnail::find_images(&in_dir, args.recursive)
-        .with_context(|| format!("listing {}", in_dir.display()))?;
-    inputs.retain(|p| !p.starts_with(&out_dir)); // Never take our own outputs as inputs.
-    let (jobs, collisions) = plan_jobs(&in_dir, &inputs, opts.format);
-
-    let stop = shared::shutdown::stop_flag_on_ctrl_c()?;
-    let run = timed(|| run_processes(&jobs, workers, &out_dir, &wire, &stop, args.json));
-    let outcomes = run.value?;
-    let interrupted = stop.load(Ordering::SeqCst);
+    let budget_bytes = args.batch.memory_budget_bytes();
+    let processes = timed(|| {
+        run_processes(
+            &plan.jobs,
+            workers,
+            &folders,
+            &opts,
+            budget_bytes,
+            &stop,
+            args.batch.json,
+        )
+    });
+    let (results, budget) = processes.value?;
+    let interrupted = stop.load(Ordering::Acquire);
 
     // --- The threaded comparison on the same folder, into a scratch folder.
     let mut table = SpeedupTable::new(format!(
         "{} images, {workers} workers, same folder",
-        jobs.len()
+        plan.jobs.len()
     ));
     let mut identical = None;
     if !args.no_compare && !interrupted {
@@ -740,9 +814,24 @@ fn main() -> anyhow::Result<ExitCode> {
             .prefix("image-batch-rayon-")
             .tempdir()
             .context("creating a scratch folder for the rayon run")?;
-        let threads = timed(|| run_rayon(&jobs, workers, scratch.path(), &opts, args.json));
-        let thread_outcomes = threads.value?;
-        let same = same_results(&jobs, &thread_outcomes, scratch.path(), &outcomes, &out_dir)?;
+        let threads = timed(|| {
+            run_rayon(
+                &plan.jobs,
+                workers,
+                scratch.path(),
+                &opts,
+                budget_bytes,
+                args.batch.json,
+            )
+        });
+        let thread_results = threads.value?;
+        let same = batch::same_results(
+            &plan.jobs,
+            &thread_results,
+            scratch.path(),
+            &results,
+            &folders.out_dir,
+        )?;
         identical = Some(same);
         table.push(
             Row::new(format!("rayon, {workers} threads"), threads.wall)
@@ -750,41 +839,43 @@ fn main() -> anyhow::Result<ExitCode> {
                 .note("image-batch's way"),
         );
         table.push(
-            Row::new(format!("{workers} worker processes"), run.wall)
-                .cpu(run.cpu)
+            Row::new(format!("{workers} worker processes"), processes.wall)
+                .cpu(processes.cpu)
                 .agrees(same)
                 .note("Pool.map(chunksize=1)'s way"),
         );
     }
 
     // --- Report.
-    let summary = Summary::new(&jobs, &collisions, &outcomes, workers);
-    let failed = summary.failures.len();
-    if args.json {
-        let secs = run.wall.as_secs_f64().max(1e-9);
-        print_json(&serde_json::json!({
-            "in_dir": in_dir,
-            "out_dir": out_dir,
-            "workers": workers,
-            "images": jobs.len() + collisions.len(),
-            "ok": summary.ok.len(),
-            "failed": failed,
-            "cancelled": summary.cancelled,
-            "megapixels": summary.megapixels(),
-            "wall_s": run.wall.as_secs_f64(),
-            "cpu_s": run.cpu.as_secs_f64(),
-            "images_per_s": summary.ok.len() as f64 / secs,
-            "per_worker": summary.per_worker.iter().map(|(n, mp)| serde_json::json!({"images": n, "megapixels": mp})).collect::<Vec<_>>(),
-            "failures": summary.failures.iter().map(|(p, f)| serde_json::json!({"path": p, "kind": f.kind, "reason": f.reason})).collect::<Vec<_>>(),
-            "comparison": if table.rows().is_empty() { serde_json::Value::Null } else { table.to_json() },
-            "identical": identical,
-        }));
+    let lanes = Lanes {
+        count: workers,
+        count_key: "workers",
+        per_lane_key: "per_worker",
+        label: "worker slot-",
+    };
+    let report = BatchReport::new(&plan, &results, lanes, processes.wall, processes.cpu);
+    if args.batch.json {
+        let mut v = report.to_json(&folders);
+        v["comparison"] = if table.rows().is_empty() {
+            serde_json::Value::Null
+        } else {
+            table.to_json()
+        };
+        v["identical"] = serde_json::json!(identical);
+        v["memory_budget"] = serde_json::json!({
+            "capacity_bytes": budget.capacity,
+            "peak_bytes": budget.peak,
+            "waits": budget.waits,
+            "oversized": budget.oversized,
+        });
+        print_json(&v);
     } else {
-        summary.print(&in_dir, &out_dir, run.wall, run.cpu);
-        if !table.rows().is_empty() {
+        report.print(&folders);
+        println!("(cpu includes the workers, once reaped)");
+        if let [threads, processes] = table.rows() {
             println!();
             table.print();
-            let ratio = table.rows()[1].wall.as_secs_f64() / table.rows()[0].wall.as_secs_f64();
+            let ratio = processes.wall.as_secs_f64() / threads.wall.as_secs_f64();
             println!(
                 "worker processes took {:.0}% {} than threads on the same images{}",
                 (ratio - 1.0).abs() * 100.0,
@@ -800,248 +891,138 @@ fn main() -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if interrupted {
-        eprintln!("interrupted: every worker was killed and reaped");
-        ExitCode::from(130)
-    } else if failed > 0 || identical == Some(false) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+    if interrupted {
+        eprintln!("interrupted: the images in flight were finished, every worker was reaped");
+    }
+    Ok(batch::exit_code(interrupted, &report, identical))
+}
+
+/// The worker process: the lesson's loop around `shared::thumbnail::thumbnail_file`, the very
+/// function image-batch calls on its rayon threads.
+fn worker_main(parent_pid: Option<u32>) -> anyhow::Result<()> {
+    if let Some(parent) = parent_pid {
+        worker::die_with_parent(parent).context("tying the worker to its parent")?;
+    }
+    let mut input = BufReader::new(std::io::stdin().lock());
+    let mut output = BufWriter::new(std::io::stdout().lock());
+    worker::serve(&mut input, &mut output, |options| {
+        let wire: WireOptions = serde_json::from_value(options)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let opts = wire.to_options();
+        Ok(move |src: &Path, dst: &Path| {
+            thumbnail::thumbnail_file(src, dst, &opts)
+                .map(|info| serde_json::json!(ItemDone::from(&info)))
+                .map_err(|e| TaskFailure {
+                    kind: e.kind().into(),
+                    reason: e.reason(),
+                })
+        })
     })
+    .context("serving the parent")
 }
 
-/// Refuses output folders that could overwrite an input (same rule as image-batch).
-fn check_no_overlap(in_dir: &Path, out_dir: &Path) -> anyhow::Result<()> {
-    if in_dir == out_dir {
-        bail!(
-            "refusing to write thumbnails into the input folder {} (choose another OUT_DIR)",
-            in_dir.display()
-        );
-    }
-    if in_dir.starts_with(out_dir) {
-        bail!(
-            "refusing OUT_DIR {}: it contains the input folder {}, outputs could overwrite inputs",
-            out_dir.display(),
-            in_dir.display()
-        );
-    }
-    Ok(())
-}
-
-/// Maps every input to its output path; inputs that would write the same output are reported.
-fn plan_jobs(
-    in_dir: &Path,
-    inputs: &[PathBuf],
-    format: OutputFormat,
-) -> (Vec<Job>, Vec<(PathBuf, Failure)>) {
-    let rel = |input: &Path| thumbnail::output_path(in_dir, Path::new(""), input, format);
-    let mut by_output: HashMap<PathBuf, usize> = HashMap::new();
-    for input in inputs {
-        *by_output.entry(rel(input)).or_default() += 1;
-    }
-    let (mut jobs, mut collisions) = (Vec::new(), Vec::new());
-    for input in inputs {
-        let rel_output = rel(input);
-        if by_output[&rel_output] == 1 {
-            jobs.push(Job {
-                input: input.clone(),
-                rel_output,
-            });
-        } else {
-            let reason = format!(
-                "output {} would be written for several inputs",
-                rel_output.display()
-            );
-            collisions.push((
-                input.clone(),
-                Failure {
-                    kind: "collision".into(),
-                    reason,
+/// The lesson's pool on the thumbnail jobs, with a progress bar; results in the shared
+/// harness's terms.
+fn run_processes(
+    jobs: &[BatchJob],
+    workers: usize,
+    folders: &BatchFolders,
+    opts: &ThumbOptions,
+    budget_bytes: u64,
+    stop: &AtomicBool,
+    json: bool,
+) -> anyhow::Result<(Vec<ItemResult>, BudgetStats)> {
+    let exe = std::env::current_exe().context("finding our own binary to re-execute")?;
+    let parent = std::process::id().to_string();
+    let command = || {
+        let mut c = Command::new(&exe);
+        c.args(["--worker", "--parent-pid", &parent])
+            // One core per worker: N processes, N cores (see the header).
+            .env("RAYON_NUM_THREADS", "1");
+        c
+    };
+    let options = serde_json::to_value(WireOptions::from_options(opts))?;
+    let tasks: Vec<Task> = jobs
+        .iter()
+        .map(|j| Task {
+            input: j.input.clone(),
+            output: folders.out_dir.join(&j.rel_output),
+            cost: j.decode_bytes,
+        })
+        .collect();
+    let bar = shared::progress::bar(jobs.len() as u64, json);
+    bar.set_message("worker processes");
+    let budget = DecodeBudget::new(budget_bytes);
+    let on_task_done = || bar.inc(1);
+    let on_worker_lost = |msg: &str| bar.suspend(|| eprintln!("{msg}"));
+    let control = PoolControl {
+        budget: &budget,
+        stop,
+        on_task_done: &on_task_done,
+        on_worker_lost: &on_worker_lost,
+    };
+    let results = run_on_workers(&tasks, workers, &command, &options, &control);
+    bar.finish_and_clear();
+    let results = results
+        .into_iter()
+        .map(|r| match r {
+            TaskResult::Done { answer, slot } => match serde_json::from_value(answer) {
+                Ok(done) => ItemResult::Done { done, lane: slot },
+                Err(e) => ItemResult::Failed {
+                    kind: "protocol".into(),
+                    reason: format!("unreadable answer: {e}"),
                 },
-            ));
-        }
-    }
-    (jobs, collisions)
+            },
+            TaskResult::Failed(f) => ItemResult::Failed {
+                kind: f.kind,
+                reason: f.reason,
+            },
+            TaskResult::Cancelled => ItemResult::Cancelled,
+        })
+        .collect();
+    Ok((results, budget.stats()))
 }
 
-/// True if both runs succeeded and failed on the same images and wrote the same bytes.
-fn same_results(
-    jobs: &[Job],
-    a: &[Outcome],
-    a_dir: &Path,
-    b: &[Outcome],
-    b_dir: &Path,
-) -> anyhow::Result<bool> {
-    let mut same = true;
-    for ((job, x), y) in jobs.iter().zip(a).zip(b) {
-        match (x, y) {
-            (Outcome::Done { .. }, Outcome::Done { .. }) => {
-                let read = |d: &Path| {
-                    let p = d.join(&job.rel_output);
-                    std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
+/// The threaded peer, in-process: the same jobs on a rayon pool of the same size, admitted by
+/// the same budget (what examples-threads' image-batch does; see its lesson for why the
+/// submitting thread, not a pool thread, waits for the budget).
+fn run_rayon(
+    jobs: &[BatchJob],
+    threads: usize,
+    out_dir: &Path,
+    opts: &ThumbOptions,
+    budget_bytes: u64,
+    json: bool,
+) -> anyhow::Result<Vec<ItemResult>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("building the rayon pool")?;
+    let bar: ProgressBar = shared::progress::bar(jobs.len() as u64, json);
+    bar.set_message("rayon threads");
+    let budget = DecodeBudget::new(budget_bytes);
+    let mut results: Vec<ItemResult> = jobs.iter().map(|_| ItemResult::Cancelled).collect();
+    pool.in_place_scope(|scope| {
+        for (job, slot) in jobs.iter().zip(results.iter_mut()) {
+            let permit = budget.acquire(job.decode_bytes);
+            let bar = &bar;
+            scope.spawn(move |_| {
+                let output = out_dir.join(&job.rel_output);
+                *slot = match thumbnail::thumbnail_file(&job.input, &output, opts) {
+                    Ok(info) => ItemResult::Done {
+                        done: ItemDone::from(&info),
+                        lane: rayon::current_thread_index().unwrap_or(0),
+                    },
+                    Err(e) => ItemResult::Failed {
+                        kind: e.kind().into(),
+                        reason: e.reason(),
+                    },
                 };
-                if read(a_dir)? != read(b_dir)? {
-                    eprintln!("differs: {}", job.rel_output.display());
-                    same = false;
-                }
-            }
-            (Outcome::Failed(f1), Outcome::Failed(f2)) if f1.kind == f2.kind => {}
-            (Outcome::Cancelled, _) | (_, Outcome::Cancelled) => {}
-            _ => {
-                eprintln!("different outcome: {}", job.input.display());
-                same = false;
-            }
+                drop(permit);
+                bar.inc(1);
+            });
         }
-    }
-    Ok(same)
-}
-
-struct Summary<'a> {
-    ok: Vec<&'a Done>,
-    failures: Vec<(PathBuf, Failure)>,
-    cancelled: usize,
-    per_worker: Vec<(usize, f64)>,
-}
-
-impl<'a> Summary<'a> {
-    fn new(
-        jobs: &[Job],
-        collisions: &[(PathBuf, Failure)],
-        outcomes: &'a [Outcome],
-        workers: usize,
-    ) -> Self {
-        let mut s = Summary {
-            ok: Vec::new(),
-            failures: collisions.to_vec(),
-            cancelled: 0,
-            per_worker: vec![(0, 0.0); workers],
-        };
-        for (job, o) in jobs.iter().zip(outcomes) {
-            match o {
-                Outcome::Done { done, worker } => {
-                    s.ok.push(done);
-                    if let Some(w) = s.per_worker.get_mut(*worker) {
-                        w.0 += 1;
-                        w.1 += done.megapixels();
-                    }
-                }
-                Outcome::Failed(f) => s.failures.push((job.input.clone(), f.clone())),
-                Outcome::Cancelled => s.cancelled += 1,
-            }
-        }
-        s.failures.sort_by(|a, b| a.0.cmp(&b.0));
-        s
-    }
-
-    fn megapixels(&self) -> f64 {
-        self.ok.iter().map(|d| d.megapixels()).sum()
-    }
-
-    fn print(&self, in_dir: &Path, out_dir: &Path, wall: Duration, cpu: Duration) {
-        let rel = |p: &Path| p.strip_prefix(in_dir).unwrap_or(p).display().to_string();
-        if !self.failures.is_empty() {
-            println!(
-                "{} file(s) FAILED (skipped, no output written):",
-                self.failures.len()
-            );
-            let width = self
-                .failures
-                .iter()
-                .map(|f| rel(&f.0).len())
-                .max()
-                .unwrap_or(0);
-            for (path, f) in &self.failures {
-                println!("  {:width$}  {}", rel(path), f.reason);
-            }
-        }
-        let bytes_in: u64 = self.ok.iter().map(|d| d.bytes_in).sum();
-        let bytes_out: u64 = self.ok.iter().map(|d| d.bytes_out).sum();
-        println!(
-            "ok {}  failed {}{}  |  {:.1} MP in {}  |  {}  {}  |  cpu {} (workers included once reaped)",
-            self.ok.len(),
-            self.failures.len(),
-            if self.cancelled > 0 {
-                format!("  cancelled {}", self.cancelled)
-            } else {
-                String::new()
-            },
-            self.megapixels(),
-            fmt_duration(wall),
-            fmt_rate(self.ok.len() as f64, wall, "images"),
-            fmt_rate(self.megapixels(), wall, "MP"),
-            fmt_duration(cpu),
-        );
-        println!(
-            "read {}, wrote {} of thumbnails to {}",
-            fmt_bytes(bytes_in),
-            fmt_bytes(bytes_out),
-            out_dir.display()
-        );
-        for (i, (n, mp)) in self.per_worker.iter().enumerate() {
-            println!("  worker slot-{i}: {n:3} images, {mp:7.1} MP");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_lines_round_trip() {
-        let mut buf = Vec::new();
-        let answer = Answer {
-            id: 4,
-            result: WireResult::Err(Failure {
-                kind: "decode".into(),
-                reason: "bad".into(),
-            }),
-        };
-        send_line(&mut buf, &answer).unwrap();
-        send_line(
-            &mut buf,
-            &Request {
-                id: 5,
-                input: "a b.jpg".into(),
-                output: "o\nut.jpg".into(),
-            },
-        )
-        .unwrap();
-        assert_eq!(
-            buf.iter().filter(|&&b| b == b'\n').count(),
-            2,
-            "newlines inside strings are escaped"
-        );
-        let mut r = &buf[..];
-        let a: Answer = recv_line(&mut r).unwrap().unwrap();
-        assert!(matches!(a.result, WireResult::Err(ref f) if f.kind == "decode"));
-        let q: Request = recv_line(&mut r).unwrap().unwrap();
-        assert_eq!(q.output, PathBuf::from("o\nut.jpg"));
-        assert!(recv_line::<Request>(&mut r).unwrap().is_none());
-    }
-
-    #[test]
-    fn oversized_truncated_and_garbage_lines_are_errors() {
-        let long = vec![b'x'; MAX_LINE + 10];
-        assert!(
-            recv_line::<Answer>(&mut &long[..])
-                .unwrap_err()
-                .to_string()
-                .contains("longer")
-        );
-        assert!(
-            recv_line::<Answer>(&mut &b"{\"id\":1"[..])
-                .unwrap_err()
-                .to_string()
-                .contains("inside a line")
-        );
-        assert!(recv_line::<Answer>(&mut &b"hello\n"[..]).is_err());
-    }
-
-    #[test]
-    fn sizes_parse() {
-        assert_eq!(parse_size("256"), Ok((256, 256)));
-        assert_eq!(parse_size("320x200"), Ok((320, 200)));
-        assert!(parse_size("0").is_err());
-    }
+    });
+    bar.finish_and_clear();
+    Ok(results)
 }

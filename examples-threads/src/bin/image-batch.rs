@@ -1,135 +1,428 @@
-//! Image batch: a thumbnail for every image of a folder, one image per core, with rayon.
+//! Image batch: a thumbnail for every image of a folder, on every core (rayon), within a memory
+//! budget.
 //!
 //! Course section **8.1 — Threading et multiprocessing**: "Traiter chaque image d'un dossier sur
-//! un cœur différent", the course's textbook case for `multiprocessing.Pool`. In Python the GIL
-//! forces one process per core, and every task crosses a pipe (the path goes in, the result comes
-//! back pickled). In Rust the same job is `jobs.par_iter().map(thumbnail).collect()`: threads
-//! share the job list and the options by reference, results come back as ordinary values, and an
-//! error in one image is just an `Err` in the result vector.
+//! un cœur différent", the course's case for `multiprocessing.Pool`. In Python the GIL forces one
+//! process per core and every task crosses a pipe. Here threads share the job list by reference,
+//! results come back as plain values, and a broken file is just an `Err` among the results.
 //!
-//! Why rayon rather than a hand-made pool: the images are *mixed* — a 12-megapixel photo costs
-//! 20× a 0.5 MP one. A static split (half of the files to each core) leaves one core idle while
-//! the other finishes its big images. Rayon splits the list lazily and an idle thread *steals*
-//! half of another thread's remaining range (work stealing), so both cores stay busy until the
-//! end, with no queue or channel to write. `Pool.map(chunksize=1)` gets the same balance in
-//! Python, at the price of one pipe round trip per image.
+//! Crates: `rayon = "1.12"`
 //!
 //! # Concepts
-//! - Data parallelism with `par_iter()`: the loop body is the same as the sequential one.
-//! - A local pool (`rayon::ThreadPoolBuilder` + `install`) sized by `--threads`, instead of the
-//!   global one: a library should not decide how many cores the whole program uses.
-//! - Work stealing: per-thread counts at the end show each thread processed a different number
-//!   of images but similar megapixels.
-//! - Errors as values: broken files become `Err` entries, reported with their path; the batch
-//!   never stops, never leaves partial output, and exits with code 1 if anything failed.
-//! - Cooperative cancellation: Ctrl-C sets a flag; images not started yet are skipped, images in
-//!   flight finish (their output is written atomically), then the program exits 130.
-//! - Determinism: `--sequential` runs the same batch on one thread first, prints the speedup and
-//!   checks that both runs wrote byte-identical files.
+//! - A dedicated pool (`rayon::ThreadPoolBuilder`, `--threads`), not the global one: a library
+//!   should not decide how many cores the whole program uses.
+//! - Dynamic dispatch: jobs enter the pool one at a time and an idle thread takes the next one,
+//!   largest files first, so a 12 MP photo among 0.5 MP ones does not leave a core idle at the
+//!   end (Python: `Pool.map(chunksize=1)`, one pipe round trip per image).
+//! - Errors as values: every item's `Result` is collected; one bad file never stops the batch.
+//! - Cooperative cancellation: Ctrl-C or SIGTERM sets a flag; images not started are skipped,
+//!   images in flight finish (outputs are written to a temporary name, then renamed), exit 130.
+//! - **A decode budget, a concurrency lesson of its own**: a weighted semaphore (`Mutex<u64>` +
+//!   `Condvar`) admits images by their estimated decoded size, so two 100 MP images are never
+//!   in memory together, and one larger than the whole budget waits, then runs alone. The
+//!   thread that *submits* takes the budget, never a pool thread: a rayon thread that waits
+//!   inside a job (jpeg-decoder runs rayon inside) may start another job on the same stack, and
+//!   blocking there can deadlock.
+//! - Progress reaches the lesson as a callback, the per-image work (decode, resize, encode in
+//!   `shared::thumbnail`) as a closure.
 //!
 //! # Run
 //! ```text
 //! cargo run --release -p examples-threads --bin image-batch                     # 50 seeded samples
 //! cargo run --release -p examples-threads --bin image-batch -- --sequential     # + speedup table
-//! cargo run --release -p examples-threads --bin image-batch -- --threads 1      # one core
 //! cargo run --release -p examples-threads --bin image-batch -- --with-broken    # bad files: exit 1
 //! cargo run --release -p examples-threads --bin image-batch -- ~/Photos /tmp/thumbs --recursive
-//! cargo run --release -p examples-threads --bin image-batch -- --size 320x200 --format png --grayscale --blur 1.5
-//! cargo run --release -p examples-threads --bin image-batch -- --samples-dir /tmp/samples   # keep the inputs
-//! cargo run --release -p examples-threads --bin image-batch -- --json
+//! cargo run --release -p examples-threads --bin image-batch -- --memory-budget 64 --json
+//! cargo run --release -p examples-threads --bin image-batch -- --name-order --full-decode
 //! ```
-//! (Always `--release` for timings: a debug build is 10-50× slower.)
 //!
 //! # What to observe
-//! - `--sequential` on 2 cores: speedup ~1.8-1.9×, `cpu` about the same in both rows (parallelism
-//!   spends the same CPU time, in less wall time), and `agrees: yes` (identical bytes).
-//! - The per-thread lines: counts differ (4 big images vs 20 small ones), megapixels are close.
-//! - `--name-order` instead of the default largest-first order: the run ends with one core
-//!   alone on a late big image (compare the wall times, and the per-thread megapixels).
-//! - `--full-decode` (no scaled JPEG decoding): 2-3× slower on big JPEGs. That one trick is
-//!   most of Pillow's speed.
-//! - `--with-broken`: each bad file is listed with its reason (empty, truncated, not an image,
-//!   100000×100000 declared in the header), no output for it, the rest processed, exit code 1.
-//! - `top -H` in another terminal: two busy `image-batch` threads, not two processes.
+//! - `--sequential` on 2 cores: about 1.9× faster, `cpu` about the same in both rows (the same
+//!   CPU time in less wall time), and `agrees: yes` (byte-identical thumbnails).
+//! - The per-thread lines: different image counts, similar megapixels.
+//! - `--name-order`: the run ends with one core alone on a late big image.
+//! - `--with-broken`: each bad file listed with its reason, no output for it, exit code 1.
+//! - Two 16-bit 100 MP PNGs (1.2 GB each once decoded): `memory_budget` in `--json` shows they
+//!   ran one after the other, and `peak_rss_kib` is about half of what both at once take.
 //!
 //! # Exercises
-//! 1. Replace `par_iter()` by a static split: `std::thread::scope` with
-//!    `jobs.chunks(jobs.len().div_ceil(2))`. Compare with and without `--name-order`. Why is
-//!    largest-first order the *worst* case for a static split and the best one for rayon?
-//! 2. Add `--max-mp` to skip images above a size, reported as failures with their own reason.
-//! 3. Write the JPEG outputs with progressive encoding (`jpeg_encoder::Encoder::set_progressive`)
-//!    behind a flag. Are the outputs still identical between `--sequential` and parallel? Why?
-//! 4. Apply the EXIF orientation (photos taken in portrait) before resizing. Where in
-//!    `shared::thumbnail` does it belong, and what does Pillow do (`ImageOps.exif_transpose`)?
-//! 5. Run with `--threads 4` on 2 cores: throughput stays flat but memory grows. Why? What does
-//!    that tell you about sizing a pool for CPU-bound work?
-//!
-//! # The per-image path, and Pillow
-//! Why this per-image path (in `shared::thumbnail`, measured in `shared/notes-image-pipeline.md`):
-//! Pillow's `thumbnail()` is fast because it asks libjpeg to decode big JPEGs at 1/2, 1/4 or 1/8
-//! scale (`draft()`), skipping most of the decoding. We do the same with `jpeg-decoder`'s scaled
-//! decode (at 1/4 or less; zune-jpeg's full decode wins at 1/2), then a SIMD Lanczos3 resize
-//! (`fast_image_resize`) and a SIMD JPEG encoder (`jpeg-encoder`). With the `image` crate's
-//! defaults instead, Rust on 2 threads is *slower* than Pillow on 2 processes.
-//!
-//! - The Pillow peer on the same inputs (keep them with `--samples-dir /tmp/samples`):
-//!   `python3 ../shared/peers/py_image_batch.py /tmp/samples /tmp/py-thumbs --workers 2`.
-//! - Against the Pillow peer on the same folder with 2 workers: ~1.6× the throughput here
-//!   (PNGs ~2.4× faster per core, JPEGs only ~1.1×: libjpeg-turbo's Huffman decoding is faster
-//!   than any pure-Rust decoder; see `shared/src/thumbnail.rs`).
-//! - `--default-malloc`: glibc returns every big decoded image to the kernel; `/usr/bin/time -v`
-//!   shows 2.4× more page faults and the 2-thread speedup drops (see `keep_freed_buffers`).
+//! 1. Replace the pool by a static split (`std::thread::scope` over `jobs.chunks(..)`). Why is
+//!    largest-first order the *worst* case for a static split and the best one here?
+//! 2. Move `budget.acquire` into the spawned job. Run two big JPEGs with `--memory-budget 16`:
+//!    why can it hang now? (Hint: what does a rayon thread do while it waits in a `join`?)
+//! 3. Make the budget first-come first-served (a ticket counter), so a stream of small images
+//!    cannot keep a big one waiting. What does that cost the small ones?
+//! 4. Run `--threads 4` on 2 cores: throughput stays flat, memory grows. Why?
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+// === Lesson: copy from here ===
+
+/// Admission by memory: a weighted semaphore counted in bytes.
+mod decode_budget {
+    use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+    /// At most `capacity` bytes admitted at once. A request larger than the whole budget takes
+    /// all of it: it waits until nothing else is admitted, then runs alone.
+    pub struct DecodeBudget {
+        capacity: u64,
+        usage: Mutex<Usage>,
+        /// Signalled whenever bytes are released: waiters check again whether they fit.
+        released: Condvar,
+    }
+
+    struct Usage {
+        admitted: u64,
+        stats: BudgetStats,
+    }
+
+    /// What the budget saw, for the report.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct BudgetStats {
+        pub capacity: u64,
+        /// Most bytes admitted at once: never over `capacity`.
+        pub peak: u64,
+        /// Admissions that had to wait for others to finish.
+        pub waits: u64,
+        /// Requests larger than the whole budget (each ran alone).
+        pub oversized: u64,
+    }
+
+    /// Bytes admitted until this is dropped.
+    #[must_use = "the bytes are released as soon as the permit is dropped"]
+    pub struct Permit<'a> {
+        budget: &'a DecodeBudget,
+        bytes: u64,
+    }
+
+    impl DecodeBudget {
+        pub fn new(capacity: u64) -> DecodeBudget {
+            let capacity = capacity.max(1);
+            DecodeBudget {
+                capacity,
+                usage: Mutex::new(Usage {
+                    admitted: 0,
+                    stats: BudgetStats {
+                        capacity,
+                        ..BudgetStats::default()
+                    },
+                }),
+                released: Condvar::new(),
+            }
+        }
+
+        /// Blocks until `bytes` fit in the budget, then admits them.
+        pub fn acquire(&self, bytes: u64) -> Permit<'_> {
+            let mut usage = self.lock();
+            if bytes > self.capacity {
+                // Refusing it would be the other policy (a hard limit); here it runs alone.
+                usage.stats.oversized += 1;
+            }
+            let bytes = bytes.min(self.capacity);
+            if usage.admitted + bytes > self.capacity {
+                usage.stats.waits += 1;
+            }
+            // A loop, not an `if`: wake-ups may be spurious, and another waiter may have taken
+            // the bytes first.
+            while usage.admitted + bytes > self.capacity {
+                usage = self
+                    .released
+                    .wait(usage)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            usage.admitted += bytes;
+            usage.stats.peak = usage.stats.peak.max(usage.admitted);
+            Permit {
+                budget: self,
+                bytes,
+            }
+        }
+
+        pub fn stats(&self) -> BudgetStats {
+            self.lock().stats
+        }
+
+        /// The counters are updated in single statements, so a panic elsewhere cannot leave
+        /// them half-changed: a poisoned lock is safe to keep using.
+        fn lock(&self) -> MutexGuard<'_, Usage> {
+            self.usage.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    impl Drop for Permit<'_> {
+        fn drop(&mut self) {
+            self.budget.lock().admitted -= self.bytes;
+            // notify_all, not notify_one: waiters want different amounts, and the one
+            // notify_one picks may not fit while another would.
+            self.budget.released.notify_all();
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::DecodeBudget;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::thread;
+        use std::time::Duration;
+
+        /// 8 threads × 50 requests of 10 to 40 bytes on a budget of 100: the bytes held at
+        /// once, counted by the holders themselves, never exceed it.
+        #[test]
+        fn never_over_budget() {
+            let budget = DecodeBudget::new(100);
+            let held = AtomicU64::new(0);
+            let most = AtomicU64::new(0);
+            thread::scope(|s| {
+                for t in 0..8u64 {
+                    let (budget, held, most) = (&budget, &held, &most);
+                    s.spawn(move || {
+                        for i in 0..50u64 {
+                            let bytes = 10 + (t * 7 + i * 13) % 31;
+                            let _permit = budget.acquire(bytes);
+                            let now = held.fetch_add(bytes, Ordering::SeqCst) + bytes;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            thread::yield_now();
+                            held.fetch_sub(bytes, Ordering::SeqCst);
+                        }
+                    });
+                }
+            });
+            assert!(most.load(Ordering::SeqCst) <= 100);
+            let stats = budget.stats();
+            assert!(stats.peak <= 100 && stats.peak >= 40, "{stats:?}");
+            assert!(stats.waits > 0, "8 threads on room for ~4 must have waited");
+        }
+
+        /// A request larger than the budget neither deadlocks nor shares it: it waits for the
+        /// others, runs alone, then lets them in again.
+        #[test]
+        fn an_oversized_request_runs_alone_without_deadlock() {
+            let budget = DecodeBudget::new(100);
+            let small = budget.acquire(30);
+            let (tx, rx) = std::sync::mpsc::channel();
+            thread::scope(|s| {
+                s.spawn(|| {
+                    let big = budget.acquire(1_000);
+                    tx.send("big admitted").unwrap();
+                    thread::sleep(Duration::from_millis(20));
+                    drop(big);
+                });
+                // The big one waits while the small permit is held.
+                assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
+                drop(small);
+                assert_eq!(rx.recv().unwrap(), "big admitted");
+                // A small one now waits for the big one, and gets in once it is released.
+                let _again = budget.acquire(30);
+            });
+            let stats = budget.stats();
+            assert_eq!((stats.peak, stats.oversized, stats.waits), (100, 1, 2));
+        }
+    }
+}
+
+/// The batch: every job on a dedicated rayon pool, admitted by the decode budget.
+mod parallel_batch {
+    use super::decode_budget::DecodeBudget;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+
+    /// What happened to one job.
+    #[derive(Debug, PartialEq, Eq)]
+    pub enum JobResult<T, E> {
+        /// `thread`: the pool's index of the thread that did it.
+        Done {
+            value: T,
+            thread: usize,
+        },
+        Failed(E),
+        /// Stopped before it started.
+        Cancelled,
+    }
+
+    /// What steers a batch besides its jobs and its work.
+    pub struct BatchControl<'a> {
+        /// Admits each job by its cost before it enters the pool.
+        pub budget: &'a DecodeBudget,
+        /// Set by Ctrl-C: jobs not started yet are cancelled.
+        pub stop: &'a AtomicBool,
+        /// Called once per job, on the thread that finished it (a progress bar's `inc`).
+        pub on_item_done: &'a (dyn Fn() + Sync),
+    }
+
+    /// Runs `work` on every job on `pool` and returns what happened to each, in job order.
+    /// One job's error never stops the others.
+    pub fn run_batch<J, T, E>(
+        pool: &rayon::ThreadPool,
+        jobs: &[J],
+        cost: impl Fn(&J) -> u64,
+        work: impl Fn(&J) -> Result<T, E> + Sync,
+        control: &BatchControl<'_>,
+    ) -> Vec<JobResult<T, E>>
+    where
+        J: Sync,
+        T: Send,
+        E: Send,
+    {
+        let (done_tx, done_rx) = mpsc::channel();
+        let work = &work;
+        // `in_place_scope`: the body runs on *this* thread, the spawned jobs on the pool. This
+        // thread is the only one that blocks on the budget; pool threads never wait for it.
+        pool.in_place_scope(|scope| {
+            for (i, job) in jobs.iter().enumerate() {
+                // Acquire pairs with the Release store of the signal handler.
+                if control.stop.load(Ordering::Acquire) {
+                    break; // the jobs not submitted stay `Cancelled`
+                }
+                let permit = control.budget.acquire(cost(job));
+                let done_tx = done_tx.clone();
+                scope.spawn(move |_| {
+                    let result = if control.stop.load(Ordering::Acquire) {
+                        JobResult::Cancelled
+                    } else {
+                        match work(job) {
+                            Ok(value) => JobResult::Done {
+                                value,
+                                thread: rayon::current_thread_index().unwrap_or(0),
+                            },
+                            Err(e) => JobResult::Failed(e),
+                        }
+                    };
+                    drop(permit); // the submitter may admit the next job now
+                    (control.on_item_done)();
+                    // The receiver outlives the scope: this cannot fail.
+                    let _ = done_tx.send((i, result));
+                });
+            }
+        });
+        drop(done_tx);
+        let mut results: Vec<JobResult<T, E>> = jobs.iter().map(|_| JobResult::Cancelled).collect();
+        for (i, result) in done_rx {
+            results[i] = result;
+        }
+        results
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::{BatchControl, DecodeBudget, JobResult, run_batch};
+        use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+        fn pool(threads: usize) -> rayon::ThreadPool {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+        }
+
+        #[test]
+        fn every_job_runs_once_and_errors_are_collected_in_order() {
+            let jobs: Vec<u64> = (0..200).collect();
+            let budget = DecodeBudget::new(1 << 20);
+            let (stop, done) = (AtomicBool::new(false), AtomicUsize::new(0));
+            let on_item_done = || {
+                done.fetch_add(1, Ordering::Relaxed);
+            };
+            let control = BatchControl {
+                budget: &budget,
+                stop: &stop,
+                on_item_done: &on_item_done,
+            };
+            let work = |&j: &u64| if j % 7 == 0 { Err(j) } else { Ok(j * 2) };
+            let results = run_batch(&pool(3), &jobs, |_| 1, work, &control);
+            for (j, r) in jobs.iter().zip(&results) {
+                match r {
+                    JobResult::Done { value, thread } => assert!(*value == j * 2 && *thread < 3),
+                    JobResult::Failed(e) => assert!(e == j && j % 7 == 0),
+                    JobResult::Cancelled => panic!("job {j} cancelled"),
+                }
+            }
+            assert_eq!(done.load(Ordering::Relaxed), 200);
+        }
+
+        #[test]
+        fn jobs_in_flight_never_exceed_the_budget_and_a_big_one_runs_alone() {
+            // Costs 10 on a budget of 25: at most 2 at once; job 20 costs more than everything.
+            let jobs: Vec<u64> = (0..40).map(|j| if j == 20 { 1_000 } else { 10 }).collect();
+            let budget = DecodeBudget::new(25);
+            let (running, most, big_alone) =
+                (AtomicU64::new(0), AtomicU64::new(0), AtomicBool::new(false));
+            let control = BatchControl {
+                budget: &budget,
+                stop: &AtomicBool::new(false),
+                on_item_done: &|| {},
+            };
+            let work = |&cost: &u64| -> Result<(), ()> {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                if cost > 25 {
+                    big_alone.store(now == 1, Ordering::SeqCst);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            };
+            let results = run_batch(&pool(4), &jobs, |&c| c, work, &control);
+            assert!(results.iter().all(|r| matches!(r, JobResult::Done { .. })));
+            assert!(most.load(Ordering::SeqCst) <= 2, "4 threads, room for 2");
+            assert!(
+                big_alone.load(Ordering::SeqCst),
+                "the big job shared the budget"
+            );
+            assert_eq!(budget.stats().oversized, 1);
+        }
+
+        #[test]
+        fn a_stop_cancels_every_job_not_started() {
+            let jobs: Vec<usize> = (0..50).collect();
+            let budget = DecodeBudget::new(1 << 20);
+            let stop = AtomicBool::new(false);
+            let control = BatchControl {
+                budget: &budget,
+                stop: &stop,
+                on_item_done: &|| {},
+            };
+            // One thread: jobs run in submission order, and job 5 asks to stop.
+            let work = |&j: &usize| -> Result<usize, ()> {
+                if j == 5 {
+                    stop.store(true, Ordering::Release);
+                }
+                Ok(j)
+            };
+            let results = run_batch(&pool(1), &jobs, |_| 1, work, &control);
+            assert!(
+                results[..=5]
+                    .iter()
+                    .all(|r| matches!(r, JobResult::Done { .. }))
+            );
+            assert!(results[6..].iter().all(|r| *r == JobResult::Cancelled));
+        }
+    }
+}
+
+// === Harness: not part of the lesson ===
+
+use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use anyhow::{Context as _, bail};
-use clap::{Parser, ValueEnum};
-use indicatif::ParallelProgressIterator as _;
-use rayon::prelude::*;
-use shared::images::{self, SampleSpec};
-use shared::report::{Row, SpeedupTable, fmt_bytes, fmt_duration, fmt_rate, print_json, timed};
-use shared::thumbnail::{self, OutputFormat, ThumbError, ThumbInfo, ThumbOptions};
+use anyhow::Context as _;
+use clap::Parser;
+use decode_budget::DecodeBudget;
+use indicatif::ProgressBar;
+use parallel_batch::{BatchControl, JobResult, run_batch};
+use shared::batch::{
+    self, BatchArgs, BatchFolders, BatchJob, BatchReport, ItemDone, ItemResult, JobOrder, Lanes,
+};
+use shared::report::{Row, SpeedupTable, print_json, timed};
+use shared::thumbnail::{self, ThumbOptions};
 
-/// Make a thumbnail of every JPEG/PNG of a folder on all cores (rayon), skipping broken files.
+/// Make a thumbnail of every JPEG/PNG of a folder on all cores (rayon), skipping broken files,
+/// within a memory budget.
 ///
 /// Without IN_DIR, generates a seeded folder of photo-like sample images first.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// Folder of images (default: generate sample images into a temporary folder).
-    in_dir: Option<PathBuf>,
-    /// Where thumbnails go, with the same relative paths (default: a new temporary folder,
-    /// kept). Must not be IN_DIR and must not contain it.
-    out_dir: Option<PathBuf>,
-    /// Also process sub-folders.
-    #[arg(long)]
-    recursive: bool,
-    /// Thumbnail box: `256` (square) or `WxH`; aspect ratio is kept, images are never enlarged.
-    #[arg(long, default_value = "256", value_parser = parse_size)]
-    size: (u32, u32),
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Jpeg)]
-    format: Format,
-    /// JPEG quality (1-100).
-    #[arg(long, default_value_t = 85, value_parser = clap::value_parser!(u8).range(1..=100))]
-    quality: u8,
-    /// Convert to grayscale.
-    #[arg(long)]
-    grayscale: bool,
-    /// Gaussian blur of the thumbnail (sigma, in thumbnail pixels).
-    #[arg(long, value_name = "SIGMA")]
-    blur: Option<f32>,
-    /// Decode JPEGs in full instead of at 1/4 or 1/8 scale (to measure what scaling saves).
-    #[arg(long)]
-    full_decode: bool,
-    /// Refuse images with more megapixels than this (checked from the header, before decoding).
-    #[arg(long, default_value_t = 100.0)]
-    max_megapixels: f64,
+    #[command(flatten)]
+    batch: BatchArgs,
     /// Keep glibc's default of returning every large freed buffer to the kernel (munmap), to
     /// measure what `keep_freed_buffers` saves.
     #[arg(long)]
@@ -138,67 +431,12 @@ struct Args {
     #[arg(long)]
     name_order: bool,
     /// Worker threads of the rayon pool (default: one per core).
-    #[arg(long)]
+    #[arg(long, value_parser = shared::cli::usize_in(1, 256))]
     threads: Option<usize>,
     /// First run the same batch on one thread, then print the speedup and check that both runs
     /// wrote identical files.
     #[arg(long)]
     sequential: bool,
-    /// Generate the sample images into this folder and keep them (to run the Python peer on
-    /// the very same files). Ignored when IN_DIR is given.
-    #[arg(long, visible_alias = "keep-samples", value_name = "DIR")]
-    samples_dir: Option<PathBuf>,
-    /// Number of sample images to generate.
-    #[arg(long, default_value_t = 50)]
-    count: usize,
-    /// Seed of the sample images.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Add broken files to the generated samples (empty, truncated, text, huge dimensions).
-    #[arg(long)]
-    with_broken: bool,
-    /// Print the results as one JSON object (no progress bar).
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Jpeg,
-    Png,
-}
-
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let parse = |v: &str| match v.trim().parse::<u32>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("`{s}`: expected a size like 256 or 320x200")),
-    };
-    match s.split_once(['x', 'X']) {
-        Some((w, h)) => Ok((parse(w)?, parse(h)?)),
-        None => parse(s).map(|n| (n, n)),
-    }
-}
-
-/// One image to process. Planned up front so that the sequential and parallel runs do exactly
-/// the same work, and so that output collisions are caught before anything is written.
-#[derive(Debug, Clone)]
-struct Job {
-    input: PathBuf,
-    /// Output path relative to the output folder.
-    rel_output: PathBuf,
-}
-
-/// What happened to one job.
-#[derive(Debug)]
-enum Outcome {
-    Done {
-        info: ThumbInfo,
-        /// rayon's index of the thread that did it (for the per-thread lines).
-        thread: usize,
-    },
-    Failed(ThumbError),
-    /// Ctrl-C arrived before this image was started.
-    Cancelled,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -206,115 +444,26 @@ fn main() -> anyhow::Result<ExitCode> {
     if !args.default_malloc {
         keep_freed_buffers();
     }
-    let opts = ThumbOptions {
-        max_width: args.size.0,
-        max_height: args.size.1,
-        format: match args.format {
-            Format::Jpeg => OutputFormat::Jpeg {
-                quality: args.quality,
-            },
-            Format::Png => OutputFormat::Png,
-        },
-        grayscale: args.grayscale,
-        blur: args.blur,
-        max_pixels: (args.max_megapixels * 1e6) as u64,
-        scaled_decode: !args.full_decode,
-    };
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    if threads == 0 {
-        bail!("--threads must be at least 1");
-    }
-
-    // --- Inputs: a real folder, or seeded samples. The TempDir guard deletes them at the end.
-    let mut _samples_guard = None;
-    let in_dir = match (&args.in_dir, &args.samples_dir) {
-        (Some(dir), _) => dir.clone(),
-        (None, kept) => {
-            let dir = match kept {
-                Some(d) => d.clone(),
-                None => {
-                    let t = tempfile::Builder::new()
-                        .prefix("image-batch-samples-")
-                        .tempdir()
-                        .context("creating a temporary folder for the samples")?;
-                    let p = t.path().to_path_buf();
-                    _samples_guard = Some(t);
-                    p
-                }
-            };
-            let spec = SampleSpec {
-                count: args.count,
-                seed: args.seed,
-                ..SampleSpec::default()
-            };
-            let gen_ = timed(|| images::generate_folder(&dir, &spec));
-            let files = gen_.value?;
-            let broken = if args.with_broken {
-                images::write_broken_files(&dir)?.len()
-            } else {
-                0
-            };
-            if !args.json {
-                println!(
-                    "generated {} sample images (seed {}){} in {} [{}]",
-                    files.len(),
-                    args.seed,
-                    if broken > 0 {
-                        format!(" + {broken} broken files")
-                    } else {
-                        String::new()
-                    },
-                    dir.display(),
-                    fmt_duration(gen_.wall)
-                );
-            }
-            dir
-        }
-    };
-    let in_dir = in_dir
-        .canonicalize()
-        .with_context(|| format!("input folder {}", in_dir.display()))?;
-    if !in_dir.is_dir() {
-        bail!("{} is not a folder", in_dir.display());
-    }
-
-    // --- Output folder, and the rule that protects the originals.
-    let out_dir = match &args.out_dir {
-        Some(d) => {
-            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-            d.canonicalize()
-                .with_context(|| format!("output folder {}", d.display()))?
-        }
-        None => tempfile::Builder::new()
-            .prefix("image-batch-thumbs-")
-            .tempdir()
-            .context("creating a temporary output folder")?
-            .keep(),
-    };
-    check_no_overlap(&in_dir, &out_dir)?;
-
-    // --- Plan every job before running any.
-    let mut inputs = thumbnail::find_images(&in_dir, args.recursive)
-        .with_context(|| format!("listing {}", in_dir.display()))?;
-    // OUT_DIR may live inside IN_DIR: never take our own outputs as inputs.
-    inputs.retain(|p| !p.starts_with(&out_dir));
-    let (mut jobs, collisions) = plan_jobs(&in_dir, &inputs, opts.format);
-    // Largest files first. Rayon hands each thread a contiguous range and steals from the
-    // *front* of another thread's remaining range, so whatever runs last is at the end of the
-    // list: with small images there, both threads finish within a few milliseconds of each
-    // other. In name order a 12 MP photo may start last and keep one core busy alone.
-    // (File size is a cheap proxy for cost; `ls -S` order.)
-    if !args.name_order {
-        jobs.sort_by_cached_key(|j| {
-            std::cmp::Reverse(std::fs::metadata(&j.input).map_or(0, |m| m.len()))
-        });
-    }
-
+    // Before anything is written: a Ctrl-C or SIGTERM during sample generation must not kill us
+    // mid-write.
     let stop = shared::shutdown::stop_flag_on_ctrl_c()?;
+    let opts = args.batch.thumb_options();
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+
+    let folders = BatchFolders::prepare(&args.batch, "image-batch")?;
+    let order = if args.name_order {
+        JobOrder::Name
+    } else {
+        JobOrder::LargestFirst
+    };
+    let plan = batch::plan_batch(&folders, &args.batch, order)?;
+    // A second Ctrl-C exits at once, without waiting for the images in flight: remove their
+    // temporary files on the way out.
+    let out_dir = folders.out_dir.clone();
+    shared::shutdown::on_forced_exit(move || batch::remove_partial_outputs(&out_dir));
+
     let pool = |n: usize| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -322,11 +471,20 @@ fn main() -> anyhow::Result<ExitCode> {
             .build()
             .context("building the rayon pool")
     };
+    let budget_bytes = args.batch.memory_budget_bytes();
+    let run = |pool: &rayon::ThreadPool, out_dir: &Path, label: &str| {
+        let budget = DecodeBudget::new(budget_bytes);
+        let bar = shared::progress::bar(plan.jobs.len() as u64, args.batch.json);
+        bar.set_message(label.to_string());
+        let results = run_thumbnails(pool, &plan.jobs, out_dir, &opts, &budget, &stop, &bar);
+        bar.finish_and_clear();
+        (results, budget.stats())
+    };
 
     // --- Optional sequential baseline, into a scratch folder, on a pool of one thread.
     // (Not a plain loop on the main thread: jpeg-decoder spreads one image's colour
     // components over the *current* rayon pool, so only a one-thread pool is truly sequential.)
-    let mut table = SpeedupTable::new(format!("{} images, {} threads", jobs.len(), threads));
+    let mut table = SpeedupTable::new(format!("{} images, {threads} threads", plan.jobs.len()));
     let mut baseline = None;
     if args.sequential {
         let scratch = tempfile::Builder::new()
@@ -334,17 +492,7 @@ fn main() -> anyhow::Result<ExitCode> {
             .tempdir()
             .context("creating a scratch folder for the sequential run")?;
         let one = pool(1)?;
-        let t = timed(|| {
-            run_batch(
-                &one,
-                &jobs,
-                scratch.path(),
-                &opts,
-                &stop,
-                "sequential",
-                args.json,
-            )
-        });
+        let t = timed(|| run(&one, scratch.path(), "sequential").0);
         table.push(
             Row::new("sequential (1 thread)", t.wall)
                 .cpu(t.cpu)
@@ -355,46 +503,63 @@ fn main() -> anyhow::Result<ExitCode> {
 
     // --- The parallel run.
     let par_pool = pool(threads)?;
-    let run = timed(|| {
-        run_batch(
-            &par_pool,
-            &jobs,
-            &out_dir,
-            &opts,
-            &stop,
-            "thumbnails",
-            args.json,
-        )
-    });
-    let outcomes = run.value;
+    let parallel = timed(|| run(&par_pool, &folders.out_dir, "thumbnails"));
+    let (results, budget) = parallel.value;
 
     let mut identical = None;
-    if let Some((scratch, seq_outcomes, seq_wall)) = &baseline {
-        let same = same_results(&jobs, seq_outcomes, scratch.path(), &outcomes, &out_dir)?;
+    if let Some((scratch, seq_results, seq_wall)) = &baseline {
+        let same = batch::same_results(
+            &plan.jobs,
+            seq_results,
+            scratch.path(),
+            &results,
+            &folders.out_dir,
+        )?;
         identical = Some(same);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         table.push(
-            Row::new(format!("rayon ({threads} threads)"), run.wall)
-                .cpu(run.cpu)
+            Row::new(format!("rayon ({threads} threads)"), parallel.wall)
+                .cpu(parallel.cpu)
                 .ideal(seq_wall.div_f64(threads.min(cores) as f64))
                 .agrees(same)
-                .note("par_iter on a local pool"),
+                .note("jobs spawned on a local pool"),
         );
     }
 
     // --- Report.
-    let summary = Summary::new(&jobs, &collisions, &outcomes, run.wall, run.cpu, threads);
-    if args.json {
-        let mut v = summary.to_json(&in_dir, &out_dir);
+    let lanes = Lanes {
+        count: threads,
+        count_key: "threads",
+        per_lane_key: "per_thread",
+        label: "thread thumb-",
+    };
+    let report = BatchReport::new(&plan, &results, lanes, parallel.wall, parallel.cpu);
+    if args.batch.json {
+        let mut v = report.to_json(&folders);
         v["speedup"] = if args.sequential {
             table.to_json()
         } else {
             serde_json::Value::Null
         };
         v["identical"] = serde_json::json!(identical);
+        v["memory_budget"] = serde_json::json!({
+            "capacity_bytes": budget.capacity,
+            "peak_bytes": budget.peak,
+            "waits": budget.waits,
+            "oversized": budget.oversized,
+        });
+        v["peak_rss_kib"] = shared::report::peak_rss_kib().into();
         print_json(&v);
     } else {
-        summary.print(&in_dir, &out_dir);
+        report.print(&folders);
+        if budget.waits > 0 {
+            println!(
+                "decode budget {}: {} image(s) waited for memory, {} ran alone (larger than the budget)",
+                shared::report::fmt_bytes(budget.capacity),
+                budget.waits,
+                budget.oversized
+            );
+        }
         if args.sequential {
             println!();
             table.print();
@@ -403,25 +568,57 @@ fn main() -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let interrupted = stop.load(Ordering::Acquire);
+    if interrupted {
+        eprintln!("interrupted: the images in flight were finished, the others skipped");
+    }
+    Ok(batch::exit_code(interrupted, &report, identical))
+}
 
-    Ok(if stop.load(Ordering::Relaxed) {
-        ExitCode::from(130)
-    } else if summary.failed() > 0 || identical == Some(false) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+/// The lesson's batch on the thumbnail job; results in the shared harness's terms.
+fn run_thumbnails(
+    pool: &rayon::ThreadPool,
+    jobs: &[BatchJob],
+    out_dir: &Path,
+    opts: &ThumbOptions,
+    budget: &DecodeBudget,
+    stop: &AtomicBool,
+    bar: &ProgressBar,
+) -> Vec<ItemResult> {
+    let on_item_done = || bar.inc(1);
+    let control = BatchControl {
+        budget,
+        stop,
+        on_item_done: &on_item_done,
+    };
+    let work = |job: &BatchJob| {
+        thumbnail::thumbnail_file(&job.input, &out_dir.join(&job.rel_output), opts)
+    };
+    run_batch(pool, jobs, |job| job.decode_bytes, work, &control)
+        .into_iter()
+        .map(|r| match r {
+            JobResult::Done { value, thread } => ItemResult::Done {
+                done: ItemDone::from(&value),
+                lane: thread,
+            },
+            JobResult::Failed(e) => ItemResult::Failed {
+                kind: e.kind().into(),
+                reason: e.reason(),
+            },
+            JobResult::Cancelled => ItemResult::Cancelled,
+        })
+        .collect()
 }
 
 /// Threads share one address space, and that has a cost processes do not pay. glibc's malloc
 /// serves every buffer over 128 KiB-32 MiB with a fresh `mmap` and gives it back with `munmap`
 /// when freed: a decoded 12 MP photo is a 36 MB buffer, so each image costs thousands of page
 /// faults (zeroed pages) and an `munmap` that makes the kernel interrupt the *other* core to
-/// flush its TLB (a "TLB shootdown": the other thread uses the same page tables). Measured
-/// on the default folder: 2.4× fewer page faults, about half the system time, and ~10% less
-/// wall time on 2 threads with the freed buffers kept in the heap for the next image. The price: memory is not returned to the
-/// OS until exit (fine for a batch; a long-running server would rather reuse its buffers
-/// explicitly or use an allocator such as mimalloc or jemalloc).
+/// flush its TLB (a "TLB shootdown": the other thread uses the same page tables). Keeping freed
+/// buffers in the heap for the next image saves most of them (figures in the README). The
+/// price: memory is not returned to the OS until exit (fine for a batch; a long-running server
+/// would rather reuse its buffers explicitly or use an allocator such as mimalloc or jemalloc).
+/// Buffers over 256 MiB (a 100 MP image) are still mapped and returned at once.
 fn keep_freed_buffers() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `mallopt` only changes allocator parameters; it is called before any other
@@ -430,314 +627,5 @@ fn keep_freed_buffers() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
-    }
-}
-
-/// Refuses output folders that could overwrite an input: the same folder, or a folder that
-/// contains the input folder (with `--recursive`, `in/sub/x.jpg` would be written to
-/// `out/sub/x.jpg`, which may be another input). An output folder *inside* the input folder is
-/// fine: it is excluded from the walk.
-fn check_no_overlap(in_dir: &Path, out_dir: &Path) -> anyhow::Result<()> {
-    if in_dir == out_dir {
-        bail!(
-            "refusing to write thumbnails into the input folder {} (choose another OUT_DIR)",
-            in_dir.display()
-        );
-    }
-    if in_dir.starts_with(out_dir) {
-        bail!(
-            "refusing OUT_DIR {}: it contains the input folder {}, outputs could overwrite inputs",
-            out_dir.display(),
-            in_dir.display()
-        );
-    }
-    Ok(())
-}
-
-/// Maps every input to its output path; two inputs that would write the same output are both
-/// reported instead of racing for the file.
-fn plan_jobs(
-    in_dir: &Path,
-    inputs: &[PathBuf],
-    format: OutputFormat,
-) -> (Vec<Job>, Vec<(PathBuf, String)>) {
-    let mut by_output: HashMap<PathBuf, Vec<&PathBuf>> = HashMap::new();
-    for input in inputs {
-        let out = thumbnail::output_path(in_dir, Path::new(""), input, format);
-        by_output.entry(out).or_default().push(input);
-    }
-    let mut jobs = Vec::new();
-    let mut collisions = Vec::new();
-    for input in inputs {
-        let rel_output = thumbnail::output_path(in_dir, Path::new(""), input, format);
-        let same = &by_output[&rel_output];
-        if same.len() == 1 {
-            jobs.push(Job {
-                input: input.clone(),
-                rel_output,
-            });
-        } else {
-            let others: Vec<String> = same
-                .iter()
-                .filter(|p| **p != input)
-                .map(|p| p.display().to_string())
-                .collect();
-            collisions.push((
-                input.clone(),
-                format!(
-                    "output {} would also be written for {}",
-                    rel_output.display(),
-                    others.join(", ")
-                ),
-            ));
-        }
-    }
-    (jobs, collisions)
-}
-
-/// The concurrent part, all of it: every job on the pool's threads, results in job order.
-fn run_batch(
-    pool: &rayon::ThreadPool,
-    jobs: &[Job],
-    out_dir: &Path,
-    opts: &ThumbOptions,
-    stop: &Arc<AtomicBool>,
-    label: &str,
-    json: bool,
-) -> Vec<Outcome> {
-    let bar = shared::progress::bar(jobs.len() as u64, json);
-    bar.set_message(label.to_string());
-    let outcomes = pool.install(|| {
-        jobs.par_iter()
-            .progress_with(bar.clone())
-            .map(|job| {
-                if stop.load(Ordering::Relaxed) {
-                    return Outcome::Cancelled;
-                }
-                let output = out_dir.join(&job.rel_output);
-                match thumbnail::thumbnail_file(&job.input, &output, opts) {
-                    Ok(info) => Outcome::Done {
-                        info,
-                        thread: rayon::current_thread_index().unwrap_or(0),
-                    },
-                    Err(e) => Outcome::Failed(e),
-                }
-            })
-            .collect()
-    });
-    bar.finish_and_clear();
-    outcomes
-}
-
-/// True if both runs succeeded and failed on the same images and wrote the same bytes.
-fn same_results(
-    jobs: &[Job],
-    a: &[Outcome],
-    a_dir: &Path,
-    b: &[Outcome],
-    b_dir: &Path,
-) -> anyhow::Result<bool> {
-    let mut same = true;
-    for ((job, x), y) in jobs.iter().zip(a).zip(b) {
-        match (x, y) {
-            (Outcome::Done { .. }, Outcome::Done { .. }) => {
-                let read = |d: &Path| {
-                    let p = d.join(&job.rel_output);
-                    std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
-                };
-                if read(a_dir)? != read(b_dir)? {
-                    eprintln!("differs: {}", job.rel_output.display());
-                    same = false;
-                }
-            }
-            (Outcome::Failed(e1), Outcome::Failed(e2)) if e1.kind() == e2.kind() => {}
-            (Outcome::Cancelled, _) | (_, Outcome::Cancelled) => {}
-            _ => {
-                eprintln!("different outcome: {}", job.input.display());
-                same = false;
-            }
-        }
-    }
-    Ok(same)
-}
-
-/// Totals of one run.
-struct Summary<'a> {
-    ok: Vec<&'a ThumbInfo>,
-    failures: Vec<(PathBuf, &'static str, String)>,
-    cancelled: usize,
-    per_thread: Vec<(usize, f64)>,
-    wall: Duration,
-    cpu: Duration,
-    threads: usize,
-}
-
-impl<'a> Summary<'a> {
-    fn new(
-        jobs: &[Job],
-        collisions: &[(PathBuf, String)],
-        outcomes: &'a [Outcome],
-        wall: Duration,
-        cpu: Duration,
-        threads: usize,
-    ) -> Self {
-        let mut s = Summary {
-            ok: Vec::new(),
-            failures: Vec::new(),
-            cancelled: 0,
-            per_thread: vec![(0, 0.0); threads],
-            wall,
-            cpu,
-            threads,
-        };
-        for (p, reason) in collisions {
-            s.failures.push((p.clone(), "collision", reason.clone()));
-        }
-        for (job, o) in jobs.iter().zip(outcomes) {
-            match o {
-                Outcome::Done { info, thread } => {
-                    s.ok.push(info);
-                    if let Some(t) = s.per_thread.get_mut(*thread) {
-                        t.0 += 1;
-                        t.1 += info.src_megapixels();
-                    }
-                }
-                Outcome::Failed(e) => s.failures.push((job.input.clone(), e.kind(), e.reason())),
-                Outcome::Cancelled => s.cancelled += 1,
-            }
-        }
-        s.failures.sort();
-        s
-    }
-
-    fn failed(&self) -> usize {
-        self.failures.len()
-    }
-    fn megapixels(&self) -> f64 {
-        self.ok.iter().map(|i| i.src_megapixels()).sum()
-    }
-    fn bytes_in(&self) -> u64 {
-        self.ok.iter().map(|i| i.bytes_in).sum()
-    }
-    fn bytes_out(&self) -> u64 {
-        self.ok.iter().map(|i| i.bytes_out).sum()
-    }
-    fn scaled(&self) -> usize {
-        self.ok.iter().filter(|i| i.decoded_w < i.src_w).count()
-    }
-
-    fn print(&self, in_dir: &Path, out_dir: &Path) {
-        let rel = |p: &Path| p.strip_prefix(in_dir).unwrap_or(p).display().to_string();
-        if !self.failures.is_empty() {
-            println!(
-                "{} file(s) FAILED (skipped, no output written):",
-                self.failed()
-            );
-            let width = self
-                .failures
-                .iter()
-                .map(|f| rel(&f.0).len())
-                .max()
-                .unwrap_or(0);
-            for (path, _, reason) in &self.failures {
-                println!("  {:width$}  {reason}", rel(path));
-            }
-        }
-        let cancelled = if self.cancelled > 0 {
-            format!(", {} cancelled (Ctrl-C)", self.cancelled)
-        } else {
-            String::new()
-        };
-        println!(
-            "ok {}, failed {}{cancelled} in {} (cpu {}, {} threads)",
-            self.ok.len(),
-            self.failed(),
-            fmt_duration(self.wall),
-            fmt_duration(self.cpu),
-            self.threads,
-        );
-        println!(
-            "throughput: {}, {}, {}  ({:.1} MP, {} read; {}/{} decoded at reduced scale)",
-            fmt_rate(self.ok.len() as f64, self.wall, "images"),
-            fmt_rate(self.megapixels(), self.wall, "MP"),
-            fmt_rate(self.bytes_in() as f64 / 1e6, self.wall, "MB"),
-            self.megapixels(),
-            fmt_bytes(self.bytes_in()),
-            self.scaled(),
-            self.ok.len(),
-        );
-        println!(
-            "thumbnails: {} in {}",
-            fmt_bytes(self.bytes_out()),
-            out_dir.display()
-        );
-        for (i, (n, mp)) in self.per_thread.iter().enumerate() {
-            println!("  thread thumb-{i}: {n:3} images, {mp:7.1} MP");
-        }
-    }
-
-    fn to_json(&self, in_dir: &Path, out_dir: &Path) -> serde_json::Value {
-        let secs = self.wall.as_secs_f64().max(1e-9);
-        serde_json::json!({
-            "in_dir": in_dir,
-            "out_dir": out_dir,
-            "threads": self.threads,
-            "images": self.ok.len() + self.failed() + self.cancelled,
-            "ok": self.ok.len(),
-            "failed": self.failed(),
-            "cancelled": self.cancelled,
-            "megapixels": self.megapixels(),
-            "bytes_in": self.bytes_in(),
-            "bytes_out": self.bytes_out(),
-            "scaled_decodes": self.scaled(),
-            "wall_s": self.wall.as_secs_f64(),
-            "cpu_s": self.cpu.as_secs_f64(),
-            "images_per_s": self.ok.len() as f64 / secs,
-            "mp_per_s": self.megapixels() / secs,
-            "mb_per_s": self.bytes_in() as f64 / 1e6 / secs,
-            "per_thread": self.per_thread.iter().map(|(n, mp)| serde_json::json!({"images": n, "megapixels": mp})).collect::<Vec<_>>(),
-            "failures": self.failures.iter().map(|(p, kind, reason)| serde_json::json!({"path": p, "kind": kind, "reason": reason})).collect::<Vec<_>>(),
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_parse() {
-        assert_eq!(parse_size("256"), Ok((256, 256)));
-        assert_eq!(parse_size("320x200"), Ok((320, 200)));
-        assert!(parse_size("0").is_err());
-        assert!(parse_size("12xq").is_err());
-    }
-
-    #[test]
-    fn overlapping_folders_are_refused() {
-        let (a, b) = (Path::new("/x/in"), Path::new("/x/in/thumbs"));
-        assert!(check_no_overlap(a, a).is_err());
-        assert!(check_no_overlap(a, Path::new("/x")).is_err()); // out contains in
-        assert!(check_no_overlap(a, b).is_ok()); // out inside in: excluded from the walk
-        assert!(check_no_overlap(a, Path::new("/y")).is_ok());
-    }
-
-    #[test]
-    fn colliding_outputs_are_reported_not_raced() {
-        let d = Path::new("/in");
-        let inputs = vec![
-            d.join("a.jpg"),
-            d.join("a.JPG"),
-            d.join("b.png"),
-            d.join("b.png.jpg"),
-        ];
-        let (jobs, collisions) = plan_jobs(d, &inputs, OutputFormat::Jpeg { quality: 85 });
-        assert_eq!(jobs.len(), 2);
-        assert_eq!(collisions.len(), 2, "{collisions:?}");
-        assert!(
-            collisions
-                .iter()
-                .all(|(p, _)| p.to_str().unwrap().contains("b.png"))
-        );
     }
 }
