@@ -286,6 +286,51 @@ fn a_failure_in_the_baseline_run_is_listed_and_fails_the_run() {
 }
 
 #[test]
+fn as_completed_returns_every_task_once_and_a_poison_task_fails_alone() {
+    let (out, json) = run(&[
+        "--as-completed",
+        "--workers",
+        "2",
+        "--tasks",
+        "12",
+        "--rounds",
+        "20000",
+        "--poison",
+        "5",
+        "--max-attempts",
+        "2",
+        "--no-compare",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "a failed task fails the run");
+    assert_eq!(check_results(&json, 12), vec![5], "only the poison task failed");
+    let error = json["results"][5]["error"].as_str().unwrap();
+    assert!(error.contains("gave up after 2 attempts"), "{error}");
+    assert!(error.contains("SIGABRT"), "{error}");
+    // The completion order is a permutation of the tasks: each came back exactly once.
+    let mut order: Vec<u64> = json["completion_order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    order.sort_unstable();
+    assert_eq!(order, (0..12).collect::<Vec<u64>>());
+    let stats = &json["stats"];
+    assert_eq!(stats["worker_failures"], 2, "{stats}");
+}
+
+#[test]
+fn as_completed_refuses_the_chaos_monkey() {
+    // The monkey strikes from the batch's `Sent` events, which the executor does not emit.
+    let out = Command::new(BIN)
+        .args(["--as-completed", "--chaos"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+}
+
+#[test]
 fn a_worker_writing_garbage_is_a_failed_worker_not_a_crash() {
     let (out, json) = run(&[
         "--workers",

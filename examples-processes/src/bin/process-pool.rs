@@ -1,56 +1,60 @@
-//! A fault-tolerant pool of worker processes fed over pipes: `multiprocessing.Pool`, built by hand.
+//! A fault-tolerant pool of worker processes fed over pipes: `multiprocessing.Pool` and
+//! `ProcessPoolExecutor` (`submit`, `as_completed`), built by hand.
 //!
 //! Course section **8.1 — Threading et multiprocessing** (*Processus parallèles*, *Pools de
-//! workers*, communication between processes).
+//! workers*); the course's Python is `python/process_pool.py` (`--python`).
 //!
 //! Crates: `crossbeam-channel = "0.5"`, `libc = "0.2"`, `thiserror = "2"` (the harness adds
 //! clap, rayon and serde to compare and report).
 //!
 //! # Concepts
-//! - Workers are this binary re-executed in a hidden worker mode (`std::env::current_exe()`):
-//!   nothing else to install; `multiprocessing`'s "spawn" start method does the same.
-//! - One parent thread per worker ("slot") owns the `Child`, writes requests to its stdin and
-//!   reads answers from its stdout, as *frames*: a 4-byte length, then the payload (`mod frame`).
-//! - Fault tolerance: a worker that dies (EOF, exit status) or talks garbage is reaped and
-//!   replaced, and its task runs again on the new one; a task that kills every worker it touches
-//!   ("poison") is reported failed after `max_attempts`, never retried forever.
-//! - No task lost or done twice: a task belongs to one slot until its report is sent, and the
-//!   collector stores reports by index and checks that each arrives exactly once.
+//! - Workers are this binary re-executed in a hidden worker mode (`std::env::current_exe()`),
+//!   as `multiprocessing`'s "spawn" start method does. One parent thread per worker ("slot")
+//!   owns the `Child` and talks to it in length-prefixed *frames* over stdin/stdout.
+//! - Fault tolerance: a worker that dies or talks garbage is reaped and replaced, and its task
+//!   runs again; a "poison" task that kills every worker is reported failed after
+//!   `max_attempts`. No task lost or done twice: reports are stored by index, exactly once.
 //! - No orphans: a stop (Ctrl-C, SIGTERM) or an error kills and reaps every worker (a drop
 //!   guard); if the parent is SIGKILLed, the kernel kills the workers (`PR_SET_PDEATHSIG`).
+//! - Two APIs on the same workers: `run_batch` (a batch, results in submission order) and
+//!   `Executor::submit`, which returns a `TaskHandle` at once (Python's `Future`: `wait`,
+//!   `cancel`), with `as_completed` yielding results first finished first.
 //!
 //! # Run
 //! ```text
 //! cargo run --release -p examples-processes --bin process-pool
-//! cargo run --release -p examples-processes --bin process-pool -- --workers 4 --tasks 200
 //! cargo run --release -p examples-processes --bin process-pool -- --chaos          # SIGKILL 20% of first attempts
 //! cargo run --release -p examples-processes --bin process-pool -- --chaos 0.5 --poison 7
-//! cargo run --release -p examples-processes --bin process-pool -- --json --no-compare
+//! cargo run --release -p examples-processes --bin process-pool -- --as-completed --poison 3
+//! cargo run --release -p examples-processes --bin process-pool -- --python        # + ProcessPoolExecutor
 //! ```
 //! While it runs, `pstree -p $(pgrep -n process-pool)` shows the workers; `kill -9` one of them
 //! and watch the pool replace it.
 //!
 //! # What to observe
-//! - The table: N worker processes against 1, and against N threads (rayon) in one process. For
-//!   tasks of ~20 ms the processes cost hardly more than threads (about 1.9× on 2 cores for
-//!   both): the pool starts once, and each task costs one small write and one small read.
-//! - `--chaos`: `worker 4242 failed on task 17 (attempt 1/3): worker closed its stdout (killed
-//!   by signal 9 (SIGKILL))`, then every result is still there, in order, and agrees.
-//! - `--poison 7`: task 7 aborts its worker 3 times and is reported failed by the pool *and* by
-//!   the 1-worker run; rayon cannot run it at all (it would abort this process). The comparison
-//!   covers the tasks every run computed and says so; any failure makes the exit code 1.
+//! - N worker processes against 1, and against N threads (rayon): for tasks of ~20 ms, processes
+//!   cost hardly more than threads (about 1.9× on 2 cores for both).
+//! - `--chaos`: `worker 4242 failed on task 17 (attempt 1/3): … (killed by signal 9 (SIGKILL))`,
+//!   then every result is still there, in order, and agrees. `--poison 7`: task 7 fails in every
+//!   run (rayon cannot run it: it would abort this process), the others agree; exit code 1.
+//! - `--as-completed`: the completion order is not the submission order.
+//! - `--python` (1M rounds a task unless `--rounds`): the same values, two orders of magnitude
+//!   slower (CPython interprets the loop). With `--poison`, Python's executor fails *every*
+//!   pending task with `BrokenProcessPool`; ours replaces the worker and loses only the poison.
 //! - Ctrl-C or SIGTERM: `interrupted`, exit code 130, and `pgrep -f process-pool` finds nothing.
 //!
 //! # Exercises
-//! 1. Re-queue a failed task to *any* slot instead of retrying it on the same slot (hint: a
-//!    second channel for retries that slots poll first). What changes when one slot is slow?
-//! 2. Send tasks in chunks of 8 per frame (`chunksize` in `Pool.map`) and measure with
-//!    `--rounds 20000`: when does the per-message cost start to matter?
-//! 3. Add a per-task timeout: a worker that does not answer within 10× the median task time is
-//!    killed and the task retried (a hung C library is as common as a crashed one).
-//! 4. The chaos monkey kills by pid from `PoolEvent::Sent`, while the slot waits for it. Why would
-//!    killing by pid from another thread be racy once the slot has reaped the child (pid reuse),
-//!    and how does the `Mutex<Option<u32>>` per slot in `mod pool` make `kill_all` safe?
+//! 1. Re-queue a failed task to *any* slot instead of the same one (hint: a retry channel that
+//!    slots poll first). Send tasks in chunks of 8 per frame (`Pool.map`'s `chunksize`) and
+//!    measure with `--rounds 20000`: when does the per-message cost matter?
+//! 2. A per-task timeout that kills *and reaps*, checked:
+//!    `cargo run -p shared --bin exercises -- check processes/03`.
+//! 3. A crash-tolerant map (a worker dies mid-task: its task re-run exactly once):
+//!    `cargo run -p shared --bin exercises -- check processes/04`.
+//! 4. Results as completed with at most K processes in flight:
+//!    `cargo run -p shared --bin exercises -- check processes/05`.
+//! 5. Why is the chaos monkey's kill by pid safe only until the slot reaps the child, and how
+//!    does the `Mutex<Option<u32>>` per slot in `mod pool` make `KillOnDrop` safe?
 
 // === Lesson: copy from here ===
 
@@ -683,6 +687,535 @@ mod pool {
     }
 }
 
+/// Python's `Future` and `as_completed`, for any result type: a one-shot cell that a worker
+/// thread fills (`Promise`) and a caller waits on (`TaskHandle`). `as_completed` watches many
+/// cells through one channel by installing a *waiter* in each, as CPython does.
+mod handle {
+    use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+    use std::time::Duration;
+
+    use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+    /// The task never ran: its executor was shut down with `cancel`, or its promise was dropped.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Cancelled;
+
+    pub type Outcome<T> = Result<T, Cancelled>;
+
+    struct Cell<T> {
+        state: Mutex<State<T>>,
+        filled: Condvar,
+    }
+
+    struct State<T> {
+        /// Set by `Promise::start`: from then on, `cancel` fails (as in Python).
+        running: bool,
+        /// Set once, by the first `set`; `outcome` is then taken by `wait`.
+        done: bool,
+        outcome: Option<Outcome<T>>,
+        /// `as_completed`'s channel, and this task's position in its list.
+        waiter: Option<(Sender<usize>, usize)>,
+    }
+
+    impl<T> Cell<T> {
+        fn lock(&self) -> MutexGuard<'_, State<T>> {
+            self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+
+        fn set(&self, outcome: Outcome<T>) {
+            self.set_locked(&mut self.lock(), outcome);
+        }
+
+        fn set_locked(&self, state: &mut State<T>, outcome: Outcome<T>) {
+            if state.done {
+                return; // The first outcome stays (a fulfilled promise is dropped next).
+            }
+            state.done = true;
+            state.outcome = Some(outcome);
+            if let Some((waiter, position)) = state.waiter.take() {
+                let _ = waiter.send(position); // `as_completed` may be gone: nobody to tell.
+            }
+            self.filled.notify_all();
+        }
+    }
+
+    /// A new task `id`: the side that fills it, and the side that waits for it.
+    pub fn pair<T>(id: usize) -> (Promise<T>, TaskHandle<T>) {
+        let state = State {
+            running: false,
+            done: false,
+            outcome: None,
+            waiter: None,
+        };
+        let cell = Arc::new(Cell {
+            state: Mutex::new(state),
+            filled: Condvar::new(),
+        });
+        (
+            Promise {
+                cell: Arc::clone(&cell),
+            },
+            TaskHandle { id, cell },
+        )
+    }
+
+    /// The filling side. Dropped unfulfilled (never run, or its thread died), it answers
+    /// `Cancelled`: no handle ever waits forever.
+    pub struct Promise<T> {
+        cell: Arc<Cell<T>>,
+    }
+
+    impl<T> Promise<T> {
+        /// Python's `set_running_or_notify_cancel`: `false` if the task was cancelled (skip
+        /// it), otherwise it is now running and can no longer be cancelled.
+        pub fn start(&self) -> bool {
+            let mut state = self.cell.lock();
+            state.running = !state.done;
+            state.running
+        }
+
+        pub fn fulfil(self, value: T) {
+            self.cell.set(Ok(value));
+        }
+    }
+
+    impl<T> Drop for Promise<T> {
+        fn drop(&mut self) {
+            self.cell.set(Err(Cancelled));
+        }
+    }
+
+    /// Python's `Future`: `wait` for it, or give it to `as_completed`.
+    pub struct TaskHandle<T> {
+        /// The submission number, from 0.
+        pub id: usize,
+        cell: Arc<Cell<T>>,
+    }
+
+    // `is_done` and `cancel` complete Python's API; the harness only waits (its tests use them).
+    #[allow(dead_code)]
+    impl<T> TaskHandle<T> {
+        /// `future.done()`.
+        pub fn is_done(&self) -> bool {
+            self.cell.lock().done
+        }
+
+        /// `future.cancel()`: `true` if the task had not started (it never will).
+        pub fn cancel(&self) -> bool {
+            let mut state = self.cell.lock();
+            if state.running {
+                return false; // Running or finished: too late.
+            }
+            self.cell.set_locked(&mut state, Err(Cancelled));
+            true
+        }
+
+        /// `future.result()`: blocks until the task is done (or cancelled).
+        pub fn wait(self) -> Outcome<T> {
+            let mut state = self.cell.lock();
+            loop {
+                if let Some(outcome) = state.outcome.take() {
+                    return outcome;
+                }
+                state = self
+                    .cell
+                    .filled
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        }
+    }
+
+    /// `as_completed(futures)`: yields `(id, outcome)` for every handle, first finished first.
+    pub fn as_completed<T>(handles: Vec<TaskHandle<T>>) -> AsCompleted<T> {
+        let (finished, arrivals) = crossbeam_channel::unbounded();
+        for (position, handle) in handles.iter().enumerate() {
+            let mut state = handle.cell.lock();
+            if state.done {
+                let _ = finished.send(position);
+            } else {
+                state.waiter = Some((finished.clone(), position));
+            }
+        }
+        // Our own sender drops here: once every waiter has fired, `recv` says "no more".
+        AsCompleted {
+            handles: handles.into_iter().map(Some).collect(),
+            arrivals,
+        }
+    }
+
+    pub struct AsCompleted<T> {
+        handles: Vec<Option<TaskHandle<T>>>,
+        arrivals: Receiver<usize>,
+    }
+
+    impl<T> AsCompleted<T> {
+        /// The next finished task, waiting at most `timeout` (`as_completed(fs, timeout)`);
+        /// `Ok(None)` once every task has been yielded.
+        pub fn next_within(
+            &mut self,
+            timeout: Duration,
+        ) -> Result<Option<(usize, Outcome<T>)>, RecvTimeoutError> {
+            match self.arrivals.recv_timeout(timeout) {
+                Ok(position) => Ok(self.take(position)),
+                Err(RecvTimeoutError::Disconnected) => Ok(None),
+                Err(timeout) => Err(timeout),
+            }
+        }
+
+        fn take(&mut self, position: usize) -> Option<(usize, Outcome<T>)> {
+            let handle = self.handles.get_mut(position)?.take()?;
+            Some((handle.id, handle.wait())) // Done already: `wait` returns at once.
+        }
+    }
+
+    impl<T> Iterator for AsCompleted<T> {
+        type Item = (usize, Outcome<T>);
+
+        fn next(&mut self) -> Option<Self::Item> {
+            let position = self.arrivals.recv().ok()?;
+            self.take(position)
+        }
+    }
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_handle_waits_for_its_promise_across_threads() {
+            let (promise, handle) = pair::<u32>(7);
+            assert!(!handle.is_done());
+            assert_eq!(handle.id, 7);
+            let filler = std::thread::spawn(move || promise.fulfil(42));
+            assert_eq!(handle.wait(), Ok(42));
+            filler.join().unwrap();
+        }
+
+        #[test]
+        fn a_dropped_promise_is_cancelled_and_a_started_one_cannot_be() {
+            let (promise, handle) = pair::<u32>(0);
+            drop(promise); // Its thread died, or its executor stopped: never run.
+            assert_eq!(handle.wait(), Err(Cancelled));
+
+            let (promise, handle) = pair::<u32>(1);
+            assert!(handle.cancel());
+            assert!(!promise.start(), "a cancelled task is skipped");
+            promise.fulfil(5);
+            assert_eq!(handle.wait(), Err(Cancelled), "the first outcome stays");
+
+            let (promise, handle) = pair::<u32>(2);
+            assert!(promise.start());
+            assert!(!handle.cancel(), "too late: it is running");
+            promise.fulfil(9);
+            assert!(handle.is_done());
+            assert_eq!(handle.wait(), Ok(9));
+        }
+
+        #[test]
+        fn as_completed_yields_first_finished_first() {
+            let (promises, handles): (Vec<_>, Vec<_>) = (0..4).map(pair::<usize>).unzip();
+            let mut promises: Vec<_> = promises.into_iter().map(Some).collect();
+            // Task 2 is done before anyone watches; the others finish in the order 3, 0, 1,
+            // each on a thread of its own.
+            promises[2].take().unwrap().fulfil(20);
+            let mut done = as_completed(handles);
+            assert_eq!(done.next(), Some((2, Ok(20))));
+            let nothing = done.next_within(Duration::from_millis(1));
+            assert_eq!(nothing, Err(RecvTimeoutError::Timeout));
+            for id in [3, 0, 1] {
+                let promise = promises[id].take().unwrap();
+                std::thread::spawn(move || promise.fulfil(id * 10));
+                assert_eq!(done.next(), Some((id, Ok(id * 10))));
+            }
+            assert_eq!(done.next(), None);
+            assert_eq!(done.next_within(Duration::from_millis(1)), Ok(None));
+        }
+    }
+}
+
+/// `concurrent.futures.ProcessPoolExecutor` on the same workers and retries as `pool`: `submit`
+/// returns a `TaskHandle` at once, and results can be taken as they complete. `run_batch` stays
+/// the simpler tool for a batch known up front; this one is for tasks that arrive over time, or
+/// results you act on as they come (progress, stopping at the first failure).
+mod executor {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::thread::JoinHandle;
+
+    use crossbeam_channel::{Receiver, Sender};
+
+    use super::handle::{Promise, TaskHandle};
+    use super::pool::{PoolConfig, PoolCounters, WorkerFailure};
+    use super::worker::Worker;
+
+    /// A task's answer, or the failure of its last attempt.
+    pub type TaskResult = Result<Vec<u8>, WorkerFailure>;
+
+    /// A submitted task on its way to a slot.
+    struct Job {
+        id: usize,
+        body: Vec<u8>,
+        promise: Promise<TaskResult>,
+    }
+
+    pub struct Executor {
+        /// `None` once shut down: the slots see the queue close and finish.
+        queue: Option<Sender<Job>>,
+        /// Set by `shutdown(cancel = true)`: slots drop the jobs they have not started.
+        cancel: Arc<AtomicBool>,
+        slots: Vec<JoinHandle<PoolCounters>>,
+        next_id: AtomicUsize,
+    }
+
+    impl Executor {
+        /// Starts `cfg.workers` slot threads; each starts its worker process on its first task.
+        pub fn new(cfg: PoolConfig) -> std::io::Result<Executor> {
+            let cfg = Arc::new(cfg);
+            // Unbounded, like Python's executor: `submit` never blocks. A producer that can
+            // outrun the workers for long should bound it (and block) instead.
+            let (queue, jobs) = crossbeam_channel::unbounded::<Job>();
+            let cancel = Arc::new(AtomicBool::new(false));
+            let slots = (0..cfg.workers.max(1))
+                .map(|n| {
+                    let (cfg, jobs, cancel) = (Arc::clone(&cfg), jobs.clone(), Arc::clone(&cancel));
+                    std::thread::Builder::new()
+                        .name(format!("executor-{n}"))
+                        .spawn(move || run_slot(&cfg, &jobs, &cancel))
+                })
+                .collect::<std::io::Result<_>>()?;
+            let next_id = AtomicUsize::new(0);
+            Ok(Executor {
+                queue: Some(queue),
+                cancel,
+                slots,
+                next_id,
+            })
+        }
+
+        /// `executor.submit(fn, arg)`: queues `body` and returns at once.
+        pub fn submit(&self, body: Vec<u8>) -> TaskHandle<TaskResult> {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let (promise, handle) = super::handle::pair(id);
+            if let Some(queue) = &self.queue {
+                // Fails only if every slot is gone: the job is dropped, its handle `Cancelled`.
+                let _ = queue.send(Job { id, body, promise });
+            }
+            handle
+        }
+
+        /// `executor.shutdown(wait=True, cancel_futures=cancel)`: no more tasks; with `cancel`,
+        /// tasks not started yet end `Cancelled`, running ones finish. Every worker is then
+        /// stopped and reaped; returns the pool's counters.
+        pub fn shutdown(mut self, cancel: bool) -> PoolCounters {
+            self.stop(cancel)
+        }
+
+        fn stop(&mut self, cancel: bool) -> PoolCounters {
+            if cancel {
+                self.cancel.store(true, Ordering::Release);
+            }
+            drop(self.queue.take());
+            let mut total = PoolCounters::default();
+            for slot in self.slots.drain(..) {
+                let c = slot.join().expect("a slot thread panicked");
+                total.workers_started += c.workers_started;
+                total.worker_failures += c.worker_failures;
+            }
+            total
+        }
+    }
+
+    impl Drop for Executor {
+        /// Like leaving Python's `with ProcessPoolExecutor() as ex:` block: waits for the tasks.
+        fn drop(&mut self) {
+            self.stop(false);
+        }
+    }
+
+    /// One slot: runs jobs on its worker, replacing it (and retrying the task) when it fails.
+    fn run_slot(cfg: &PoolConfig, jobs: &Receiver<Job>, cancel: &AtomicBool) -> PoolCounters {
+        let mut counters = PoolCounters::default();
+        let mut worker: Option<Worker> = None;
+        for Job {
+            id: task,
+            body,
+            promise,
+        } in jobs.iter()
+        {
+            if cancel.load(Ordering::Acquire) || !promise.start() {
+                continue; // Cancelled: `promise` drops unfulfilled, its handle says so.
+            }
+            let mut attempt = 0;
+            let result = loop {
+                attempt += 1;
+                let spawned = match worker.take() {
+                    Some(w) => Ok(w),
+                    None => {
+                        Worker::spawn((cfg.command)()).inspect(|_| counters.workers_started += 1)
+                    }
+                };
+                let failure = match spawned {
+                    Err(e) => WorkerFailure {
+                        pid: 0,
+                        task,
+                        attempt,
+                        error: e.into(),
+                        status: None,
+                    },
+                    Ok(mut w) => match w
+                        .send(task as u64, &body)
+                        .and_then(|()| w.receive(task as u64))
+                    {
+                        Ok(answer) => {
+                            worker = Some(w);
+                            break Ok(answer);
+                        }
+                        Err(error) => {
+                            let (pid, status) = (w.pid, w.retire(false).ok());
+                            WorkerFailure {
+                                pid,
+                                task,
+                                attempt,
+                                error,
+                                status,
+                            }
+                        }
+                    },
+                };
+                counters.worker_failures += 1;
+                if attempt >= cfg.max_attempts {
+                    break Err(failure);
+                }
+            };
+            promise.fulfil(result);
+        }
+        if let Some(w) = worker {
+            let _ = w.retire(true);
+        }
+        counters
+    }
+    #[cfg(test)]
+    mod tests {
+        use super::super::handle::{Cancelled, as_completed};
+        use super::*;
+        use std::path::{Path, PathBuf};
+        use std::process::Command;
+        use std::time::Duration;
+
+        /// Shell workers: the first one started runs `first`, every other one `rest`.
+        fn shell_executor(workers: usize, max_attempts: u32, first: &str, rest: &str) -> Executor {
+            let (first, rest, started) = (first.to_owned(), rest.to_owned(), AtomicUsize::new(0));
+            let command = Box::new(move || {
+                let first_one = started.fetch_add(1, Ordering::Relaxed) == 0;
+                let mut cmd = Command::new("sh");
+                cmd.args(["-c", if first_one { &first } else { &rest }]);
+                cmd
+            });
+            let cfg = PoolConfig {
+                workers,
+                max_attempts,
+                command,
+            };
+            Executor::new(cfg).unwrap()
+        }
+
+        fn jobs(n: usize) -> Vec<Vec<u8>> {
+            (0..n).map(|i| format!("job {i}").into_bytes()).collect()
+        }
+
+        fn scratch(name: &str) -> PathBuf {
+            std::env::temp_dir().join(format!("executor-{}-{name}", std::process::id()))
+        }
+
+        /// A worker that touches `started`, then waits (30 s at most) for `go` before it echoes.
+        fn held_until(started: &Path, go: &Path) -> String {
+            let (s, g) = (started.display(), go.display());
+            format!(
+                "touch '{s}'; i=0; while [ ! -e '{g}' ] && [ $i -lt 3000 ]; do \
+                 sleep 0.01; i=$((i+1)); done; exec cat"
+            )
+        }
+
+        fn wait_for_file(path: &Path) {
+            for _ in 0..3000 {
+                if path.exists() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            panic!("{} never appeared", path.display());
+        }
+
+        #[test]
+        fn every_submitted_task_comes_back_once_with_its_own_answer() {
+            let ex = shell_executor(3, 1, "exec cat", "exec cat");
+            let handles: Vec<_> = jobs(20).into_iter().map(|j| ex.submit(j)).collect();
+            let mut seen = [false; 20];
+            for (id, outcome) in as_completed(handles) {
+                assert!(
+                    !std::mem::replace(&mut seen[id], true),
+                    "task {id} came back twice"
+                );
+                assert_eq!(outcome.unwrap().unwrap(), format!("job {id}").into_bytes());
+            }
+            assert!(seen.iter().all(|&s| s), "every task came back");
+            assert_eq!(ex.shutdown(false).worker_failures, 0);
+        }
+
+        #[test]
+        fn results_come_back_as_they_complete_not_in_submission_order() {
+            // The first worker holds its task until the four others are back: waiting in
+            // submission order would wait for it forever (30 s, then the script gives up).
+            let (started, go) = (scratch("order-started"), scratch("order-go"));
+            let ex = shell_executor(2, 1, &held_until(&started, &go), "exec cat");
+            let handles: Vec<_> = jobs(5).into_iter().map(|j| ex.submit(j)).collect();
+            let mut done = as_completed(handles);
+            let first_four: Vec<usize> = done.by_ref().take(4).map(|(id, _)| id).collect();
+            std::fs::write(&go, b"").unwrap();
+            let (last, outcome) = done.next().unwrap();
+            assert!(!first_four.contains(&last), "{first_four:?} then {last}");
+            assert_eq!(
+                outcome.unwrap().unwrap(),
+                format!("job {last}").into_bytes()
+            );
+            drop(ex);
+            let _ = (std::fs::remove_file(started), std::fs::remove_file(go));
+        }
+
+        #[test]
+        fn a_dead_worker_is_replaced_and_its_task_run_again() {
+            // Each worker echoes one frame (4 + 8 + 5 bytes) and exits.
+            let ex = shell_executor(1, 2, "exec head -c 17", "exec head -c 17");
+            let handles: Vec<_> = jobs(4).into_iter().map(|j| ex.submit(j)).collect();
+            for (h, job) in handles.into_iter().zip(jobs(4)) {
+                assert_eq!(h.wait().unwrap().unwrap(), job);
+            }
+            let expected = PoolCounters {
+                workers_started: 4,
+                worker_failures: 3,
+            };
+            assert_eq!(ex.shutdown(false), expected);
+        }
+
+        #[test]
+        fn a_task_not_started_can_be_cancelled_a_running_one_cannot() {
+            let (started, go) = (scratch("cancel-started"), scratch("cancel-go"));
+            let ex = shell_executor(1, 1, &held_until(&started, &go), "exec cat");
+            let first = ex.submit(b"first".to_vec());
+            let (second, third) = (ex.submit(b"second".to_vec()), ex.submit(b"third".to_vec()));
+            wait_for_file(&started); // The only slot is running `first`.
+            assert!(!first.cancel(), "running: too late to cancel");
+            assert!(second.cancel());
+            std::fs::write(&go, b"").unwrap();
+            assert!(matches!(second.wait(), Err(Cancelled)));
+            assert_eq!(third.wait().unwrap().unwrap(), b"third");
+            assert_eq!(first.wait().unwrap().unwrap(), b"first");
+            ex.shutdown(false);
+            let _ = (std::fs::remove_file(started), std::fs::remove_file(go));
+        }
+    }
+}
+
 // === Harness: not part of the lesson ===
 
 use std::io::Write as _;
@@ -700,7 +1233,12 @@ use shared::cli;
 use shared::report::{Row, SpeedupTable, Timed, describe_exit};
 
 use frame::FrameError;
+use handle::Cancelled;
 use pool::{BatchReport, PoolConfig, PoolCounters, PoolEvent, WorkerFailure};
+use shared::python::Python;
+
+/// The course's version (`ProcessPoolExecutor`), run by `--python`.
+const PYTHON_RECIPE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/process_pool.py");
 
 /// A pool of worker processes (this binary re-executed with `--worker`) over stdin/stdout pipes.
 #[derive(Parser, Debug)]
@@ -712,9 +1250,10 @@ struct Args {
     /// Number of tasks in the batch.
     #[arg(long, default_value_t = 48, value_parser = cli::u64_in(1, 100_000))]
     tasks: u64,
-    /// Work per task (`shared::work::cpu_task` rounds; ~1 ns each in release, so 20 ms a task).
-    #[arg(long, default_value_t = 20_000_000, value_parser = cli::u32_in(1, u32::MAX))]
-    rounds: u32,
+    /// Work per task (`shared::work::cpu_task` rounds; ~1 ns each in release, so 20 ms a task)
+    /// [default: 20000000, or 1000000 with --python: CPython takes ~250 ns a round].
+    #[arg(long, value_parser = cli::u32_in(1, u32::MAX))]
+    rounds: Option<u32>,
     /// Seed for the task inputs and for the chaos monkey.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -731,6 +1270,15 @@ struct Args {
     /// Skip the 1-worker and rayon comparison runs (run the pool once).
     #[arg(long)]
     no_compare: bool,
+    /// Run the measured pool through `mod executor` (`submit` every task, take the results with
+    /// `as_completed`, as `ProcessPoolExecutor` does) instead of `run_batch`.
+    #[arg(long, conflicts_with_all = ["chaos", "garbage_worker"])]
+    as_completed: bool,
+    /// Also run the course's Python version (python/process_pool.py: `ProcessPoolExecutor`,
+    /// `submit` + `as_completed`) on the same tasks; its row joins the table, its results are
+    /// checked against ours.
+    #[arg(long)]
+    python: bool,
     /// Print every result (default: the first few and a checksum).
     #[arg(long)]
     print_all: bool,
@@ -754,6 +1302,13 @@ struct Args {
     /// Workers skip PR_SET_PDEATHSIG (the parent passes it on): lets a test show the orphans.
     #[arg(long, hide = true)]
     no_pdeathsig: bool,
+}
+
+impl Args {
+    fn rounds(&self) -> u32 {
+        let default = if self.python { 1_000_000 } else { 20_000_000 };
+        self.rounds.unwrap_or(default)
+    }
 }
 
 /// One unit of work. `poison` travels to the worker (it stands for an input that crashes it,
@@ -857,7 +1412,8 @@ struct TaskResult {
     /// `Some(result)` or `None` when the task failed.
     value: Option<u64>,
     error: Option<String>,
-    attempts: u32,
+    /// `None` for a success through `executor`, which does not count the attempts it took.
+    attempts: Option<u32>,
 }
 
 /// Counters of the measured pool run (`chaos_kills` is the harness's own: the monkey's hits).
@@ -959,11 +1515,143 @@ fn run_pool(
                 seed: t.seed,
                 value: result.as_ref().ok().copied(),
                 error: result.err(),
-                attempts: r.attempts,
+                attempts: Some(r.attempts),
             }
         })
         .collect();
     Some((results, counters))
+}
+
+/// The measured run through `mod executor`: every task submitted at once, results taken as they
+/// complete (Python's `as_completed`), then put back in submission order to be compared. `None`
+/// when interrupted: tasks not started are cancelled, running ones finish, workers are reaped.
+fn run_executor(
+    tasks: &[Task],
+    cfg: PoolConfig,
+    stop: &AtomicBool,
+    json: bool,
+) -> anyhow::Result<Option<PoolRun>> {
+    let max_attempts = cfg.max_attempts;
+    let executor = executor::Executor::new(cfg).context("starting the executor's threads")?;
+    let handles = tasks.iter().map(|t| executor.submit(t.encode())).collect();
+    let bar = shared::progress::bar(tasks.len() as u64, json);
+    let mut results: Vec<Option<TaskResult>> = vec![None; tasks.len()];
+    let mut completion_order = Vec::with_capacity(tasks.len());
+    let mut done = handle::as_completed(handles);
+    loop {
+        if stop.load(Ordering::Acquire) {
+            drop(done);
+            executor.shutdown(true);
+            bar.finish_and_clear();
+            return Ok(None);
+        }
+        let (id, outcome) = match done.next_within(Duration::from_millis(50)) {
+            Ok(Some(next)) => next,
+            Ok(None) => break,
+            Err(_) => continue, // Nothing finished yet: look at `stop` again.
+        };
+        let t = &tasks[id]; // Submitted in order to a new executor: its ids are our indexes.
+        let (result, attempts) = match outcome {
+            Ok(Ok(answer)) => (decode_answer(&answer), None),
+            Ok(Err(last)) => {
+                let why = describe_failure(&last, max_attempts);
+                let error = format!("gave up after {} attempts; last: {why}", last.attempt);
+                bar.suspend(|| eprintln!("{why}"));
+                (Err(error), Some(last.attempt))
+            }
+            Err(Cancelled) => (Err("cancelled".to_owned()), Some(0)),
+        };
+        results[id] = Some(TaskResult {
+            id: t.id,
+            seed: t.seed,
+            value: result.as_ref().ok().copied(),
+            error: result.err(),
+            attempts,
+        });
+        completion_order.push(t.id);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let PoolCounters {
+        workers_started,
+        worker_failures,
+    } = executor.shutdown(false);
+    let results = results.into_iter().collect::<Option<Vec<_>>>();
+    let results = results.context("as_completed yielded every task")?;
+    let counters = RunCounters {
+        workers_started,
+        worker_failures,
+        ..RunCounters::default()
+    };
+    Ok(Some(PoolRun {
+        results,
+        counters,
+        completion_order: Some(completion_order),
+    }))
+}
+
+/// The measured pool run, whichever API ran it.
+struct PoolRun {
+    /// In submission order.
+    results: Vec<TaskResult>,
+    counters: RunCounters,
+    /// Task ids in the order their results came back (`--as-completed` only).
+    completion_order: Option<Vec<u64>>,
+}
+
+/// What `python/process_pool.py` reported.
+struct PythonRun {
+    version: String,
+    wall: Duration,
+    cpu: Duration,
+    values: TaskValues,
+    json: serde_json::Value,
+}
+
+/// Runs the course's `ProcessPoolExecutor` on the same tasks (seeds, rounds, poison) and
+/// `workers` processes. The tasks go through a file: thousands of seeds do not fit on a
+/// command line.
+fn run_python(py: &Python, tasks: &[Task], workers: usize) -> anyhow::Result<PythonRun> {
+    let spec = serde_json::json!({
+        "rounds": tasks.first().map_or(0, |t| t.rounds),
+        "seeds": tasks.iter().map(|t| t.seed).collect::<Vec<_>>(),
+        "poison": tasks.iter().filter(|t| t.poison).map(|t| t.id).collect::<Vec<_>>(),
+    });
+    let file = tempfile::NamedTempFile::new().context("creating the task file for Python")?;
+    serde_json::to_writer(&file, &spec).context("writing the task file for Python")?;
+    let path = file.path().to_string_lossy().into_owned();
+    let workers = workers.to_string();
+    let out = py.run_recipe(
+        PYTHON_RECIPE,
+        &["--tasks-file", &path, "--workers", &workers],
+    )?;
+    let json = out.json;
+    let secs = |key: &str| {
+        let s = json[key].as_f64().filter(|s| s.is_finite() && *s >= 0.0);
+        s.map(Duration::from_secs_f64)
+            .with_context(|| format!("the recipe's {key:?} is not a duration: {}", json[key]))
+    };
+    let (wall, cpu) = (secs("wall_s")?, secs("cpu_s")?);
+    let values = json["values"]
+        .as_array()
+        .filter(|v| v.len() == tasks.len())
+        .context("the recipe did not report one value per task")?;
+    let values = (0..tasks.len())
+        .zip(values)
+        .map(|(id, v)| {
+            v.as_u64().ok_or_else(|| {
+                let error = &json["errors"][id.to_string()];
+                error.as_str().unwrap_or("no value").to_owned()
+            })
+        })
+        .collect();
+    Ok(PythonRun {
+        version: py.version.clone(),
+        wall,
+        cpu,
+        values,
+        json,
+    })
 }
 
 fn values_of(results: &[TaskResult]) -> TaskValues {
@@ -1023,7 +1711,7 @@ fn make_tasks(args: &Args) -> Vec<Task> {
         .map(|id| Task {
             id,
             seed: rng.random(),
-            rounds: args.rounds,
+            rounds: args.rounds(),
             poison: args.poison.contains(&id),
             chaos: rng.random::<f64>() < chaos,
         })
@@ -1060,19 +1748,28 @@ fn parent_main(args: &Args) -> anyhow::Result<ExitCode> {
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get().min(256)));
+    // Find python3 before measuring anything: a missing interpreter is a usage error (exit 2)
+    // whose message says what to install.
+    let python = match args.python.then(|| Python::find(&[])).transpose() {
+        Ok(python) => python,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let stop = shared::shutdown::stop_flag_on_ctrl_c()?;
     let tasks = make_tasks(args);
     if !args.json {
         println!(
             "process-pool: {} tasks × {} rounds on {workers} worker processes (this binary with --worker)",
             tasks.len(),
-            args.rounds
+            args.rounds()
         );
     }
     let mut table = SpeedupTable::new(format!(
         "{} CPU-bound tasks, {} rounds each",
         tasks.len(),
-        args.rounds
+        args.rounds()
     ));
     // Every failure of every run: a failed task is never only a `false` in a column.
     let mut failures: Vec<RunFailure> = Vec::new();
@@ -1102,12 +1799,28 @@ fn parent_main(args: &Args) -> anyhow::Result<ExitCode> {
     }
 
     let cfg = pool_config(args, workers, args.garbage_worker)?;
-    let run = shared::report::timed(|| run_pool(&tasks, &cfg, &stop, args.json));
-    let Some((results, counters)) = run.value else {
+    let run = shared::report::timed(|| {
+        if args.as_completed {
+            run_executor(&tasks, cfg, &stop, args.json)
+        } else {
+            let run = run_pool(&tasks, &cfg, &stop, args.json);
+            Ok(run.map(|(results, counters)| PoolRun {
+                results,
+                counters,
+                completion_order: None,
+            }))
+        }
+    });
+    let Some(pool_run) = run.value? else {
         return Ok(interrupted());
     };
-    let pool_values = values_of(&results);
-    let name = format!("{workers} worker processes");
+    let (results, counters) = (&pool_run.results, pool_run.counters);
+    let pool_values = values_of(results);
+    let name = if args.as_completed {
+        format!("{workers} worker processes, as_completed")
+    } else {
+        format!("{workers} worker processes")
+    };
     list_failures(&name, &pool_values);
     let mut note = format!(
         "{} workers started, {} failures",
@@ -1137,7 +1850,36 @@ fn parent_main(args: &Args) -> anyhow::Result<ExitCode> {
         );
     }
 
-    report(args, workers, &tasks, &results, counters, &table, &failures);
+    let python_run = match &python {
+        Some(py) => Some(run_python(py, &tasks, workers)?),
+        None => None,
+    };
+    if let Some(p) = &python_run {
+        let name = format!("Python ProcessPoolExecutor({workers})");
+        list_failures(&name, &p.values);
+        let agreement = Agreement::between(&pool_values, &p.values);
+        let ratio = p.wall.as_secs_f64() / run.wall.as_secs_f64().max(1e-9);
+        table.push(
+            Row::new(name, p.wall)
+                .cpu(p.cpu)
+                .agrees(agreement.mismatched.is_empty())
+                .note(format!(
+                    "{}, submit + as_completed: {ratio:.1}x the Rust pool's time; vs the Rust pool: {}",
+                    p.version,
+                    agreement.note()
+                )),
+        );
+    }
+
+    report(
+        args,
+        workers,
+        &tasks,
+        &pool_run,
+        &table,
+        &failures,
+        python_run.as_ref(),
+    );
     if !failures.is_empty() || !table.all_agree() {
         return Ok(ExitCode::from(1));
     }
@@ -1170,11 +1912,12 @@ fn report(
     args: &Args,
     workers: usize,
     tasks: &[Task],
-    results: &[TaskResult],
-    counters: RunCounters,
+    run: &PoolRun,
     table: &SpeedupTable,
     failures: &[RunFailure],
+    python: Option<&PythonRun>,
 ) {
+    let (results, counters) = (&run.results, run.counters);
     let failed: Vec<u64> = results
         .iter()
         .filter(|r| r.value.is_none())
@@ -1188,7 +1931,7 @@ fn report(
         shared::report::print_json(&serde_json::json!({
             "workers": workers,
             "tasks": tasks.len(),
-            "rounds": args.rounds,
+            "rounds": args.rounds(),
             "results": results,
             "failed": failed,
             "failures": failures,
@@ -1196,6 +1939,15 @@ fn report(
             "checksum": checksum,
             "agree": table.all_agree(),
             "table": table.to_json(),
+            "completion_order": run.completion_order,
+            "python": python.map(|p| serde_json::json!({
+                "version": p.version,
+                "wall_s": p.wall.as_secs_f64(),
+                "cpu_s": p.cpu.as_secs_f64(),
+                "checksum": p.json["checksum"],
+                "completion_order": p.json["completion_order"],
+                "errors": p.json["errors"],
+            })),
         }));
     } else {
         let shown = if args.print_all { results.len() } else { 6 };
@@ -1221,13 +1973,39 @@ fn report(
             "workers started: {}, worker failures: {} (chaos kills {}, protocol errors {})",
             c.workers_started, c.worker_failures, c.chaos_kills, c.protocol_errors
         );
+        if let Some(order) = &run.completion_order {
+            let first: Vec<String> = order.iter().take(16).map(u64::to_string).collect();
+            let more = if order.len() > 16 { " …" } else { "" };
+            println!("completion order (as_completed): {}{more}", first.join(" "));
+        }
+        if let Some(p) = python {
+            let same = if table.all_agree() {
+                "same"
+            } else {
+                "DIFFERENT"
+            };
+            let checksum = p.json["checksum"].as_u64().unwrap_or_default();
+            println!(
+                "Python ({}): checksum {checksum:#018x}, {same} values as the Rust pool",
+                p.version
+            );
+        }
         println!();
         table.print();
         println!();
-        println!("Every task ran to completion exactly once or is listed as failed: the collector");
-        println!(
-            "stores reports by index and would panic on a duplicate. Dead workers were reaped and replaced."
-        );
+        if run.completion_order.is_some() {
+            println!(
+                "Every task came back exactly once or is listed as failed: as_completed yields"
+            );
+            println!("each handle once, and its result is put back at the task's index.");
+        } else {
+            println!(
+                "Every task ran to completion exactly once or is listed as failed: the collector"
+            );
+            println!(
+                "stores reports by index and would panic on a duplicate. Dead workers were reaped and replaced."
+            );
+        }
     }
     // Stderr in both modes: the failures of every run, not only of the measured one.
     if !failures.is_empty() {

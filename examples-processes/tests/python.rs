@@ -1,0 +1,119 @@
+//! The `--python` paths: the course's Python recipes (`python/*.py`) run on the same input as
+//! the Rust examples, and the two must compute the same results. Speed is never asserted.
+//!
+//! Without python3 each test prints `SKIPPED: <reason>` and passes (CI installs python3).
+
+// Test helpers outside #[test] fns are not covered by clippy.toml's allow-unwrap-in-tests.
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn python_or_skip() -> bool {
+    match shared::python::Python::find(&[]) {
+        Ok(_) => true,
+        Err(e) => {
+            println!("SKIPPED: {e}");
+            false
+        }
+    }
+}
+
+/// Runs `bin args --json`, and returns its output and its JSON object.
+fn run_json(bin: &str, args: &[&str]) -> (Output, Value) {
+    let out = Command::new(bin).args(args).arg("--json").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "{bin}: stdout is not one JSON object ({e}):\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out, json)
+}
+
+fn python_row(json: &Value) -> &Value {
+    let rows = json["table"]["rows"].as_array().unwrap();
+    rows.iter()
+        .find(|r| r["name"].as_str().unwrap().starts_with("Python"))
+        .unwrap_or_else(|| panic!("no Python row in {rows:?}"))
+}
+
+const POOL: &str = env!("CARGO_BIN_EXE_process-pool");
+
+#[test]
+fn process_pool_and_process_pool_executor_compute_the_same_values() {
+    if !python_or_skip() {
+        return;
+    }
+    let args = [
+        "--python",
+        "--workers",
+        "2",
+        "--tasks",
+        "6",
+        "--rounds",
+        "20000",
+    ];
+    let (out, json) = run_json(POOL, &args);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(python_row(&json)["agrees"], true);
+    assert_eq!(json["python"]["checksum"], json["checksum"]);
+    let order = json["python"]["completion_order"].as_array().unwrap();
+    assert_eq!(order.len(), 6, "as_completed yielded every future");
+}
+
+#[test]
+fn a_poison_task_breaks_the_python_executor_but_only_itself_in_ours() {
+    if !python_or_skip() {
+        return;
+    }
+    let args = [
+        "--python",
+        "--workers",
+        "2",
+        "--tasks",
+        "6",
+        "--rounds",
+        "20000",
+        "--poison",
+        "2",
+        "--max-attempts",
+        "2",
+        "--no-compare",
+    ];
+    let (out, json) = run_json(POOL, &args);
+    assert_eq!(out.status.code(), Some(1), "failed tasks fail the run");
+    assert_eq!(
+        json["failed"],
+        serde_json::json!([2]),
+        "ours: the poison only"
+    );
+    let errors = json["python"]["errors"].as_object().unwrap();
+    assert!(errors.contains_key("2"), "{errors:?}");
+    assert!(
+        errors
+            .values()
+            .all(|e| e.as_str().unwrap().contains("BrokenProcessPool")),
+        "{errors:?}"
+    );
+    // Whatever Python did compute agrees with ours.
+    assert_eq!(python_row(&json)["agrees"], true);
+}
+
+#[test]
+fn without_python3_the_flag_says_what_to_install() {
+    let out = Command::new(POOL)
+        .args(["--python", "--tasks", "2"])
+        .env("PYTHON", "/nonexistent/python3")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("apt-get install python3"), "{stderr}");
+}
