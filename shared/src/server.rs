@@ -32,10 +32,10 @@
 //!
 //! | Route | Response |
 //! |---|---|
-//! | `GET /files/{name}` | `file_size` bytes of content derived from `name` (see [`expected_body`]), `Content-Length` set. Subject to latency and faults. |
+//! | `GET /files/{name}` | `file_size` bytes of content derived from `name`, the rest of the URL path (see [`expected_body`]), `Content-Length` set. Subject to latency and faults. Names may have folders: `/files/a/x.bin` and `/files/b/x.bin` are two different files with the same last segment. |
 //! | `GET /files/{name}?size=N` | the same file, `N` bytes long (a prefix of the same stream; at most `max_body`). |
 //! | `…?latency_ms=N&jitter_ms=N` | override the configured latency / jitter for this request. |
-//! | `…?fail=500\|hang\|truncate\|reset` | force that fault on this request; `fail=none` forces success. |
+//! | `…?fail=500\|hang\|truncate\|reset\|stall` | force that fault on this request; `fail=none` forces success. |
 //! | `GET /status/{code}` | an empty-ish response with that status (200–599), no latency, no faults: `/status/404` tests "do not retry a 4xx". |
 //! | `GET /stats` | the counters of [`StatsSnapshot`] as JSON. |
 //! | `GET /health` | `ok`. |
@@ -60,6 +60,9 @@
 //!   would keep a half file.
 //! - **reset**: the TCP connection is aborted with RST (`SO_LINGER` 0) before any response byte:
 //!   the client sees "connection reset by peer".
+//! - **stall** (`?fail=stall` only, counted as a hang): headers and about half the body, then
+//!   nothing until the client gives up or the server shuts down. The client has a half-written
+//!   file open while it waits: what a downloader's Ctrl-C handling must clean up.
 //!
 //! The draw of the `n`-th `/files` request is a hash of the seed and `n` (splitmix64), so the
 //! first `n` requests of a seeded run get exactly the same number of each fault every time,
@@ -75,6 +78,15 @@
 //! Measured on 2 cores (release): 2,000 requests in flight at once (64 KiB bodies, 2 s latency)
 //! peak at 30 MiB RSS on 3 threads, and a request costs the server about 0.1–0.2 ms of CPU,
 //! a new TCP connection included.
+//!
+//! # Logs
+//!
+//! Each connection runs in a `tracing` span (`conn{id, peer}`) and each request in a child span
+//! (`request{method, path}`); injected faults are `info` events, requests and connections
+//! `debug` events. Nothing is printed unless the program installs a subscriber: the
+//! `test-server` binary does, filtered by `RUST_LOG` (`RUST_LOG=shared::server=debug`).
+//!
+//! # Shutdown
 //!
 //! Shutdown (explicit or on `Drop`) stops accepting, lets in-flight requests finish for at most
 //! [`ServerConfig::grace`], answers hung requests with 503 and closes every connection. It never
@@ -111,6 +123,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 /// Listen backlog: connections the kernel queues before `accept`. The default of `std` (128)
 /// makes a burst of 1,000 connects fail or retry with SYN timeouts (1 s, 3 s ...).
@@ -235,6 +248,9 @@ pub enum Fault {
     /// `?fail=reset`
     #[serde(rename = "reset")]
     Reset,
+    /// `?fail=stall` (never drawn at random: headers and half the body, then nothing)
+    #[serde(rename = "stall")]
+    Stall,
 }
 
 impl Fault {
@@ -245,6 +261,7 @@ impl Fault {
             Fault::Hang => "hang",
             Fault::Truncate => "truncate",
             Fault::Reset => "reset",
+            Fault::Stall => "stall",
         }
     }
 }
@@ -263,8 +280,9 @@ impl FromStr for Fault {
             "hang" => Ok(Fault::Hang),
             "truncate" => Ok(Fault::Truncate),
             "reset" => Ok(Fault::Reset),
+            "stall" => Ok(Fault::Stall),
             other => Err(format!(
-                "unknown fault {other:?}: expected 500, hang, truncate, reset or none"
+                "unknown fault {other:?}: expected 500, hang, truncate, reset, stall or none"
             )),
         }
     }
@@ -471,7 +489,7 @@ impl ServerStats {
     fn count_fault(&self, fault: Fault) {
         let counter = match fault {
             Fault::Error500 => &self.faults_500,
-            Fault::Hang => &self.faults_hang,
+            Fault::Hang | Fault::Stall => &self.faults_hang,
             Fault::Truncate => &self.faults_truncate,
             Fault::Reset => &self.faults_reset,
         };
@@ -722,10 +740,12 @@ struct FileQuery {
 /// The routes, as printed by `GET /` and `test-server --help`.
 pub const ROUTES: &str = "\
 Routes:
-  GET /files/{name}                 deterministic body of the configured size (Content-Length set)
+  GET /files/{name}                 deterministic body of the configured size (Content-Length set);
+                                    names may have folders: /files/a/x.bin and /files/b/x.bin differ
       ?size=N                       ... N bytes instead
       ?latency_ms=N&jitter_ms=N     ... this latency (+ uniform jitter) instead of the configured one
       ?fail=500|hang|truncate|reset ... force that fault (fail=none: force success)
+      ?fail=stall                   ... headers and half the body, then nothing until shutdown
   GET /status/{code}                respond with that status (200-599)
   GET /stats                        counters as JSON
   GET /health                       ok
@@ -737,7 +757,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/health", get(|| async { "ok\n" }))
         .route("/stats", get(stats_route))
         .route("/status/{code}", get(status_route))
-        .route("/files/{name}", get(file_route))
+        .route("/files/{*name}", get(file_route))
         .fallback(|| async { (StatusCode::NOT_FOUND, format!("not found\n\n{ROUTES}")) })
         .with_state(shared)
 }
@@ -796,6 +816,7 @@ async fn file_route(
 
     if let Some(fault) = fault {
         shared.stats.count_fault(fault);
+        tracing::info!(%fault, "injected fault");
     }
     let start = name_offset(&name);
     match fault {
@@ -829,6 +850,24 @@ async fn file_route(
             });
             file_response(promised, Body::from_stream(stream::iter(sent).chain(cut)))
         }
+        Some(Fault::Stall) => {
+            // Half the body, then silence until shutdown (or until the client hangs up, which
+            // drops this body and its connection).
+            let promised = size.max(1);
+            let sent = file_chunks(start, size / 2).map(Ok::<_, io::Error>);
+            let shutdown = shared.shutdown.clone();
+            let silence = stream::once(async move {
+                shutdown.cancelled().await;
+                Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "server shutting down during a stall",
+                ))
+            });
+            file_response(
+                promised,
+                Body::from_stream(stream::iter(sent).chain(silence)),
+            )
+        }
         Some(Fault::Reset) => {
             // The connection task sees the token, sets SO_LINGER 0 and drops the socket: the
             // kernel sends RST. This future is dropped with the connection, never completing.
@@ -857,20 +896,23 @@ fn file_response(content_length: usize, body: Body) -> Response {
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let router = router(Arc::clone(&shared));
     let tracker = TaskTracker::new();
+    let mut next_id = 0u64;
     loop {
         let accepted = tokio::select! {
             _ = shared.shutdown.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, _peer)) => {
-                tracker.spawn(serve_connection(
-                    stream,
-                    Arc::clone(&shared),
-                    router.clone(),
-                ));
+            Ok((stream, peer)) => {
+                next_id += 1;
+                // Every event of this connection, its requests' included, carries `conn{id, peer}`.
+                let span = tracing::info_span!("conn", id = next_id, %peer);
+                tracker.spawn(
+                    serve_connection(stream, Arc::clone(&shared), router.clone()).instrument(span),
+                );
             }
-            Err(_) => {
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
                 // Usually EMFILE (out of file descriptors) or a connection aborted while queued.
                 // Back off instead of spinning on an error that repeats until a socket closes.
                 shared.stats.accept_errors.fetch_add(1, Relaxed);
@@ -893,6 +935,7 @@ enum Ended {
 /// or the server shuts down.
 async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, router: Router) {
     let _open = OpenConnection::enter(&shared.stats);
+    tracing::debug!("connection opened");
     // Small responses must not wait for Nagle's algorithm (a 40 ms stall with delayed ACKs).
     let _ = stream.set_nodelay(true);
     let control = ConnControl {
@@ -902,11 +945,20 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, router: Router
     let per_request = control.clone();
     let service = service_fn(move |mut request: hyper::Request<Incoming>| {
         let in_flight = InFlight::enter(&stats);
+        let span = tracing::info_span!(
+            "request",
+            method = %request.method(),
+            path = %request.uri().path()
+        );
         request.extensions_mut().insert(per_request.clone());
-        let response = TowerToHyperService::new(router.clone()).call(request);
+        let response = {
+            let _entered = span.enter(); // the router's synchronous part runs in the span too
+            TowerToHyperService::new(router.clone()).call(request)
+        };
         let stats = Arc::clone(&stats);
         async move {
             let response = response.await?;
+            tracing::debug!(status = response.status().as_u16(), "response");
             stats.count_status(response.status());
             // The body carries the in-flight guard (so a request counts until its last byte)
             // and counts the bytes as hyper pulls them.
@@ -922,6 +974,7 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, router: Router
                 })
             }))
         }
+        .instrument(span)
     });
     let mut conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -947,6 +1000,14 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, router: Router
         }
         other => other,
     };
+    tracing::debug!(
+        ended = match ended {
+            Ended::Done => "closed",
+            Ended::Reset => "reset",
+            Ended::Shutdown => "shutdown",
+        },
+        "connection ended"
+    );
     if let Ended::Reset = ended {
         let stream = conn.into_parts().io.into_inner();
         // SO_LINGER 0 turns close() into an abort: the kernel discards unsent data and sends

@@ -688,3 +688,130 @@ fn binary_prints_its_url_serves_and_stops() {
     assert!(status.success());
     assert!(rest.contains("final: requests 1"), "{rest}");
 }
+
+/// SIGTERM is what `docker stop`, systemd and Kubernetes send: the binary must stop exactly as
+/// on Ctrl-C (the `final:` line, exit 0), not die of the signal.
+#[cfg(unix)]
+#[test]
+fn binary_stops_gracefully_on_sigterm() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_test-server"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains("listening on"), "{first}");
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on our own child; no memory involved.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status}; stdout: {rest}");
+    assert!(rest.contains("final: requests 0"), "{rest}");
+}
+
+/// `RUST_LOG` turns on the server's spans: a request logs its connection and request spans.
+#[test]
+fn binary_logs_requests_with_rust_log() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_test-server"))
+        .args(["--duration", "2"])
+        .env("RUST_LOG", "shared::server=debug")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let addr = first
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_start_matches("http://");
+    let mut socket = std::net::TcpStream::connect(addr).unwrap();
+    socket.set_read_timeout(Some(GUARD)).unwrap();
+    write!(
+        socket,
+        "GET /files/a/x.bin?size=10&fail=500 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    socket.read_to_end(&mut response).unwrap();
+    assert!(response.starts_with(b"HTTP/1.1 500"));
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("conn{id=1 peer=127.0.0.1:"), "{log}");
+    assert!(
+        log.contains("request{method=GET path=/files/a/x.bin}"),
+        "{log}"
+    );
+    assert!(log.contains("injected fault fault=500"), "{log}");
+    assert!(log.contains("status=500"), "{log}");
+}
+
+#[tokio::test]
+async fn nested_paths_are_distinct_files() {
+    let server = TestServer::start(ServerConfig::default().file_size(1000))
+        .await
+        .unwrap();
+    let client = client();
+    let get = |path: &str| {
+        let request = client.get(server.url(path));
+        async move { request.send().await.unwrap().bytes().await.unwrap() }
+    };
+    let a = get("/files/a/file.txt").await;
+    let b = get("/files/b/file.txt").await;
+    assert_eq!(a, expected_body("a/file.txt", 1000));
+    assert_eq!(b, expected_body("b/file.txt", 1000));
+    assert_ne!(a, b, "same last segment, different files");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn stall_sends_half_a_body_then_nothing_until_shutdown() {
+    let server = TestServer::start(ServerConfig::default().grace(Duration::from_millis(50)))
+        .await
+        .unwrap();
+    let response = client()
+        .get(server.url("/files/s.bin?size=200000&fail=stall"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.content_length(), Some(200_000));
+    let mut body = response.bytes_stream();
+    let mut received = 0;
+    while received < 100_000 {
+        let chunk = tokio::time::timeout(GUARD, body.next())
+            .await
+            .expect("the first half arrives")
+            .expect("the body is not over")
+            .expect("no error yet");
+        received += chunk.len();
+    }
+    assert_eq!(received, 100_000);
+    wait_for(&server, "the stall to be counted", |s| s.faults_hang == 1).await;
+    // Nothing more comes while the server runs: the client is left holding half a file.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), body.next())
+            .await
+            .is_err()
+    );
+    server.shutdown().await;
+    let end = tokio::time::timeout(GUARD, body.next())
+        .await
+        .expect("shutdown ends the stall");
+    assert!(matches!(end, Some(Err(_)) | None), "{end:?}");
+}

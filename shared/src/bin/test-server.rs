@@ -13,11 +13,16 @@
 //! whenever something happened):
 //!
 //! ```text
-//! cargo run -p shared --features http --bin test-server -- --port 8080
-//! cargo run -p shared --features http --bin test-server -- --port 8080 --latency-ms 100 --jitter-ms 50
-//! cargo run -p shared --features http --bin test-server -- --port 8080 --error-rate 0.1 --hang-rate 0.02 --truncate-rate 0.02 --reset-rate 0.02
-//! cargo run -p shared --features http --bin test-server -- --port 8080 --urls /tmp/urls.txt --count 1000 --size 100000
+//! cargo run -p shared --bin test-server -- --port 8080
+//! cargo run -p shared --bin test-server -- --port 8080 --latency-ms 100 --jitter-ms 50
+//! cargo run -p shared --bin test-server -- --port 8080 --error-rate 0.1 --hang-rate 0.02 --truncate-rate 0.02 --reset-rate 0.02
+//! cargo run -p shared --bin test-server -- --port 8080 --urls /tmp/urls.txt --count 1000 --size 100000
+//! RUST_LOG=shared::server=debug cargo run -p shared --bin test-server -- --port 8080   # logs
 //! ```
+//!
+//! **Logs**: `RUST_LOG=shared::server=info` prints every injected fault inside its connection and
+//! request spans (`conn{id=3 peer=127.0.0.1:50412}:request{method=GET path=/files/a.bin}:
+//! injected fault fault=500`); `=debug` adds every request, response status and connection.
 //!
 //! Terminal 2, the client:
 //!
@@ -28,11 +33,13 @@
 //! curl --max-time 2 'http://127.0.0.1:8080/files/a.bin?fail=hang'
 //! curl -sS -o /dev/null 'http://127.0.0.1:8080/files/a.bin?fail=truncate'
 //! curl -sS 'http://127.0.0.1:8080/files/a.bin?fail=reset'
+//! curl -sS -o /dev/null --max-time 2 'http://127.0.0.1:8080/files/a.bin?fail=stall'
 //! curl -s http://127.0.0.1:8080/stats
 //! python3 shared/peers/py_downloader.py /tmp/urls.txt /tmp/out --mode asyncio --concurrency 64
 //! ```
 //!
-//! Stop with Ctrl-C (or `--duration SECS`). Add `--help` for every flag and the route list.
+//! Stop with Ctrl-C or SIGTERM (or `--duration SECS`): in-flight requests get a second to finish.
+//! Add `--help` for every flag and the route list.
 //!
 //! *What to observe*:
 //! - `fail=500` prints a body like any other: curl (and reqwest) only report it if asked
@@ -60,16 +67,27 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{CommandFactory as _, Parser};
+use shared::cli;
 use shared::server::{Faults, ROUTES, ServerConfig, TestServer, url_list, write_url_file};
 
 /// Default address: loopback only. `--host 0.0.0.0` exposes it to the network (do that only
 /// on a network you trust: it serves anything to anyone).
 const DEFAULT_HOST: &str = "127.0.0.1";
 
+/// The longest latency or jitter a flag accepts: one hour, in milliseconds.
+const MAX_DELAY_MS: u64 = 3_600_000;
+
+/// The largest `--size`: [`ServerConfig::max_body`]'s default, 1 GiB.
+const MAX_SIZE: usize = 1 << 30;
+
+/// How to turn the logs on, printed by `--help` after the routes.
+const LOGS_HELP: &str = "Logs (stderr): RUST_LOG=shared::server=info prints each injected fault in its
+connection and request spans; RUST_LOG=shared::server=debug adds every request, status and connection.";
+
 /// Local HTTP test server: deterministic files, latency and faults on demand.
 #[derive(Debug, Parser)]
-#[command(version, after_help = ROUTES)]
+#[command(name = "test-server", version)]
 struct Args {
     /// Port to listen on (0: a free port, printed at start).
     #[arg(long, default_value_t = 0)]
@@ -77,26 +95,26 @@ struct Args {
     /// Address to bind.
     #[arg(long, default_value = DEFAULT_HOST)]
     host: IpAddr,
-    /// Delay before each /files response, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 0)]
+    /// Delay before each /files response, in milliseconds (at most an hour).
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = cli::u64_in(0, MAX_DELAY_MS))]
     latency_ms: u64,
     /// Extra random delay in [0, jitter) added to the latency, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 0)]
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = cli::u64_in(0, MAX_DELAY_MS))]
     jitter_ms: u64,
-    /// Size of /files bodies in bytes (when the URL has no ?size=).
-    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
+    /// Size of /files bodies in bytes (when the URL has no ?size=), at most 1 GiB.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024, value_parser = cli::usize_in(0, MAX_SIZE))]
     size: usize,
     /// Probability that a /files request gets a 500.
-    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = cli::probability)]
     error_rate: f64,
     /// Probability that a /files request never gets an answer.
-    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = cli::probability)]
     hang_rate: f64,
     /// Probability that a /files body is cut after about half.
-    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = cli::probability)]
     truncate_rate: f64,
     /// Probability that a /files request gets its TCP connection reset.
-    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = cli::probability)]
     reset_rate: f64,
     /// Seed of the fault and jitter draws (same seed, same fault rates).
     #[arg(long, default_value_t = 42)]
@@ -104,27 +122,63 @@ struct Args {
     /// Write a list of --count file URLs (one per line) to this file, for the downloaders.
     #[arg(long, value_name = "FILE")]
     urls: Option<PathBuf>,
-    /// Number of URLs written by --urls.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    /// Number of URLs written by --urls (at most a million).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = cli::usize_in(1, 1_000_000))]
     count: usize,
     /// Print a stats line at most every SECS seconds, when something changed (0: never).
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = cli::u64_in(0, 86_400))]
     stats_every: u64,
-    /// Stop after SECS seconds (0: run until Ctrl-C).
-    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    /// Stop after SECS seconds (0: run until Ctrl-C or SIGTERM; at most 30 days).
+    #[arg(long, value_name = "SECS", default_value_t = 0, value_parser = cli::u64_in(0, 30 * 86_400))]
     duration: u64,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let faults = Faults {
-        error_500: args.error_rate,
-        hang: args.hang_rate,
-        truncate: args.truncate_rate,
-        reset: args.reset_rate,
-    };
-    faults.validate()?;
+impl Args {
+    /// The command line, with the routes and the logs line after the flags in `--help`.
+    fn parse_with_help() -> Args {
+        use clap::FromArgMatches as _;
+        let command = Args::command().after_help(format!("{ROUTES}\n{LOGS_HELP}"));
+        let mut matches = command.get_matches();
+        Args::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.exit())
+    }
+
+    /// The fault rates; their sum must be at most 1, which no single flag can check: a bad sum
+    /// is a usage error (exit 2) like any other bad value.
+    fn faults(&self) -> Faults {
+        let faults = Faults {
+            error_500: self.error_rate,
+            hang: self.hang_rate,
+            truncate: self.truncate_rate,
+            reset: self.reset_rate,
+        };
+        if let Err(e) = faults.validate() {
+            Args::command()
+                .error(clap::error::ErrorKind::ValueValidation, e)
+                .exit();
+        }
+        faults
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse_with_help();
+    let faults = args.faults();
+    // Logs go to stderr, off unless RUST_LOG asks: stdout stays the URL, the tips and the stats.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("building the runtime")?
+        .block_on(serve(args, faults))
+}
+
+async fn serve(args: Args, faults: Faults) -> anyhow::Result<()> {
     let config = ServerConfig::default()
         .addr(SocketAddr::new(args.host, args.port))
         .latency(Duration::from_millis(args.latency_ms))
@@ -136,7 +190,10 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
     let base = server.base_url();
-
+    // SIGTERM (docker stop, systemd, Kubernetes) takes the same graceful path as Ctrl-C; a second,
+    // separate signal forces the exit. Registered before the first line is printed, so a script
+    // that signals as soon as it reads the URL never meets the default action (death).
+    let stop = shared::shutdown::cancel_on_ctrl_c();
     // Written before the first line is printed, so a script that waits for the URL can use
     // the file at once.
     if let Some(path) = &args.urls {
@@ -168,7 +225,7 @@ async fn main() -> anyhow::Result<()> {
         if args.duration > 0 {
             "Stopping after --duration."
         } else {
-            "Ctrl-C to stop."
+            "Ctrl-C (or SIGTERM) to stop."
         }
     );
 
@@ -181,9 +238,11 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     tokio::pin!(stop_after);
-    // `interval` with a zero period panics; a very long one stands for "never".
+
+    // `interval` with a zero period panics; a year stands for "never" (`--stats-every` is at
+    // most a day, so `now + period` cannot overflow).
     let period = match args.stats_every {
-        0 => Duration::from_secs(u64::from(u32::MAX)),
+        0 => Duration::from_secs(365 * 86_400),
         secs => Duration::from_secs(secs),
     };
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -191,10 +250,7 @@ async fn main() -> anyhow::Result<()> {
     let mut last = server.stats();
     loop {
         tokio::select! {
-            signal = tokio::signal::ctrl_c() => {
-                signal.context("cannot listen for Ctrl-C")?;
-                break;
-            }
+            () = stop.cancelled() => break,
             () = &mut stop_after => break,
             _ = ticks.tick() => {
                 let now = server.stats();
