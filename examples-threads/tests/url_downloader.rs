@@ -2,6 +2,9 @@
 //! truncated bodies and resets; a URL file with bad lines; Ctrl-C. They assert behaviour
 //! (files, exit codes, reported failures), never timings.
 
+// Test helpers panic on failure like the tests themselves (clippy.toml only exempts `#[test]` fns).
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -339,4 +342,216 @@ fn ctrl_c_stops_cleanly_without_partial_files() {
     assert!(stderr.contains("interrupted:"), "{stderr}");
     let done = assert_only_complete_files(dir.path());
     assert!(done < 400, "it stopped early ({done} files)");
+}
+
+/// Writes `text` as a URL file in `dir` and runs the downloader on it into `dir/out`.
+fn run_list(dir: &Path, text: &[u8], extra: &[&str]) -> (Output, std::path::PathBuf) {
+    let list = dir.join("urls.txt");
+    std::fs::write(&list, text).unwrap();
+    let out_dir = dir.join("out");
+    let mut args = vec![
+        "--urls",
+        list.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    (run(&args), out_dir)
+}
+
+/// Issue 12, defect 1: URLs with the same last segment (in other folders, in another case) were
+/// written to one file, and a numbered duplicate could take a name another line had.
+#[test]
+fn distinct_urls_with_the_same_file_name_are_distinct_files() {
+    let server = TestServer::spawn(ServerConfig::default().file_size(3000)).unwrap();
+    let paths = [
+        "a/file.txt",
+        "b/file.txt",
+        "ok/file-2.txt",
+        "c/FILE.TXT",
+        "k.bin",
+        "k.bin.part",
+    ];
+    let text: String = paths
+        .iter()
+        .map(|p| format!("{}\n", server.url(&format!("/files/{p}"))))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, out_dir) = run_list(dir.path(), text.as_bytes(), &["--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out)["ok"], 6);
+    // The rule (shared::urls): first come keeps its name; a later one gets the first number no
+    // other line's name has, compared without case; `.part` is only ever a hidden temp name.
+    let expected = [
+        ("file.txt", "a/file.txt"),
+        ("file-3.txt", "b/file.txt"),
+        ("file-2.txt", "ok/file-2.txt"),
+        ("FILE-4.TXT", "c/FILE.TXT"),
+        ("k.bin", "k.bin"),
+        ("k.bin.part", "k.bin.part"),
+    ];
+    let mut names: Vec<&str> = expected.iter().map(|(n, _)| *n).collect();
+    names.sort_unstable();
+    assert_eq!(files(&out_dir), names);
+    for (name, served) in expected {
+        let body = std::fs::read(out_dir.join(name)).unwrap();
+        assert!(
+            body.len() == 3000 && check_body(served, &body),
+            "{name} does not hold /files/{served}"
+        );
+    }
+}
+
+/// Issue 12, defect 10: one non-UTF-8 byte rejected the whole list.
+#[test]
+fn a_line_that_is_not_utf8_is_reported_and_the_others_are_downloaded() {
+    let server = TestServer::spawn(ServerConfig::default().file_size(1000)).unwrap();
+    let mut text = format!("{}\n", server.file_url(1)).into_bytes();
+    text.extend_from_slice(b"http://127.0.0.1/caf\xE9.bin\n");
+    text.extend_from_slice(format!("{}\n", server.file_url(2)).as_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let (out, out_dir) = run_list(dir.path(), &text, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a bad line fails the run: {stderr}"
+    );
+    assert!(
+        stderr.contains("skipping line 2:") && stderr.contains("not UTF-8"),
+        "{stderr}"
+    );
+    assert_eq!(files(&out_dir), vec!["000001.bin", "000002.bin"]);
+    assert_only_complete_files(&out_dir);
+}
+
+#[cfg(unix)]
+fn signal(child: &std::process::Child, sig: i32) {
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on our own child; no memory involved.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+}
+
+/// Starts the downloader on a list whose first file stalls after half its body (the worker is
+/// stuck in a blocking read with a `.part` file on disk), waits for that half, and returns.
+#[cfg(unix)]
+fn start_stalled(dir: &Path, server: &TestServer, timeout: &str) -> std::process::Child {
+    let list = dir.join("urls.txt");
+    let mut text = format!(
+        "{}\n",
+        server.url("/files/stall.bin?size=2000000&fail=stall")
+    );
+    for i in 0..4 {
+        text.push_str(&server.file_url(i));
+        text.push('\n');
+    }
+    std::fs::write(&list, text).unwrap();
+    let out_dir = dir.join("out");
+    let child = Command::new(BIN)
+        .args([
+            "--urls",
+            list.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ])
+        .args(["--workers", "2", "--retries", "0", "--timeout", timeout])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the whole first half is on disk: from then on the worker is blocked in `read`
+    // (before that it still checks the stop flag between chunks, and stops cleanly).
+    let half_written = || {
+        files(&out_dir).iter().any(|n| {
+            n.ends_with(".part")
+                && std::fs::metadata(out_dir.join(n)).is_ok_and(|m| m.len() >= 1_000_000)
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !out_dir.exists() || !half_written() {
+        assert!(
+            Instant::now() < deadline,
+            "the stalled download never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+}
+
+/// Issue 12, defect 5: under `timeout` (or any wrapper that forwards the terminal's signal), one
+/// Ctrl-C arrives as two SIGINTs. They count as one press: a clean stop, no `.part` left.
+#[cfg(unix)]
+#[test]
+fn two_sigints_a_millisecond_apart_are_one_clean_stop() {
+    let server =
+        TestServer::spawn(ServerConfig::default().grace(Duration::from_millis(50))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let child = start_stalled(dir.path(), &server, "3");
+    signal(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(1));
+    signal(&child, libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted:"), "clean path: {stderr}");
+    assert!(!stderr.contains("second interrupt"), "{stderr}");
+    assert_only_complete_files(&dir.path().join("out"));
+}
+
+/// Issue 12, defect 5: a real second Ctrl-C (the worker is stuck in a read for two minutes)
+/// forces the exit, and the forced exit still deletes every temporary file.
+#[cfg(unix)]
+#[test]
+fn a_second_sigint_forces_the_exit_and_leaves_no_partial_file() {
+    let server =
+        TestServer::spawn(ServerConfig::default().grace(Duration::from_millis(50))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let child = start_stalled(dir.path(), &server, "120");
+    signal(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&child, libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("second interrupt"), "forced path: {stderr}");
+    assert_only_complete_files(&dir.path().join("out"));
+}
+
+/// SIGTERM (docker stop, systemd, Kubernetes) takes the Ctrl-C path: summary, 130, no `.part`.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_cleanly_like_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(BIN)
+        .args([
+            "--count",
+            "400",
+            "--latency-ms",
+            "100",
+            "--workers",
+            "4",
+            "--size",
+            "300000",
+        ])
+        .args(["--out", dir.path().to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !files(dir.path()).iter().any(|n| n.ends_with(".bin")) {
+        assert!(Instant::now() < deadline, "no file downloaded in 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&child, libc::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted:"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("downloaded "));
+    assert!(assert_only_complete_files(dir.path()) < 400);
 }
