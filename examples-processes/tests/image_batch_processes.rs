@@ -331,3 +331,26 @@ fn sigterm_mid_batch_stops_cleanly_and_reaps_every_worker() {
     let left = processes_with(&format!("--parent-pid {parent}"));
     assert!(left.is_empty(), "workers left behind: {left:?}");
 }
+
+/// Issue 12: `--blur inf` and `--workers 18446744073709551615` panicked, `--workers 0` and
+/// `--max-megapixels NaN` ended with exit 1 after generating the samples. Refused by clap now.
+#[test]
+fn bad_numbers_are_refused_before_any_work() {
+    let max = "18446744073709551615";
+    for args in [
+        ["--blur", "inf"],
+        ["--max-megapixels", "NaN"],
+        ["--workers", "0"],
+        ["--workers", max],
+        ["--count", max],
+        ["--memory-budget", "-1"],
+    ] {
+        // `--flag=value`: `-1` on its own would be read as a flag.
+        let arg = format!("{}={}", args[0], args[1]);
+        let out = Command::new(BIN).arg(&arg).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(args[0]), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: work started");
+    }
+}

@@ -541,3 +541,31 @@ fn sigterm_mid_batch_stops_cleanly() {
         image::load_from_memory(&bytes).unwrap();
     }
 }
+
+/// Issue 12: `--blur inf` panicked, `--max-megapixels 0`/`-1`/`NaN` and `--threads 0` ended
+/// with exit 1 after generating the samples, `--threads 18446744073709551615` hung. All are
+/// refused by clap now: exit 2, the flag named, nothing generated.
+#[test]
+fn bad_numbers_are_refused_before_any_work() {
+    let max = "18446744073709551615";
+    for args in [
+        ["--blur", "inf"],
+        ["--blur", "1e30"],
+        ["--max-megapixels", "0"],
+        ["--max-megapixels", "-1"],
+        ["--max-megapixels", "NaN"],
+        ["--threads", "0"],
+        ["--threads", max],
+        ["--count", max],
+        ["--memory-budget", "0"],
+        ["--memory-budget", max],
+    ] {
+        // `--flag=value`: `-1` on its own would be read as a flag.
+        let arg = format!("{}={}", args[0], args[1]);
+        let out = Command::new(BIN).arg(&arg).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(args[0]), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: work started");
+    }
+}

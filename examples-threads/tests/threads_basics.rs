@@ -188,3 +188,37 @@ fn thread_pool_survives_panicking_jobs_and_agrees() {
             .all(|r| r["agrees"] == true)
     );
 }
+
+/// Issue 12: numbers that used to panic, hang or fail late (`--jobs 0` exit 1, `--workers 0`
+/// and `--jobs 18446744073709551615` panics, `--messages 18446744073709551615` running for ever)
+/// are refused by clap: exit status 2 and a message naming the flag, before any work.
+#[test]
+fn bad_numbers_are_refused_before_any_work() {
+    let max = "18446744073709551615";
+    for (bin, args) in [
+        (HELLO, vec!["--workers", "0"]),
+        (HELLO, vec!["--spawn-count", "0"]),
+        (HELLO, vec!["--workers", max]),
+        (CPU, vec!["--jobs", "0"]),
+        (CPU, vec!["--jobs", max]),
+        (CPU, vec!["--max-threads", max]),
+        (CPU, vec!["--repeat", "0"]),
+        (CHANNELS, vec!["--messages", max]),
+        (CHANNELS, vec!["--producers", max]),
+        (CHANNELS, vec!["--capacity", max]),
+        (CHANNELS, vec!["--consumer-delay-ms", max]),
+        (SHARED, vec!["--threads", max]),
+        (SHARED, vec!["--ops", max]),
+        (SHARED, vec!["--threads", "0"]),
+        (POOL, vec!["--workers", "0"]),
+        (POOL, vec!["--jobs", "0"]),
+        (POOL, vec!["--rounds", "0"]),
+        (POOL, vec!["--panics", max]),
+    ] {
+        let out = Command::new(bin).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bin} {args:?}: {stderr}");
+        assert!(stderr.contains(args[0]), "{bin} {args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{bin} {args:?}: {stderr}");
+    }
+}

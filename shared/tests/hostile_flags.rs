@@ -121,7 +121,8 @@ fn profile(bin: &str) -> Profile {
         "hello-threads" => (&["--spawn-count", "10"], false),
         "shared-state" => (&["--ops", "1000"], false),
         "thread-channels" => (&["--messages", "50"], false),
-        "thread-pool" => (&["--jobs", "8", "--rounds", "1000"], false),
+        // `--panics 0`: its deliberate panics print "panicked at" (caught by the pool) by design.
+        "thread-pool" => (&["--jobs", "8", "--rounds", "1000", "--panics", "0"], false),
         "url-downloader" => (&["--count", "5", "--latency-ms", "1"], false),
         "test-server" => (&[], true),
         _ => return QUICK,

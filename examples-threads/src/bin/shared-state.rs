@@ -3,6 +3,8 @@
 //!
 //! Course section **8.1 — Threading et multiprocessing** (`threading.Lock`, shared variables).
 //!
+//! Crates: `parking_lot = "0.13"`
+//!
 //! # Concepts
 //! - `Arc<T>`: shared ownership across threads (reference count updated atomically).
 //! - `Mutex<T>` *owns* the data it protects: you cannot touch the counter without the guard, and
@@ -27,8 +29,9 @@
 //! - Table 1 (every operation writes): with 2+ threads, the shared versions are *slower* than one
 //!   thread with a plain `u64`. Contention, not work, dominates. The thread-local version scales.
 //! - Table 2 (read-mostly, 1 write in 100): `RwLock` does *not* win here, it can even lose to
-//!   `Mutex` (3× slower measured on 2 cores): each `read()` is an atomic write to the reader
-//!   count, so the readers still fight over one cache line, and the critical section is tiny.
+//!   `Mutex` by a wide margin (figures in the README): each `read()` is an atomic write to the
+//!   reader count, so the readers still fight over one cache line, and the critical section is
+//!   tiny.
 //!   Atomics beat both.
 //! - Every row agrees on the final count: correctness is never traded for speed here.
 //!
@@ -42,40 +45,261 @@
 //! 4. In the poisoning demo, use `lock().unwrap_or_else(PoisonError::into_inner)`: when is that
 //!    the right call, and when would you rather propagate the error?
 
+// === Lesson: copy from here ===
+
+/// Table 1: one shared counter, every operation a write, done five ways.
+mod counters {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex, PoisonError, RwLock};
+    use std::thread;
+
+    /// Spawn `threads` scoped threads running `f` and wait for them (`f` borrows the shared state).
+    pub fn run_threads(threads: usize, f: impl Fn() + Sync) {
+        thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(&f);
+            }
+        });
+    }
+
+    pub fn counter_mutex(threads: usize, ops: u64) -> u64 {
+        // `Arc` is what `thread::spawn` would need; with `thread::scope` a plain `&Mutex` would do.
+        // Kept here because it is the shape you will write with long-lived threads.
+        let counter = Arc::new(Mutex::new(0u64));
+        run_threads(threads, || {
+            for _ in 0..ops {
+                // The guard is a temporary: locked and unlocked on this line.
+                *counter.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+            }
+        });
+        *counter.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn counter_rwlock(threads: usize, ops: u64) -> u64 {
+        let counter = Arc::new(RwLock::new(0u64));
+        run_threads(threads, || {
+            for _ in 0..ops {
+                *counter.write().unwrap_or_else(PoisonError::into_inner) += 1;
+            }
+        });
+        *counter.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn counter_parking_lot(threads: usize, ops: u64) -> u64 {
+        // parking_lot's lock() returns the guard directly: it has no poisoning.
+        let counter = Arc::new(parking_lot::Mutex::new(0u64));
+        run_threads(threads, || {
+            for _ in 0..ops {
+                *counter.lock() += 1;
+            }
+        });
+        *counter.lock()
+    }
+
+    pub fn counter_atomic(threads: usize, ops: u64) -> u64 {
+        let counter = Arc::new(AtomicU64::new(0));
+        run_threads(threads, || {
+            for _ in 0..ops {
+                // Relaxed: we only need the increments not to be lost, not to order other memory.
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        // The scope joined every thread, which orders all their writes before this load.
+        counter.load(Ordering::Relaxed)
+    }
+
+    pub fn counter_local_then_merge(threads: usize, ops: u64) -> u64 {
+        let total = AtomicU64::new(0);
+        run_threads(threads, || {
+            let mut local = 0u64;
+            for _ in 0..ops {
+                local = std::hint::black_box(local + 1);
+            }
+            total.fetch_add(local, Ordering::Relaxed); // one contended write per thread, not per op
+        });
+        total.into_inner()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn every_counter_counts_every_increment() {
+            for threads in [1, 3] {
+                let expected = threads as u64 * 10_000;
+                assert_eq!(counter_mutex(threads, 10_000), expected);
+                assert_eq!(counter_rwlock(threads, 10_000), expected);
+                assert_eq!(counter_parking_lot(threads, 10_000), expected);
+                assert_eq!(counter_atomic(threads, 10_000), expected);
+                assert_eq!(counter_local_then_merge(threads, 10_000), expected);
+            }
+        }
+    }
+}
+
+/// Table 2: a read-mostly table behind a `Mutex`, an `RwLock`, or atomics.
+mod read_mostly {
+    use super::counters::run_threads;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+    /// One write every `WRITE_EVERY` operations.
+    pub const WRITE_EVERY: u64 = 100;
+    /// Slots in the table.
+    pub const SLOTS: usize = 64;
+
+    /// The read-mostly loop shared by the three table variants: `read(slot)` most of the time,
+    /// `write(slot)` every `WRITE_EVERY` ops. Returns nothing: the result is the table's final sum.
+    fn read_mostly_ops(ops: u64, read: impl Fn(usize) -> u64, write: impl Fn(usize)) {
+        let mut acc = 0u64;
+        for i in 0..ops {
+            let slot = (i as usize).wrapping_mul(31) % SLOTS;
+            if i % WRITE_EVERY == 0 {
+                write(slot);
+            } else {
+                acc = acc.wrapping_add(read(slot));
+            }
+        }
+        std::hint::black_box(acc);
+    }
+
+    pub fn table_mutex(threads: usize, ops: u64) -> u64 {
+        let table = Arc::new(Mutex::new(vec![0u64; SLOTS]));
+        let lock = || table.lock().unwrap_or_else(PoisonError::into_inner);
+        run_threads(threads, || {
+            read_mostly_ops(ops, |s| lock()[s], |s| lock()[s] += 1);
+        });
+        lock().iter().sum()
+    }
+
+    pub fn table_rwlock(threads: usize, ops: u64) -> u64 {
+        let table = Arc::new(RwLock::new(vec![0u64; SLOTS]));
+        run_threads(threads, || {
+            read_mostly_ops(
+                ops,
+                |s| table.read().unwrap_or_else(PoisonError::into_inner)[s],
+                |s| table.write().unwrap_or_else(PoisonError::into_inner)[s] += 1,
+            );
+        });
+        table
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .sum()
+    }
+
+    pub fn table_atomics(threads: usize, ops: u64) -> u64 {
+        let table: Arc<[AtomicU64]> = (0..SLOTS).map(|_| AtomicU64::new(0)).collect();
+        run_threads(threads, || {
+            read_mostly_ops(
+                ops,
+                |s| table[s].load(Ordering::Relaxed),
+                |s| {
+                    table[s].fetch_add(1, Ordering::Relaxed);
+                },
+            );
+        });
+        table.iter().map(|a| a.load(Ordering::Relaxed)).sum()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn read_mostly_tables_record_every_write() {
+            let writes = 4 * 1_000u64.div_ceil(WRITE_EVERY);
+            assert_eq!(table_mutex(4, 1_000), writes);
+            assert_eq!(table_rwlock(4, 1_000), writes);
+            assert_eq!(table_atomics(4, 1_000), writes);
+        }
+    }
+}
+
+/// Part 3: a panic while holding a `Mutex` poisons it.
+mod poisoning {
+    use std::sync::{Arc, Mutex, PoisonError};
+    use std::thread;
+
+    /// A thread panics while holding the lock; the next `lock()` reports the poison, and we choose
+    /// to recover the data (a counter cannot be left half-updated by `+= 1`).
+    pub fn poisoning_demo() -> Result<String, String> {
+        let data = Arc::new(Mutex::new(vec![1, 2, 3]));
+        let d = Arc::clone(&data);
+        // Silence the default panic message for this deliberate panic only, then restore it.
+        let previous_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let joined = thread::spawn(move || {
+            let mut guard = d.lock().unwrap_or_else(PoisonError::into_inner);
+            guard.push(4);
+            panic!("crash while holding the lock");
+        })
+        .join();
+        std::panic::set_hook(previous_hook);
+        if joined.is_ok() {
+            return Err("the thread was supposed to panic".into());
+        }
+        let message = match data.lock() {
+            Ok(_) => "not poisoned (unexpected)".to_owned(),
+            Err(poisoned) => {
+                let guard = poisoned.into_inner();
+                format!(
+                    "a thread panicked holding the Mutex; lock() now returns Err(PoisonError).\n   \
+                     into_inner() recovers the data: {:?} (the push before the panic is kept).",
+                    *guard
+                )
+            }
+        };
+        Ok(message)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::poisoning_demo;
+
+        #[test]
+        fn poisoned_mutex_is_reported_and_recovered() {
+            let msg = poisoning_demo().unwrap();
+            assert!(msg.contains("PoisonError"), "{msg}");
+            assert!(msg.contains("[1, 2, 3, 4]"), "{msg}");
+        }
+    }
+}
+
+// === Harness: not part of the lesson ===
+
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread;
 
-use anyhow::Context;
 use clap::Parser;
-use shared::report::{Row, SpeedupTable, print_json, timed};
+use counters::{
+    counter_atomic, counter_local_then_merge, counter_mutex, counter_parking_lot, counter_rwlock,
+};
+use read_mostly::{SLOTS, WRITE_EVERY, table_atomics, table_mutex, table_rwlock};
+use shared::cli;
+use shared::report::{Row, SpeedupTable, Timed, print_json, timed};
 
 /// Measure Mutex, RwLock and atomics on the same shared-counter and read-mostly workloads.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
     /// Threads sharing the state [default: available_parallelism].
-    #[arg(long)]
+    #[arg(long, value_parser = cli::usize_in(1, 256))]
     threads: Option<usize>,
     /// Operations per thread.
-    #[arg(long, default_value_t = 5_000_000)]
+    #[arg(long, default_value_t = 5_000_000, value_parser = cli::u64_in(1, 1_000_000_000))]
     ops: u64,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
 }
 
-/// One write every `WRITE_EVERY` operations in the read-mostly workload.
-const WRITE_EVERY: u64 = 100;
-/// Slots in the read-mostly table.
-const SLOTS: usize = 64;
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    let threads = args.threads.unwrap_or(cores).max(1);
-    let ops = args.ops.max(1);
+    let threads = args.threads.unwrap_or(cores);
+    let ops = args.ops;
     let expected = threads as u64 * ops;
 
     // ---- Table 1: every operation is a write (a hit counter) ---------------------------------
@@ -121,7 +345,7 @@ fn main() -> anyhow::Result<()> {
     read_mostly.push(row("Arc<[AtomicU64]>", &t, writes).note("plain loads, no lock at all"));
 
     // ---- Poisoning ----------------------------------------------------------------------------
-    let poison = poisoning_demo().context("poisoning demo")?;
+    let poison = poisoning::poisoning_demo().map_err(anyhow::Error::msg)?;
 
     if args.json {
         print_json(&serde_json::json!({
@@ -144,191 +368,8 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn row(name: &str, t: &shared::report::Timed<u64>, expected: u64) -> Row {
+fn row(name: &str, t: &Timed<u64>, expected: u64) -> Row {
     Row::new(name, t.wall)
         .cpu(t.cpu)
         .agrees(t.value == expected)
-}
-
-/// Spawn `threads` scoped threads running `f` and wait for them (`f` borrows the shared state).
-fn run_threads(threads: usize, f: impl Fn() + Sync) {
-    thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(&f);
-        }
-    });
-}
-
-fn counter_mutex(threads: usize, ops: u64) -> u64 {
-    // `Arc` is what `thread::spawn` would need; with `thread::scope` a plain `&Mutex` would do.
-    // Kept here because it is the shape you will write with long-lived threads.
-    let counter = Arc::new(Mutex::new(0u64));
-    run_threads(threads, || {
-        for _ in 0..ops {
-            // The guard is a temporary: locked and unlocked on this line.
-            *counter.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-        }
-    });
-    *counter.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn counter_rwlock(threads: usize, ops: u64) -> u64 {
-    let counter = Arc::new(RwLock::new(0u64));
-    run_threads(threads, || {
-        for _ in 0..ops {
-            *counter.write().unwrap_or_else(PoisonError::into_inner) += 1;
-        }
-    });
-    *counter.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn counter_parking_lot(threads: usize, ops: u64) -> u64 {
-    // parking_lot's lock() returns the guard directly: it has no poisoning.
-    let counter = Arc::new(parking_lot::Mutex::new(0u64));
-    run_threads(threads, || {
-        for _ in 0..ops {
-            *counter.lock() += 1;
-        }
-    });
-    *counter.lock()
-}
-
-fn counter_atomic(threads: usize, ops: u64) -> u64 {
-    let counter = Arc::new(AtomicU64::new(0));
-    run_threads(threads, || {
-        for _ in 0..ops {
-            // Relaxed: we only need the increments not to be lost, not to order other memory.
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-    });
-    // The scope joined every thread, which orders all their writes before this load.
-    counter.load(Ordering::Relaxed)
-}
-
-fn counter_local_then_merge(threads: usize, ops: u64) -> u64 {
-    let total = AtomicU64::new(0);
-    run_threads(threads, || {
-        let mut local = 0u64;
-        for _ in 0..ops {
-            local = std::hint::black_box(local + 1);
-        }
-        total.fetch_add(local, Ordering::Relaxed); // one contended write per thread, not per op
-    });
-    total.into_inner()
-}
-
-/// The read-mostly loop shared by the three table variants: `read(slot)` most of the time,
-/// `write(slot)` every `WRITE_EVERY` ops. Returns nothing: the result is the table's final sum.
-fn read_mostly_ops(ops: u64, read: impl Fn(usize) -> u64, write: impl Fn(usize)) {
-    let mut acc = 0u64;
-    for i in 0..ops {
-        let slot = (i as usize).wrapping_mul(31) % SLOTS;
-        if i % WRITE_EVERY == 0 {
-            write(slot);
-        } else {
-            acc = acc.wrapping_add(read(slot));
-        }
-    }
-    std::hint::black_box(acc);
-}
-
-fn table_mutex(threads: usize, ops: u64) -> u64 {
-    let table = Arc::new(Mutex::new(vec![0u64; SLOTS]));
-    let lock = || table.lock().unwrap_or_else(PoisonError::into_inner);
-    run_threads(threads, || {
-        read_mostly_ops(ops, |s| lock()[s], |s| lock()[s] += 1);
-    });
-    lock().iter().sum()
-}
-
-fn table_rwlock(threads: usize, ops: u64) -> u64 {
-    let table = Arc::new(RwLock::new(vec![0u64; SLOTS]));
-    run_threads(threads, || {
-        read_mostly_ops(
-            ops,
-            |s| table.read().unwrap_or_else(PoisonError::into_inner)[s],
-            |s| table.write().unwrap_or_else(PoisonError::into_inner)[s] += 1,
-        );
-    });
-    table
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .sum()
-}
-
-fn table_atomics(threads: usize, ops: u64) -> u64 {
-    let table: Arc<[AtomicU64]> = (0..SLOTS).map(|_| AtomicU64::new(0)).collect();
-    run_threads(threads, || {
-        read_mostly_ops(
-            ops,
-            |s| table[s].load(Ordering::Relaxed),
-            |s| {
-                table[s].fetch_add(1, Ordering::Relaxed);
-            },
-        );
-    });
-    table.iter().map(|a| a.load(Ordering::Relaxed)).sum()
-}
-
-/// A thread panics while holding the lock; the next `lock()` reports the poison, and we choose
-/// to recover the data (a counter cannot be left half-updated by `+= 1`).
-fn poisoning_demo() -> anyhow::Result<String> {
-    let data = Arc::new(Mutex::new(vec![1, 2, 3]));
-    let d = Arc::clone(&data);
-    // Silence the default panic message for this deliberate panic only, then restore it.
-    let previous_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let joined = thread::spawn(move || {
-        let mut guard = d.lock().unwrap_or_else(PoisonError::into_inner);
-        guard.push(4);
-        panic!("crash while holding the lock");
-    })
-    .join();
-    std::panic::set_hook(previous_hook);
-    anyhow::ensure!(joined.is_err(), "the thread was supposed to panic");
-    let message = match data.lock() {
-        Ok(_) => "not poisoned (unexpected)".to_owned(),
-        Err(poisoned) => {
-            let guard = poisoned.into_inner();
-            format!(
-                "a thread panicked holding the Mutex; lock() now returns Err(PoisonError).\n   \
-                 into_inner() recovers the data: {:?} (the push before the panic is kept).",
-                *guard
-            )
-        }
-    };
-    Ok(message)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_counter_counts_every_increment() {
-        for threads in [1, 3] {
-            let expected = threads as u64 * 10_000;
-            assert_eq!(counter_mutex(threads, 10_000), expected);
-            assert_eq!(counter_rwlock(threads, 10_000), expected);
-            assert_eq!(counter_parking_lot(threads, 10_000), expected);
-            assert_eq!(counter_atomic(threads, 10_000), expected);
-            assert_eq!(counter_local_then_merge(threads, 10_000), expected);
-        }
-    }
-
-    #[test]
-    fn read_mostly_tables_record_every_write() {
-        let writes = 4 * 1_000u64.div_ceil(WRITE_EVERY);
-        assert_eq!(table_mutex(4, 1_000), writes);
-        assert_eq!(table_rwlock(4, 1_000), writes);
-        assert_eq!(table_atomics(4, 1_000), writes);
-    }
-
-    #[test]
-    fn poisoned_mutex_is_reported_and_recovered() {
-        let msg = poisoning_demo().unwrap();
-        assert!(msg.contains("PoisonError"), "{msg}");
-        assert!(msg.contains("[1, 2, 3, 4]"), "{msg}");
-    }
 }

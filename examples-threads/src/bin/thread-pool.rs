@@ -274,6 +274,7 @@ use std::thread;
 use anyhow::Context;
 use clap::Parser;
 use rayon::prelude::*;
+use shared::cli;
 use shared::report::{Row, SpeedupTable, print_json, timed};
 use shared::work::cpu_task;
 
@@ -282,26 +283,29 @@ use shared::work::cpu_task;
 #[command(version)]
 struct Args {
     /// Worker threads for every variant [default: available_parallelism].
-    #[arg(long)]
+    #[arg(long, value_parser = cli::usize_in(1, 256))]
     workers: Option<usize>,
     /// Number of jobs.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = cli::usize_in(1, 100_000))]
     jobs: usize,
     /// Base rounds of `cpu_task` per job; job i does 1× to 4× this, growing with i.
-    #[arg(long, default_value_t = 2_000_000)]
+    #[arg(long, default_value_t = 2_000_000, value_parser = cli::u32_in(1, MAX_ROUNDS))]
     rounds: u32,
     /// Extra jobs that panic, submitted to the hand-built pool among the others.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = cli::usize_in(0, 1_000))]
     panics: usize,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
 }
 
+/// Largest `--rounds`: the biggest job does 4× this, and must still fit in a `u32`.
+const MAX_ROUNDS: u32 = u32::MAX / 4;
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    let workers = args.workers.unwrap_or(cores).max(1);
+    let workers = args.workers.unwrap_or(cores);
     let jobs = job_sizes(args.jobs, args.rounds);
     let ideal_of = |base: std::time::Duration| base / workers.min(cores) as u32;
 
