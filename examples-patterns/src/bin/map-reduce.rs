@@ -472,9 +472,9 @@ mod fold_reduce {
 }
 
 /// The shuffle: route each word to one of P shards by its hash during the map, then reduce
-/// every shard on its own. No shard is ever merged with another.
+/// every shard on its own, into a map that only one task ever touches. No merge of big maps.
 mod shuffle {
-    use super::words::{Counts, Word, for_each_word, merge, top_k};
+    use super::words::{Counts, Word, for_each_word, top_k};
     use rayon::prelude::*;
     use rustc_hash::FxBuildHasher;
     use std::hash::BuildHasher;
@@ -492,37 +492,49 @@ mod shuffle {
         ((hash >> 32) % shards as u64) as usize
     }
 
-    /// Map: each rayon job counts its chunks into `shards` small maps, one per shard. Shuffle:
-    /// shard s of every job goes to one place (here a column of maps; across machines, the
-    /// worker that owns s). Reduce: the columns are merged in parallel, each on its own.
-    pub fn count_shuffled<C: AsRef<[u8]> + Send>(
-        chunks: impl ParallelIterator<Item = C>,
+    /// Counts `chunks` in rounds of a few chunks per thread, each round in two parallel steps:
+    /// - **map**, one task per chunk: count its words into one small map per shard (a combiner:
+    ///   each map holds a few thousand words, so it stays in the CPU's cache);
+    /// - **reduce**, one task per shard: add shard s of every chunk into shard s's own map.
+    ///
+    /// Moving the pieces from the first step to the second is the shuffle (across machines, it
+    /// is the network: see `map-reduce-distributed`). Every word is added to its final map once
+    /// per chunk, by the one task that owns its shard, instead of climbing a tree of merges of
+    /// maps that each hold most of the vocabulary. Rounds keep memory bounded on a stream.
+    pub fn count_shuffled<C: AsRef<[u8]> + Sync>(
+        mut chunks: impl Iterator<Item = C>,
         shards: usize,
     ) -> ShardedCounts {
         let shards = shards.max(1);
-        let per_job: Vec<Vec<Counts>> = chunks
-            .fold(
-                || vec![Counts::default(); shards],
-                |mut maps, chunk| {
+        let round = 4 * rayon::current_num_threads();
+        let mut owned: Vec<Counts> = vec![Counts::default(); shards];
+        loop {
+            let batch: Vec<C> = chunks.by_ref().take(round).collect();
+            if batch.is_empty() {
+                return ShardedCounts { shards: owned };
+            }
+            let per_chunk: Vec<Vec<Counts>> = batch
+                .par_iter()
+                .map(|chunk| {
+                    let mut maps = vec![Counts::default(); shards];
                     for_each_word(chunk.as_ref(), |word| {
-                        let s = shard_of(&word, shards);
-                        *maps[s].entry(word).or_insert(0) += 1;
+                        *maps[shard_of(&word, shards)].entry(word).or_insert(0) += 1;
                     });
                     maps
-                },
-            )
-            .collect();
-        let mut columns: Vec<Vec<Counts>> = (0..shards).map(|_| Vec::new()).collect();
-        for maps in per_job {
-            for (column, map) in columns.iter_mut().zip(maps) {
-                column.push(map);
+                })
+                .collect();
+            let mut columns: Vec<Vec<Counts>> = (0..shards).map(|_| Vec::new()).collect();
+            for maps in per_chunk {
+                for (column, map) in columns.iter_mut().zip(maps) {
+                    column.push(map);
+                }
             }
+            owned.par_iter_mut().zip(columns).for_each(|(map, pieces)| {
+                for (word, n) in pieces.into_iter().flatten() {
+                    *map.entry(word).or_insert(0) += n;
+                }
+            });
         }
-        let shards = columns
-            .into_par_iter()
-            .map(|column| column.into_iter().fold(Counts::default(), merge))
-            .collect();
-        ShardedCounts { shards }
     }
 
     impl ShardedCounts {
@@ -576,7 +588,7 @@ mod shuffle {
             let seq = count_sequential([text.as_bytes()]);
             for shards in [1, 2, 3, 16] {
                 let chunks = split_on_words(text.as_bytes(), 13);
-                let sharded = count_shuffled(chunks.into_par_iter(), shards);
+                let sharded = count_shuffled(chunks.into_iter(), shards);
                 assert!(sharded.same_as(&seq), "{shards} shards");
                 assert_eq!(sharded.words(), seq.values().sum::<u64>());
                 assert_eq!(sharded.shard_sizes().len(), shards);
@@ -592,7 +604,7 @@ mod shuffle {
         #[test]
         fn a_word_lives_in_one_shard() {
             let text = "one two three four five six seven eight nine ten ".repeat(50);
-            let sharded = count_shuffled(split_on_words(text.as_bytes(), 7).into_par_iter(), 4);
+            let sharded = count_shuffled(split_on_words(text.as_bytes(), 7).into_iter(), 4);
             let homes = sharded
                 .shards
                 .iter()
@@ -625,6 +637,9 @@ const DEFAULT_SIZE: &str = "200MB";
 /// Target chunk size: many more chunks than cores (so stealing balances), few enough that the
 /// per-chunk map and its merge stay cheap.
 const DEFAULT_CHUNK: &str = "4MiB";
+/// Shards of the shuffle: enough that each shard's map stays small (cache-sized) and that the
+/// reduce step has many more tasks than threads.
+const DEFAULT_SHARDS: usize = 64;
 /// The course's recipe, next to this crate.
 const PYTHON_RECIPE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/wordcount.py");
 /// Longest word printed in the tables (the JSON has the word as counted).
@@ -650,7 +665,7 @@ struct Args {
     /// Worker threads for the parallel runs (default: available cores).
     #[arg(long, value_parser = usize_in(1, 1024))]
     threads: Option<usize>,
-    /// Shards of the shuffle (default: 16 per thread).
+    /// Shards of the shuffle.
     #[arg(long, value_parser = usize_in(1, 65_536))]
     shards: Option<usize>,
     /// How the input is read: whole files into memory, or blocks with `read`.
@@ -729,13 +744,10 @@ impl Source {
 
     fn shuffle(&self, chunk: usize, shards: usize) -> Result<ShardedCounts> {
         match self {
-            Source::InMemory(data) => Ok(count_shuffled(
-                in_chunks(data, chunk).into_par_iter(),
-                shards,
-            )),
-            Source::Streamed(paths) => {
-                streamed(paths, chunk, |b| count_shuffled(b.par_bridge(), shards))
+            Source::InMemory(data) => {
+                Ok(count_shuffled(in_chunks(data, chunk).into_iter(), shards))
             }
+            Source::Streamed(paths) => streamed(paths, chunk, |b| count_shuffled(b, shards)),
         }
     }
 }
@@ -879,7 +891,7 @@ fn main() -> Result<()> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let shards = args.shards.unwrap_or(16 * threads);
+    let shards = args.shards.unwrap_or(DEFAULT_SHARDS);
 
     let files = if args.files.is_empty() {
         vec![corpus::cached_corpus(
@@ -1127,7 +1139,7 @@ mod tests {
         prop_assert_eq!(chunks.concat(), text.to_vec(), "chunks cover the input");
         let par = count_parallel(chunks.par_iter());
         prop_assert_eq!(&par, &seq, "fold/reduce, chunk {}", chunk);
-        let sharded = count_shuffled(chunks.par_iter(), shards);
+        let sharded = count_shuffled(chunks.iter(), shards);
         prop_assert!(
             sharded.same_as(&seq),
             "shuffle, chunk {}, {} shards",
@@ -1136,12 +1148,8 @@ mod tests {
         );
         let streamed = count_sequential(blocks(text, chunk).map(|b| b.expect("in memory")));
         prop_assert_eq!(&streamed, &seq, "blocks, chunk {}", chunk);
-        let streamed_shuffle = count_shuffled(
-            blocks(text, chunk)
-                .map(|b| b.expect("in memory"))
-                .par_bridge(),
-            shards,
-        );
+        let streamed_shuffle =
+            count_shuffled(blocks(text, chunk).map(|b| b.expect("in memory")), shards);
         prop_assert!(
             streamed_shuffle.same_as(&seq),
             "streamed shuffle, chunk {}",
