@@ -469,6 +469,14 @@ async fn a_retried_checkout_returns_the_same_order() {
     let (_, orders) = user.get("/orders").await;
     assert_eq!(orders.as_array().map(Vec::len), Some(1), "{orders}");
     assert_eq!(stock_of(&server, 5).await, 998, "the stock went down once");
+    // A late retry after the cart was filled again: still the first order, the new line stays.
+    assert_eq!(user.add(6, 1).await.0, StatusCode::OK);
+    let (status, late) = user.checkout("retry-me").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(late["order_id"], a.1["order_id"]);
+    let (_, cart) = user.get("/cart").await;
+    assert_eq!(cart[0]["product_id"], 6, "{cart}");
+    assert_eq!(stock_of(&server, 6).await, 1000);
 }
 
 // Multi-thread: the test thread blocks reading the server's log while a worker sends the checkout.

@@ -21,6 +21,9 @@
 //! - **SQLite takes one writer at a time**: writes share a pool of one connection, so they queue
 //!   in tokio (FIFO, no sleeping) instead of in SQLite's busy handler (sleep and retry); reads get a
 //!   pool of N in WAL mode, where readers never wait for the writer. PostgreSQL: N and N.
+//! - **Reads may be a moment old, writes may not**: product pages come from a catalogue snapshot
+//!   refreshed every `--cache-ttl` (one request refreshes, the others serve the old one meanwhile);
+//!   checkouts never read it: their conditional UPDATE decides.
 //! - What a real API has: a token bucket per session (or IP) → 429 + `Retry-After`; a request
 //!   timeout (503); a body limit (413); JSON errors; graceful shutdown on Ctrl-C and SIGTERM
 //!   (in-flight requests finish, new connections are refused); a tracing span per request.
@@ -34,16 +37,18 @@
 //! RUST_LOG=shop_api=debug cargo run -p examples-async --features shop --bin shop-api   # a span per request
 //! cargo run ... --bin shop-api -- --db :memory: --racy    # oversell, lost updates, double checkout
 //! cargo run ... --bin shop-api -- --db postgres://user:pass@localhost/shop   # same code, PostgreSQL
-//! cargo run --release -p examples-async --features shop --bin shop-load     # starts its own shop-api
+//! cargo build --release -p examples-async --features shop && target/release/shop-load  # own server
 //! ```
 //! The first stdout line is always `shop-api listening on http://ADDR` (scripts and tests read it).
 //!
 //! # What to observe
 //! - `shop-load` against the default server: every invariant holds (sold + remaining = initial,
 //!   totals, carts, one order per key). With `--racy` it reports oversold stock, lost cart updates
-//!   and duplicate orders, and exits 1. `--racy hold-connection`: checkouts fall to about one per
-//!   payment latency and requests start failing with 503 (pool timed out).
-//! - Checkout throughput does not depend on the payment latency: no connection waits on it.
+//!   and duplicate orders, and exits 1.
+//! - The one write connection is held for a few short statements only: a slower payment
+//!   (`--payment-latency 50ms`) makes each checkout slower, not the others. With `--racy
+//!   hold-connection` it is held through the payment: the whole shop's writes fall to one per
+//!   payment, and requests that wait longer than `--acquire-timeout` fail with 503.
 //!
 //! # Exercises
 //! 1. Move the stock check into the transaction but keep `SELECT` then `UPDATE stock = $new`: does
@@ -590,13 +595,6 @@ mod checkout {
         key: &str,
         payment_latency: Duration,
     ) -> Result<Order, ShopError> {
-        // Double checkout, fixed: the retry of a checkout that went through (the client never
-        // saw the answer) finds that order and returns it instead of making another.
-        if !racy.double_checkout
-            && let Some(order) = order_by_key(db, token, key).await?
-        {
-            return Ok(order);
-        }
         // Pool exhaustion, naive: the transaction, and with it a connection, is taken now and
         // held through the payment. With N connections, N slow payments stop every write.
         let early_tx = if racy.hold_connection {
@@ -606,6 +604,13 @@ mod checkout {
         };
         let lines = cart::lines(db, token).await?;
         if lines.is_empty() {
+            // Double checkout, fixed (1/2): a retry of a checkout that went through (the client
+            // never saw the answer) finds the cart emptied by it, and gets that order back.
+            if !racy.double_checkout
+                && let Some(order) = order_by_key(db, token, key).await?
+            {
+                return Ok(order);
+            }
             return Err(ShopError::Unprocessable("the cart is empty".into()));
         }
         let total = total_cents(&lines)?;
@@ -637,7 +642,9 @@ mod checkout {
         .fetch_optional(&mut *tx)
         .await?;
         let Some((order_id,)) = inserted else {
-            // A concurrent request with this key committed first: answer with its order.
+            // Double checkout, fixed (2/2): a request with this key committed first (a retry
+            // running next to it, or one that finished after we read the cart): the unique
+            // index refused a second order. Answer with the first.
             drop(tx); // rolls back
             return order_by_key(db, token, key)
                 .await?

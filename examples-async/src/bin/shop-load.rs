@@ -27,8 +27,10 @@
 //! target/release/shop-load                          # starts its own shop-api (temporary database)
 //! target/release/shop-load --racy                   # the naive server: oversell, lost updates, exit 1
 //! target/release/shop-load --racy hold-connection --payment-latency 50ms   # pool exhaustion
-//! target/release/shop-load --users 500 --views 10 --adds 0 --checkout-rate 0    # product reads
+//! target/release/shop-load --users 500 --views 10 --adds 0 --checkout-rate 0 --floor  # reads, and
+//!                                                   # the same on a bare axum server, no database
 //! target/release/shop-load --users 500 --views 0 --adds 1 --checkout-rate 1 --stock 1000000  # checkouts
+//! target/release/shop-load --users 500 --think 50ms # 500 shoppers who read between clicks
 //! target/release/shop-load --python                 # the same load on python/shop_api.py too
 //! target/release/shop-load --addr 127.0.0.1:3000 --db shop.db   # a server you started
 //! ```
@@ -36,8 +38,10 @@
 //! # What to observe
 //! - Against the default server every invariant holds; with `--racy` the audit finds oversold
 //!   units, lost cart units and duplicate orders, and the exit status is 1.
-//! - Product reads are the cheap path (one indexed read); checkouts queue on SQLite's one writer.
-//! - `--python`: the same requests/s table for aiohttp; the ratio is printed.
+//! - Product reads are the cheap path (a snapshot in memory; `--floor` shows what is left of the
+//!   machine for them); checkouts queue on SQLite's one writer. `cpu per request` is the figure
+//!   that stays put when other programs share the cores.
+//! - `--python`: the same table for aiohttp + aiosqlite, and the requests/s ratio.
 //!
 //! # Exercises
 //! 1. Make users open loop (a fixed arrival rate, whatever the answers): how do p99 and the
@@ -486,6 +490,9 @@ struct Args {
     /// Payment latency of the server we start.
     #[arg(long, value_parser = cli::duration_in(Duration::ZERO, Duration::from_secs(10)))]
     payment_latency: Option<Duration>,
+    /// Catalogue snapshot age of the server we start (`0s`: every product read hits the database).
+    #[arg(long, value_parser = cli::duration_in(Duration::ZERO, Duration::from_secs(3600)))]
+    cache_ttl: Option<Duration>,
     /// Read connections of the server we start.
     #[arg(long, value_parser = cli::u32_in(1, 1000))]
     pool: Option<u32>,
@@ -1038,6 +1045,9 @@ fn start_server(args: &Args, kind: ServerKind, db: &Path) -> anyhow::Result<OwnS
                 Some([]) => drop(cmd.arg("--racy")),
                 Some(list) => drop(cmd.arg(format!("--racy={}", list.join(",")))),
                 None => {}
+            }
+            if let Some(t) = args.cache_ttl {
+                cmd.arg(format!("--cache-ttl={}ms", t.as_millis()));
             }
             if let Some(p) = args.pool {
                 cmd.args(["--pool", &p.to_string()]);
