@@ -10,7 +10,9 @@
 //! that lands between its check and its sleep (the *lost wake-up* that a bare `AtomicBool` plus
 //! `thread::park` invites if done carelessly). The loom test `event_set_is_never_lost` checks it.
 //!
-//! In async code, `tokio::sync::Notify` (or a `watch` channel) plays this role.
+//! In async code, an event is a `tokio::sync::watch::channel(false)` (`async_event` in
+//! `src/bin/event.rs`); `tokio::sync::Notify` alone is not one: it has no set/clear state and
+//! stores at most one permit, which a single waiter consumes.
 
 // === Lesson: copy from here ===
 

@@ -25,13 +25,16 @@
 //! Each primitive's file is a lesson a reader copies, with `sync.rs` (each has the
 //! `// === Lesson: copy from here ===` marker after its header). A binary's lesson names it as
 //! `crate::semaphore`, as it would in the reader's project; the binary's harness section has
-//! `use examples_sync::semaphore;`, so that path resolves here. [`table`] is harness only.
+//! `use examples_sync::semaphore;`, so that path resolves here. [`table`] and [`python_peer`]
+//! (`--python`: the course's Python recipes of `python/`, run beside the Rust) are harness only.
 //!
 //! # Rust rejects the data race at compile time
 //!
 //! The course's race (`counter += 1` from many threads) cannot be written in safe Rust. These
-//! snippets are `compile_fail` doc tests: `cargo test -p examples-sync` checks that each one is
-//! rejected, with the error code shown.
+//! snippets are `compile_fail` doc tests: `cargo test -p examples-sync` checks that each one
+//! fails to compile. On stable, rustdoc does not check the error code named on the fence
+//! (`compile_fail,E0499`: only nightly does), so a snippet broken by a typo would pass too;
+//! `tests/compile_errors.rs` compiles each snippet with rustc and checks the code it names.
 //!
 //! Sharing a plain `&mut` with several threads: two mutable borrows at once (E0499).
 //!
@@ -100,6 +103,7 @@
 
 pub mod bounded;
 pub mod event;
+pub mod python_peer;
 pub mod semaphore;
 pub mod sync;
 pub mod table;

@@ -16,7 +16,8 @@
 //! - `wait` releases the mutex and sleeps atomically, and re-locks before returning.
 //! - Always wait in a loop on the *condition* (`while buffer.is_full()`), never on the
 //!   notification: wake-ups can be spurious, and another thread can take the slot first. std's
-//!   `Condvar::wait_while(guard, |s| cond)` is that loop, shown below for the start gate.
+//!   `Condvar::wait_while(guard, |s| cond)` is that loop, shown below for the start gate
+//!   (Python's `Condition.wait_for(predicate)` is the same loop).
 //! - One condvar per condition (`not_full`, `not_empty`) lets `notify_one` wake exactly a thread
 //!   that can proceed. `notify_all` is always correct but wakes everyone (a thundering herd).
 //! - A shared condvar + `notify_one` can wake the wrong side and deadlock: not run here (it would
@@ -27,6 +28,7 @@
 //! cargo run --release -p examples-sync --bin condition
 //! cargo run --release -p examples-sync --bin condition -- --producers 8 --consumers 8 --capacity 4
 //! cargo run --release -p examples-sync --bin condition -- --json
+//! cargo run --release -p examples-sync --bin condition -- --python   # + threading.Condition
 //! RUSTFLAGS="--cfg loom" cargo test -p examples-sync --release --test loom   # the model checks
 //! ```
 //!
@@ -199,6 +201,7 @@ mod producers_consumers {
 use anyhow::{Context, ensure};
 use clap::Parser;
 use examples_sync::bounded::{self, Signalling}; // `bounded`: the lesson's `crate::bounded`
+use examples_sync::python_peer;
 use examples_sync::table::Table;
 use producers_consumers::{BufferRun, describe, pump_through_buffer};
 use shared::cli;
@@ -221,6 +224,10 @@ struct Args {
     /// Buffer capacity (1 to 1,000,000).
     #[arg(long, default_value_t = 8, value_parser = cli::usize_in(1, 1_000_000))]
     capacity: usize,
+    /// Also run the course's Python (python/condition.py: the same buffer on
+    /// `threading.Condition`) with the same parameters, in the same table.
+    #[arg(long)]
+    python: bool,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
@@ -255,17 +262,58 @@ fn main() -> anyhow::Result<()> {
         "items were lost or duplicated"
     );
 
+    let python = if args.python {
+        let json = python_peer::run_recipe(
+            "condition",
+            &[
+                "--producers".into(),
+                args.producers.to_string(),
+                "--consumers".into(),
+                args.consumers.to_string(),
+                "--items".into(),
+                args.items.to_string(),
+                "--capacity".into(),
+                args.capacity.to_string(),
+            ],
+        )?;
+        let py_runs = python_runs(&json)?;
+        Some((json, py_runs))
+    } else {
+        None
+    };
+    // What must agree: the same items, each delivered exactly once, in every signalling.
+    let agreement = python.as_ref().map(|(_, py)| -> anyhow::Result<()> {
+        ensure!(
+            py.len() == runs.len(),
+            "Python ran {} signallings",
+            py.len()
+        );
+        for (name, r) in py {
+            ensure!(
+                r.checksum_ok && r.items == args.producers * args.items,
+                "Python, {name}: {} items, checksum ok = {}",
+                r.items,
+                r.checksum_ok
+            );
+        }
+        Ok(())
+    });
+
     if args.json {
         let runs: Vec<_> = runs.iter().map(|(s, r)| run_json(*s, r)).collect();
-        println!(
-            "{}",
-            serde_json::json!({
-                "producers": args.producers,
-                "consumers": args.consumers,
-                "capacity": args.capacity,
-                "runs": runs,
-            })
-        );
+        let mut out = serde_json::json!({
+            "producers": args.producers,
+            "consumers": args.consumers,
+            "capacity": args.capacity,
+            "runs": runs,
+        });
+        if let Some((json, _)) = &python {
+            out["python"] = json.clone();
+        }
+        println!("{out}");
+        if let Some(Err(why)) = agreement {
+            anyhow::bail!("the Python and Rust results differ: {why}");
+        }
         return Ok(());
     }
     println!(
@@ -275,18 +323,23 @@ fn main() -> anyhow::Result<()> {
         args.consumers,
         args.producers * args.items
     );
-    let mut table = Table::new([
-        "signalling",
-        "checksum",
-        "wake-ups",
-        "futile",
-        "futile %",
-        "time",
-        "throughput",
-    ]);
-    for (s, r) in &runs {
+    let ratio_column = python.is_some().then_some("Python / Rust");
+    let mut table = Table::new(
+        [
+            "signalling",
+            "checksum",
+            "wake-ups",
+            "futile",
+            "futile %",
+            "time",
+            "throughput",
+        ]
+        .into_iter()
+        .chain(ratio_column),
+    );
+    let mut row = |name: String, r: &BufferRun, ratio: String| {
         table.row([
-            describe(*s).to_string(),
+            name,
             if r.checksum_ok {
                 "ok".into()
             } else {
@@ -300,7 +353,19 @@ fn main() -> anyhow::Result<()> {
             ),
             fmt_duration(r.elapsed),
             fmt_rate(r.items as f64, r.elapsed, "items"),
+            ratio,
         ]);
+    };
+    // The "Rust: " prefix only when both languages share the table.
+    let rust = if python.is_some() { "Rust: " } else { "" };
+    for (s, r) in &runs {
+        row(format!("{rust}{}", describe(*s)), r, String::new());
+    }
+    if let Some((_, py)) = &python {
+        for ((name, p), (_, r)) in py.iter().zip(&runs) {
+            let ratio = python_peer::slower(p.elapsed.as_secs_f64(), r.elapsed.as_secs_f64());
+            row(format!("Python: {name}"), p, ratio);
+        }
     }
     table.row([
         describe(Signalling::SHARED_NOTIFY_ONE),
@@ -312,7 +377,40 @@ fn main() -> anyhow::Result<()> {
         "loom: shared_condvar_notify_one_deadlocks",
     ]);
     table.print();
+    if let Some((json, _)) = &python {
+        println!(
+            "\nPython: {}, `threading.Condition` (two conditions on one lock, as queue.Queue does; it adds a third, all_tasks_done, for join()).",
+            json["interpreter"].as_str().unwrap_or("?")
+        );
+    }
+    if let Some(Err(why)) = agreement {
+        anyhow::bail!("the Python and Rust results differ: {why}");
+    }
     Ok(())
+}
+
+/// The Python recipe's runs, as (signalling, run).
+fn python_runs(json: &serde_json::Value) -> anyhow::Result<Vec<(String, BufferRun)>> {
+    let runs = json["runs"]
+        .as_array()
+        .context("the Python recipe's JSON has no `runs`")?;
+    runs.iter()
+        .map(|r| {
+            Ok((
+                r["signalling"].as_str().unwrap_or("?").to_string(),
+                BufferRun {
+                    items: python_peer::u64_field(r, "items")?,
+                    checksum_ok: r["checksum_ok"] == true,
+                    wakeups: python_peer::u64_field(r, "wakeups")?,
+                    futile_wakeups: python_peer::u64_field(r, "futile_wakeups")?,
+                    elapsed: std::time::Duration::from_secs_f64(python_peer::f64_field(
+                        r,
+                        "elapsed_s",
+                    )?),
+                },
+            ))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@
 //! cargo run -p examples-sync --bin deadlock -- --fix try-lock
 //! cargo run -p examples-sync --bin deadlock -- --scenario philosophers --seats 5
 //! cargo run -p examples-sync --bin deadlock -- --scenario philosophers --fix ordering --json
+//! cargo run -p examples-sync --bin deadlock -- --python   # + the course's Python, same table
 //! ```
 //!
 //! # What to observe
@@ -40,6 +41,9 @@
 //! - `ordering` and `single-lock` never retry; `try-lock` reports how often a thread gave its
 //!   first lock back. `single-lock` is simplest, but runs one transfer or one meal at a time.
 //! - The invariant column: money is conserved, every philosopher ate every meal.
+//! - `--python` (`python/deadlock.py`): `threading.Lock` deadlocks the same way, on the same
+//!   forced schedule, with the same cycle. Python has no cycle detector: its watchdog walks the
+//!   wait-for graph the threads report. Each fix completes the same rounds.
 //!
 //! # Exercises
 //! 1. Make `checkpoint` return at once and run the unfixed version 100 times in a shell loop.
@@ -532,8 +536,9 @@ mod watchdog {
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::ensure;
+use anyhow::{Context, ensure};
 use clap::{Parser, ValueEnum};
+use examples_sync::python_peer;
 use examples_sync::table::Table;
 use shared::cli;
 use shared::report::fmt_duration;
@@ -560,6 +565,10 @@ struct Args {
     /// (1 to 3600).
     #[arg(long, default_value_t = 20, value_parser = cli::u64_in(1, 3600))]
     stall_timeout: u64,
+    /// Also run the course's Python (python/deadlock.py: `threading.Lock`, the same forced
+    /// interleaving, a wait-for-graph watchdog, the same fixes) with the same parameters.
+    #[arg(long)]
+    python: bool,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
@@ -599,6 +608,9 @@ impl ScenarioFlag {
 }
 
 impl FixFlag {
+    fn name(self) -> &'static str {
+        self.fix().name()
+    }
     fn fix(self) -> Fix {
         match self {
             FixFlag::Ordering => Fix::Ordering,
@@ -638,9 +650,11 @@ fn print_deadlock(r: &DeadlockRun) {
     );
 }
 
-fn row(table: &mut Table, r: &DeadlockRun) {
+/// One row; `lang` prefixes the fix's name when both languages share the table.
+fn row(table: &mut Table, lang: Option<&str>, r: &DeadlockRun, ratio: String) {
+    let fix = r.fix.map_or("none (opposite order)", Fix::name);
     table.row([
-        r.fix.map_or("none (opposite order)", Fix::name).to_string(),
+        lang.map_or_else(|| fix.to_string(), |lang| format!("{lang}: {fix}")),
         if r.deadlocked {
             "DEADLOCK".into()
         } else {
@@ -654,7 +668,71 @@ fn row(table: &mut Table, r: &DeadlockRun) {
             Some(false) => "BROKEN".into(),
         },
         fmt_duration(r.elapsed),
+        ratio,
     ]);
+}
+
+/// The Python recipe's runs, in the Rust report's shape.
+fn python_runs(json: &serde_json::Value) -> anyhow::Result<Vec<DeadlockRun>> {
+    let runs = json["runs"]
+        .as_array()
+        .context("the Python recipe's JSON has no `runs`")?;
+    runs.iter()
+        .map(|r| {
+            let fix = match r["fix"].as_str() {
+                None => None,
+                Some("ordering") => Some(Fix::Ordering),
+                Some("try-lock") => Some(Fix::TryLock),
+                Some("single-lock") => Some(Fix::SingleLock),
+                Some(other) => anyhow::bail!("the Python recipe ran an unknown fix {other:?}"),
+            };
+            Ok(DeadlockRun {
+                fix,
+                deadlocked: r["deadlocked"].as_bool().context("deadlocked")?,
+                cycle: serde_json::from_value(r["cycle"].clone()).context("cycle")?,
+                completed_rounds: python_peer::u64_field(r, "completed_rounds")?,
+                expected_rounds: python_peer::u64_field(r, "expected_rounds")?,
+                retries: python_peer::u64_field(r, "retries")?,
+                invariant_ok: r["invariant_ok"].as_bool(),
+                elapsed: Duration::from_secs_f64(python_peer::f64_field(r, "elapsed_s")?),
+            })
+        })
+        .collect()
+}
+
+/// The results that must agree: the same runs, the same deadlock with the same cycle, and the
+/// same completed work with the invariant kept.
+fn same_results(rust: &[DeadlockRun], python: &[DeadlockRun]) -> Result<(), String> {
+    if rust.len() != python.len() {
+        return Err(format!(
+            "{} Rust runs, {} Python runs",
+            rust.len(),
+            python.len()
+        ));
+    }
+    for (r, p) in rust.iter().zip(python) {
+        let name = r.fix.map_or("no fix", Fix::name);
+        if r.fix != p.fix || r.deadlocked != p.deadlocked || r.cycle != p.cycle {
+            return Err(format!(
+                "{name}: Rust deadlocked={} {:?}, Python deadlocked={} {:?}",
+                r.deadlocked, r.cycle, p.deadlocked, p.cycle
+            ));
+        }
+        if !r.deadlocked
+            && (r.invariant_ok != p.invariant_ok || r.completed_rounds != p.completed_rounds)
+        {
+            return Err(format!(
+                "{name}: Rust {}/{} rounds, invariant {:?}; Python {}/{} rounds, invariant {:?}",
+                r.completed_rounds,
+                r.expected_rounds,
+                r.invariant_ok,
+                p.completed_rounds,
+                p.expected_rounds,
+                p.invariant_ok
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -682,23 +760,77 @@ fn main() -> anyhow::Result<ExitCode> {
     let any_deadlock = runs.iter().any(|r| r.deadlocked);
     let all_ok = runs.iter().all(|r| r.invariant_ok != Some(false));
 
+    let python = if args.python {
+        let mut py_args = vec![
+            "--scenario".to_string(),
+            args.scenario.name().into(),
+            "--seats".into(),
+            args.seats.to_string(),
+            "--rounds".into(),
+            args.rounds.to_string(),
+            "--stall-timeout".into(),
+            args.stall_timeout.to_string(),
+        ];
+        if let Some(fix) = args.fix {
+            py_args.extend(["--fix".to_string(), fix.name().into()]);
+        }
+        let json = python_peer::run_recipe("deadlock", &py_args)?;
+        let py_runs = python_runs(&json)?;
+        Some((json, py_runs))
+    } else {
+        None
+    };
+    let agreement = python.as_ref().map(|(_, py)| same_results(&runs, py));
+
     if args.json {
         let runs: Vec<_> = runs.iter().map(|r| run_json(args.scenario, r)).collect();
-        println!(
-            "{}",
-            serde_json::json!({ "scenario": args.scenario.name(), "runs": runs })
-        );
+        let mut out = serde_json::json!({ "scenario": args.scenario.name(), "runs": runs });
+        if let Some((json, _)) = &python {
+            out["python"] = json.clone();
+            out["python_agrees"] = agreement.as_ref().is_some_and(Result::is_ok).into();
+        }
+        println!("{out}");
     } else {
-        let mut table = Table::new([
-            "fix",
-            "outcome",
-            "rounds done",
-            "retries",
-            "invariant",
-            "time",
-        ]);
+        let ratio_column = python.is_some().then_some("Python / Rust");
+        let mut table = Table::new(
+            [
+                "fix",
+                "outcome",
+                "rounds done",
+                "retries",
+                "invariant",
+                "time",
+            ]
+            .into_iter()
+            .chain(ratio_column),
+        );
         for r in &runs {
-            row(&mut table, r);
+            row(
+                &mut table,
+                python.is_some().then_some("Rust"),
+                r,
+                String::new(),
+            );
+        }
+        if let Some((json, py)) = &python {
+            for (p, r) in py.iter().zip(&runs) {
+                let ratio = if p.deadlocked {
+                    "-".into()
+                } else {
+                    python_peer::slower(p.elapsed.as_secs_f64(), r.elapsed.as_secs_f64())
+                };
+                row(&mut table, Some("Python"), p, ratio);
+            }
+            if let Some(cycle) = py.iter().find(|p| p.deadlocked).map(|p| &p.cycle) {
+                println!(
+                    "Python ({}): the watchdog found the cycle in the wait-for graph:",
+                    json["interpreter"].as_str().unwrap_or("?")
+                );
+                for line in cycle {
+                    println!("  {line}");
+                }
+                println!();
+            }
         }
         println!(
             "{} ({} threads, {} rounds each, first round forced into the worst interleaving):\n",
@@ -712,6 +844,9 @@ fn main() -> anyhow::Result<ExitCode> {
         table.print();
     }
     ensure!(all_ok, "a fix broke the invariant");
+    if let Some(Err(why)) = agreement {
+        anyhow::bail!("the Python and Rust results differ: {why}");
+    }
     // Deadlocked threads are still parked; returning from main ends the process anyway.
     Ok(if any_deadlock {
         ExitCode::from(2)

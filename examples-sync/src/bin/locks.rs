@@ -7,54 +7,58 @@
 //!
 //! Python's `with lock:` releases at the end of the block; Rust's `lock()` returns a *guard*
 //! that releases when it goes out of scope, and the data is only reachable through the guard,
-//! so "forgot to lock" does not compile. The remaining mistakes are about *how long* you hold
-//! it, what happens when a holder panics, and which lock fits the access pattern. Each part
-//! below measures or shows one of them.
+//! so "forgot to lock" does not compile. "Forgot to unlock" is rare, not impossible: safe code
+//! may `std::mem::forget(guard)`, and the mutex stays locked for good (shown below).
 //!
 //! # Concepts
 //! - Guards and scope: hold the lock for the update, not for the slow work around it.
 //! - Poisoning: a std `Mutex` whose holder panicked returns `Err(PoisonError)`; you can still
 //!   get the data (`into_inner`) and `clear_poison()` once you have repaired it.
-//!   parking_lot has no poisoning (a panic just unlocks).
-//! - `RwLock`: many readers or one writer. A writer waits for the readers in place, and new
-//!   readers then wait for the writer (writer preference), or a stream of readers could starve it.
-//! - parking_lot: `Mutex<()>` in 1 byte, no poisoning, `const fn new`, timeouts
-//!   (`try_lock_for`), fair unlock, upgradable reads; std caught up in speed on Linux (futex).
-//! - `ReentrantMutex`: a thread may lock it again while holding it (Python's `RLock`). std has
-//!   none on purpose: two live guards on one thread would be two `&mut` to the same data, so it
-//!   can only hand out `&T` (add a `RefCell` for mutation), and the need for re-entrancy usually
-//!   means a lock is held across a call that should not need it.
+//!   parking_lot has no poisoning (a panic just unlocks), nor has Python (`--python` shows it).
+//! - `RwLock`: many readers or one writer. Who goes first when both wait is **not promised** by
+//!   std. On Linux its futex `RwLock` prefers writers (new readers wait behind a queued writer);
+//!   other platforms and versions may differ. parking_lot's `RwLock` documents a fair policy.
+//! - parking_lot: `Mutex<()>` in 1 byte, `const fn new`, timeouts (`try_lock_for`), fair
+//!   unlock, upgradable reads; std caught up in speed on Linux (futex).
+//! - `ReentrantMutex`: a thread may lock it again while holding it (Python's `RLock`). std's
+//!   own, `std::sync::ReentrantLock`, is nightly-only (`reentrant_lock`, rust-lang/rust#121440):
+//!   std has used it privately for `Stdout` since 2015, and its public API is still being
+//!   settled (it never poisons, unlike `Mutex`; in 2024 two threads could hold it at once,
+//!   #123458, fixed by naming owners by `ThreadId`). On stable, parking_lot's. Any re-entrant
+//!   lock hands out only `&T` (two live guards on one thread would be two `&mut`): add a
+//!   `RefCell` to mutate. Needing one often means a lock is held across a call that should not.
 //!
 //! # Run
 //! ```text
 //! cargo run --release -p examples-sync --bin locks
 //! cargo run --release -p examples-sync --bin locks -- --threads 8 --json
+//! cargo run --release -p examples-sync --bin locks -- --python   # + Python's Lock and RLock
 //! ```
 //!
 //! # What to observe
 //! - Slow work inside the lock: the threads run one after another (time ≈ threads × work);
-//!   outside: in parallel (time ≈ work).
-//! - The poisoned mutex: `lock()` fails, the data is still there, and after `clear_poison()`
-//!   the mutex works again.
-//! - RwLock readers: N readers holding the lock for 20 ms finish in about 20 ms together, not N × 20.
-//! - A reader arriving while a writer waits is refused by `try_read` (the writer goes first).
-//! - Locking a std `Mutex` twice on one thread would deadlock (or panic): `try_lock` shows
-//!   `WouldBlock`; the `ReentrantMutex` just counts the nesting.
+//!   outside: in parallel (time ≈ work). Python's `Lock` shows the same (the sleep frees the GIL).
+//! - The poisoned mutex: `lock()` fails, the data is still there, `clear_poison()` repairs it.
+//! - RwLock readers: N readers holding the lock for 20 ms finish in about 20 ms together.
+//! - A reader arriving while a writer waits: `try_read` is refused on Linux (writer
+//!   preference of the futex `RwLock`); std promises no policy, another platform may grant it.
+//! - A forgotten guard, and a std `Mutex` locked twice on one thread: `try_lock` answers
+//!   `WouldBlock` (`lock()` would block forever); the `ReentrantMutex` just counts the nesting.
 //!
 //! # Exercises
 //! 1. Move the `thread::sleep` of the "inside" case after the guard's scope by returning a value
 //!    out of the block. Which data does the slow part really need?
 //! 2. Poison a `parking_lot::Mutex` the same way. What state is the data in afterwards?
-//! 3. Use `parking_lot::RwLock::upgradable_read` for "read, and write only if missing" (a
-//!    cache fill). Why can only one upgradable reader exist at a time?
-//! 4. Rewrite `nested_report` without the re-entrant lock: lock once at the top and pass
+//! 3. Rewrite `nested_report` without the re-entrant lock: lock once at the top and pass
 //!    `&mut Vec<String>` down. Which version would you rather debug?
+//! 4. Checked: an `RwLock` whose writers never starve under a stream of readers, on any
+//!    platform (`cargo run -p shared --bin exercises -- check sync/06`).
 
 // === Lesson: copy from here ===
 
-/// How long a guard lives: around the update only, or around the slow work too.
+/// How long a guard lives: around the update only, or around the slow work too (or forever).
 mod guard_scope {
-    use std::sync::{Mutex, PoisonError, RwLock};
+    use std::sync::{Mutex, PoisonError, RwLock, TryLockError};
     use std::thread;
     use std::time::{Duration, Instant};
 
@@ -87,6 +91,18 @@ mod guard_scope {
                 .unwrap_or_else(PoisonError::into_inner)
                 .len(),
         )
+    }
+
+    /// RAII unlocks when the guard is dropped, and safe code can prevent the drop:
+    /// `std::mem::forget(guard)` (or `Box::leak`, or an `Rc` cycle holding it) leaves the mutex
+    /// locked for good. No undefined behaviour, just a lock nobody will ever release: RAII makes
+    /// forgetting to unlock unlikely, not impossible. Returns whether `try_lock` then answers
+    /// `WouldBlock`.
+    pub fn forgotten_guard_keeps_the_lock() -> bool {
+        let mutex = Mutex::new(0u32);
+        let guard = mutex.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::forget(guard); // no `unsafe`: the unlock in the guard's `Drop` never runs
+        matches!(mutex.try_lock(), Err(TryLockError::WouldBlock))
     }
 
     /// Readers holding a lock for `work` each: a `Mutex` serializes them, a `RwLock` does not.
@@ -142,6 +158,11 @@ mod guard_scope {
             for inside in [true, false] {
                 assert_eq!(slow_work(3, Duration::from_millis(1), inside).1, 3);
             }
+        }
+
+        #[test]
+        fn a_forgotten_guard_keeps_the_mutex_locked() {
+            assert!(forgotten_guard_keeps_the_lock());
         }
     }
 }
@@ -201,6 +222,12 @@ mod poison_and_priority {
     }
 
     /// A reader arrives while a writer waits behind an active reader: is it refused?
+    ///
+    /// std promises no policy ("might or might not block concurrent calls to `read`"). On Linux
+    /// (and the other futex platforms) std's `RwLock` makes new readers wait while a writer is
+    /// queued, and wakes a writer before the readers: writer preference, so a stream of readers
+    /// cannot starve a writer there. That is this implementation, not a promise; where it matters,
+    /// use `parking_lot::RwLock`, which documents its fair policy.
     pub fn reader_refused_while_writer_waits() -> bool {
         let lock = RwLock::new(0u32);
         let first_reader = lock.read().unwrap_or_else(PoisonError::into_inner);
@@ -285,8 +312,9 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use clap::Parser;
+use examples_sync::python_peer;
 use examples_sync::table::Table;
-use guard_scope::{ns_per_lock, readers, slow_work};
+use guard_scope::{forgotten_guard_keeps_the_lock, ns_per_lock, readers, slow_work};
 use parking_lot::ReentrantMutex;
 use poison_and_priority::{poison_and_repair, reader_refused_while_writer_waits};
 use reentrancy::{nested_report, std_mutex_refuses_a_second_lock};
@@ -308,6 +336,10 @@ struct Args {
     /// Lock/unlock pairs per thread for the raw speed comparison (100 to 10,000,000).
     #[arg(long, default_value_t = 1_000_000, value_parser = cli::u64_in(100, 10_000_000))]
     ops: u64,
+    /// Also run the course's Python (python/locks.py: `Lock`, `RLock`, an exception inside
+    /// `with lock:`) with the same parameters, and print both in one table.
+    #[arg(long)]
+    python: bool,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
@@ -323,12 +355,19 @@ struct LocksReport {
     mutex_readers_s: f64,
     rwlock_readers_s: f64,
     poison_recovered: bool,
+    /// The half-updated balances seen after the panic.
+    poison_seen: Vec<i64>,
     reader_refused_while_writer_waits: bool,
+    std_mutex_refuses_second_lock: bool,
+    forgotten_guard_keeps_lock: bool,
     std_mutex_ns_per_op: f64,
     parking_lot_mutex_ns_per_op: f64,
     std_mutex_contended_ns_per_op: f64,
     parking_lot_mutex_contended_ns_per_op: f64,
     reentrant_depth_reached: usize,
+    /// `--python`: the recipe's JSON object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    python: Option<serde_json::Value>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -369,6 +408,7 @@ fn main() -> anyhow::Result<()> {
         repair.usable_after
     ));
     r.poison_recovered = repair.was_poisoned && repair.usable_after;
+    r.poison_seen = repair.seen.clone();
 
     say("3. RwLock: readers in parallel, the writer waits");
     r.mutex_readers_s = readers(args.threads, work, false).as_secs_f64();
@@ -377,9 +417,9 @@ fn main() -> anyhow::Result<()> {
     say(&format!(
         "  try_read() while a writer waits behind a reader: {}",
         if r.reader_refused_while_writer_waits {
-            "WouldBlock (the writer goes first: no writer starvation)"
+            "WouldBlock (this platform's RwLock prefers writers: Linux's futex one does; std promises no policy)"
         } else {
-            "granted (readers preferred: a stream of readers can starve the writer)"
+            "granted (readers first here: a stream of readers can starve the writer; std promises no policy)"
         }
     ));
 
@@ -396,10 +436,21 @@ fn main() -> anyhow::Result<()> {
         size_of::<parking_lot::RwLock<()>>()
     ));
 
+    r.forgotten_guard_keeps_lock = forgotten_guard_keeps_the_lock();
+    say(&format!(
+        "  std::mem::forget(guard), then try_lock -> {}",
+        if r.forgotten_guard_keeps_lock {
+            "WouldBlock: locked for good, in safe code"
+        } else {
+            "Ok?!"
+        }
+    ));
+
     say("5. Re-entrancy: Python's RLock");
+    r.std_mutex_refuses_second_lock = std_mutex_refuses_a_second_lock();
     say(&format!(
         "  std Mutex locked twice on one thread: try_lock -> {} (lock() would deadlock or panic)",
-        if std_mutex_refuses_a_second_lock() {
+        if r.std_mutex_refuses_second_lock {
             "WouldBlock"
         } else {
             "Ok?!"
@@ -412,13 +463,154 @@ fn main() -> anyhow::Result<()> {
         log.lock().borrow()
     ));
 
+    if args.python {
+        let py = python_peer::run_recipe(
+            "locks",
+            &[
+                "--threads".into(),
+                args.threads.to_string(),
+                "--work-ms".into(),
+                args.work_ms.to_string(),
+                "--ops".into(),
+                args.ops.to_string(),
+            ],
+        )?;
+        r.python = Some(py);
+    }
+    let agreement = r.python.as_ref().map(|py| same_results(&r, py));
+
     if args.json {
         println!("{}", serde_json::to_string(&r)?);
-        return Ok(());
+    } else {
+        println!();
+        print_table(&args, &r);
+        if let Some(py) = &r.python {
+            println!();
+            print_python_table(&args, &r, py);
+        }
     }
-    println!();
-    print_table(&args, &r);
+    if let Some(Err(why)) = agreement {
+        anyhow::bail!("the Python and Rust results differ: {why}");
+    }
     Ok(())
+}
+
+/// What must agree between the languages: every log entry kept, the same half-update seen after
+/// a crash inside the lock, a plain lock refusing its holder, a forgotten lock staying locked,
+/// and the re-entrant lock nesting as deep.
+fn same_results(r: &LocksReport, py: &serde_json::Value) -> anyhow::Result<()> {
+    let n = u64::from(r.threads);
+    ensure!(
+        py["logged"] == serde_json::json!([n, n]),
+        "Python's log kept {} entries (expected {n} twice)",
+        py["logged"]
+    );
+    ensure!(
+        py["crash_left_balances"] == serde_json::json!(r.poison_seen),
+        "after the crash, Rust saw {:?}, Python {}",
+        r.poison_seen,
+        py["crash_left_balances"]
+    );
+    for (key, rust) in [
+        ("second_lock_refused", r.std_mutex_refuses_second_lock),
+        ("forgotten_release_keeps_lock", r.forgotten_guard_keeps_lock),
+    ] {
+        ensure!(py[key] == rust, "{key}: Rust {rust}, Python {}", py[key]);
+    }
+    ensure!(
+        python_peer::u64_field(py, "reentrant_depth_reached")? == r.reentrant_depth_reached as u64,
+        "the re-entrant locks nested to different depths"
+    );
+    Ok(())
+}
+
+/// Rust and Python side by side: the measured rows, then what each language does.
+fn print_python_table(args: &Args, r: &LocksReport, py: &serde_json::Value) {
+    let n = args.threads;
+    let d = |s: f64| fmt_duration(Duration::from_secs_f64(s));
+    let num = |k: &str| py[k].as_f64().unwrap_or(f64::NAN);
+    let mut table = Table::new(["", "Rust", "Python", "Python / Rust"]);
+    for (name, rust, python) in [
+        (
+            format!("{n} threads, slow work inside the lock"),
+            r.slow_work_inside_s,
+            num("slow_work_inside_s"),
+        ),
+        (
+            format!("{n} threads, slow work outside the lock"),
+            r.slow_work_outside_s,
+            num("slow_work_outside_s"),
+        ),
+        (
+            format!("{n} readers, Mutex / Lock"),
+            r.mutex_readers_s,
+            num("mutex_readers_s"),
+        ),
+    ] {
+        table.row([name, d(rust), d(python), python_peer::slower(python, rust)]);
+    }
+    table.row([
+        format!("{n} readers, RwLock"),
+        d(r.rwlock_readers_s),
+        "no RwLock in the stdlib".into(),
+        "-".into(),
+    ]);
+    let ns = |v: f64| format!("{v:.1} ns/op");
+    for (name, rust, python) in [
+        (
+            "lock + increment + unlock, 1 thread".to_string(),
+            r.std_mutex_ns_per_op,
+            num("lock_ns_per_op"),
+        ),
+        (
+            format!("lock + increment + unlock, {n} threads"),
+            r.std_mutex_contended_ns_per_op,
+            num("lock_contended_ns_per_op"),
+        ),
+    ] {
+        table.row([
+            name,
+            ns(rust),
+            ns(python),
+            python_peer::slower(python, rust),
+        ]);
+    }
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    table.row([
+        "a holder crashes mid-update".to_string(),
+        format!("poisoned: lock() -> Err, saw {:?}", r.poison_seen),
+        format!("no error, no warning, saw {}", py["crash_left_balances"]),
+        "-".into(),
+    ]);
+    table.row([
+        "same thread locks twice: refused".to_string(),
+        yes_no(r.std_mutex_refuses_second_lock).into(),
+        yes_no(py["second_lock_refused"] == true).into(),
+        "-".into(),
+    ]);
+    table.row([
+        "forgotten unlock keeps it locked".to_string(),
+        format!(
+            "{} (mem::forget(guard))",
+            yes_no(r.forgotten_guard_keeps_lock)
+        ),
+        format!(
+            "{} (no release())",
+            yes_no(py["forgotten_release_keeps_lock"] == true)
+        ),
+        "-".into(),
+    ]);
+    table.row([
+        "re-entrant lock, depth reached".to_string(),
+        format!("{} (ReentrantMutex)", r.reentrant_depth_reached),
+        format!("{} (RLock)", py["reentrant_depth_reached"]),
+        "-".into(),
+    ]);
+    println!(
+        "Rust (std Mutex) against {} (threading.Lock):",
+        py["interpreter"].as_str().unwrap_or("Python")
+    );
+    table.print();
 }
 
 fn print_table(args: &Args, r: &LocksReport) {

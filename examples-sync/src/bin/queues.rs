@@ -8,8 +8,9 @@
 //! Crates: `crossbeam = "0.8"`, `crossbeam-channel = "0.5"`, `anyhow = "1"`,
 //! `tokio = { version = "1", features = ["rt-multi-thread", "sync"] }`
 //!
-//! Python has `queue.Queue` (a deque + a lock + two conditions, like `src/bounded.rs` here) and
-//! `SimpleQueue`. Rust has several, and the choice matters (the README has the full table):
+//! Python has `queue.Queue` (a deque, a lock and three conditions: `not_empty` and `not_full`,
+//! like `src/bounded.rs` here, and `all_tasks_done` for `task_done()`/`join()`, the `join_queue`
+//! module below) and `SimpleQueue`. Rust has several, and the choice matters (README table):
 //! threads, one consumer: `std::sync::mpsc::sync_channel(n)`; several consumers, `select!`,
 //! timeouts: `crossbeam_channel::bounded(n)`; async tasks: `tokio::sync::mpsc::channel(n)`;
 //! every consumer sees every message: `broadcast`; only the latest value matters: `watch`; one
@@ -28,7 +29,7 @@
 //! cargo run --release -p examples-sync --bin queues
 //! cargo run --release -p examples-sync --bin queues -- --messages 1000000 --capacity 64
 //! cargo run --release -p examples-sync --bin queues -- --json
-//! python3 ../shared/peers/py_queues.py    # Python's queue.Queue, same shapes
+//! cargo run --release -p examples-sync --bin queues -- --python   # + queue.Queue, asyncio.Queue
 //! ```
 //!
 //! # What to observe
@@ -40,7 +41,10 @@
 //!   empty, that is 100% CPU for nothing; channels park the thread instead.
 //! - MPMC is slower than SPSC on 2 cores: 4 threads share 2 cores and contend on the same slots.
 //! - `broadcast`: a slow receiver gets `Lagged(n)`; `watch`: intermediate values are skipped.
-//! - Against Python's `queue.Queue`: one to two orders of magnitude (README, *Measured*).
+//! - `--python`: `queue.Queue` is one to two orders of magnitude slower (every `put`/`get` takes
+//!   its lock and the GIL); the C `SimpleQueue` is faster, but unbounded.
+//! - `task_done()`/`join()`: `join` returns only once every item was *processed*; here the
+//!   done-marker is a guard's `Drop`, so it cannot be forgotten (Python's `join` then hangs).
 //!
 //! # Exercises
 //! 1. Vary `--capacity` (1, 16, 1024, 65536). Where does throughput stop improving? Why does a
@@ -246,6 +250,177 @@ mod lock_free {
     }
 }
 
+/// Python's `queue.Queue.task_done()` / `join()`: wait until every item put has been
+/// *processed*, not just taken. CPython counts `unfinished_tasks` under the queue's lock and
+/// waits on a third condition, `all_tasks_done`; here a counter and a `Condvar` sit beside a
+/// channel, and the done-marker is a guard: dropping the `Task` (even by a panic) marks it done.
+/// (crossbeam's `sync::WaitGroup` is the same idea for "wait until these N are done".)
+mod join_queue {
+    use std::ops::Deref;
+    use std::sync::{Arc, Condvar, Mutex, PoisonError};
+
+    use crossbeam_channel::{Receiver, Sender};
+
+    /// Items put and not yet done.
+    #[derive(Default)]
+    struct Pending {
+        count: Mutex<usize>,
+        all_done: Condvar,
+    }
+
+    impl Pending {
+        fn add(&self) {
+            *self.count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        }
+        fn done(&self) {
+            let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.all_done.notify_all(); // every joiner may go on
+            }
+        }
+    }
+
+    /// The producer side: `put` and `join`. Dropping every `TaskSender` ends the receivers.
+    pub struct TaskSender<T> {
+        tx: Sender<T>,
+        pending: Arc<Pending>,
+    }
+
+    /// The consumer side (clone it for several workers).
+    pub struct TaskReceiver<T> {
+        rx: Receiver<T>,
+        pending: Arc<Pending>,
+    }
+
+    /// One item being processed; dropping it is `task_done()`.
+    pub struct Task<T> {
+        item: T,
+        pending: Arc<Pending>,
+    }
+
+    /// A bounded queue of `capacity` with `task_done`/`join`.
+    pub fn task_queue<T>(capacity: usize) -> (TaskSender<T>, TaskReceiver<T>) {
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        let pending = Arc::new(Pending::default());
+        let receiver = TaskReceiver {
+            rx,
+            pending: Arc::clone(&pending),
+        };
+        (TaskSender { tx, pending }, receiver)
+    }
+
+    impl<T> TaskSender<T> {
+        /// Python's `put`: blocks while full. Counted *before* it is sent, so that `join` can
+        /// never see zero while an item is on its way. `Err` gives the item back if every
+        /// receiver is gone.
+        pub fn put(&self, item: T) -> Result<(), T> {
+            self.pending.add();
+            self.tx.send(item).map_err(|e| {
+                self.pending.done();
+                e.into_inner()
+            })
+        }
+
+        /// Python's `join`: blocks until every item put so far has been processed.
+        pub fn join(&self) {
+            let count = self
+                .pending
+                .count
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let _idle = self
+                .pending
+                .all_done
+                .wait_while(count, |n| *n > 0)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    impl<T> TaskReceiver<T> {
+        /// Python's `get`: blocks while empty; `None` once every sender is dropped and the
+        /// queue is drained.
+        pub fn get(&self) -> Option<Task<T>> {
+            let item = self.rx.recv().ok()?;
+            Some(Task {
+                item,
+                pending: Arc::clone(&self.pending),
+            })
+        }
+    }
+
+    impl<T> Clone for TaskReceiver<T> {
+        fn clone(&self) -> Self {
+            TaskReceiver {
+                rx: self.rx.clone(),
+                pending: Arc::clone(&self.pending),
+            }
+        }
+    }
+
+    impl<T> Deref for Task<T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            &self.item
+        }
+    }
+
+    impl<T> Drop for Task<T> {
+        fn drop(&mut self) {
+            self.pending.done(); // `task_done()`, impossible to forget or to call twice
+        }
+    }
+
+    /// `workers` threads process `tasks` items; `join` returns once all are processed. Returns
+    /// how many were processed when `join` returned (all of them, always).
+    pub fn join_when_all_done(workers: usize, tasks: u64) -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let (tx, rx) = task_queue::<u64>(64);
+        let processed = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                let (rx, processed) = (rx.clone(), &processed);
+                s.spawn(move || {
+                    while let Some(task) = rx.get() {
+                        std::hint::black_box(*task); // the work on the item
+                        processed.fetch_add(1, Ordering::SeqCst);
+                    } // `task` dropped at the end of each turn: done
+                });
+            }
+            drop(rx); // only the workers' clones keep the queue's receiving side alive
+            for i in 0..tasks {
+                tx.put(i).expect("the workers outlive the puts");
+            }
+            tx.join();
+            let at_join = processed.load(Ordering::SeqCst);
+            drop(tx); // the workers' `get` now returns None: they end, and the scope joins them
+            at_join
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn join_returns_once_every_task_is_done() {
+            assert_eq!(join_when_all_done(3, 500), 500);
+        }
+
+        #[test]
+        fn a_panicking_worker_still_marks_its_task_done() {
+            let (tx, rx) = task_queue::<u32>(1);
+            tx.put(7).unwrap();
+            let worker = std::thread::spawn(move || {
+                let task = rx.get().unwrap();
+                assert_eq!(*task, 8, "boom"); // panics while holding the task
+            });
+            assert!(worker.join().is_err());
+            tx.join(); // returns: the unwinding dropped the task (a hang guard if it fails)
+        }
+    }
+}
+
 /// tokio's channels: what `broadcast`, `watch` and `oneshot` promise (their point is semantics,
 /// not throughput), and `mpsc` between tasks.
 mod tokio_channels {
@@ -389,7 +564,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use clap::Parser;
 use crossbeam::queue::{ArrayQueue, SegQueue};
+use examples_sync::python_peer;
 use examples_sync::table::Table;
+use join_queue::join_when_all_done;
 use lock_free::{push_or_wait, queue_pair, recv};
 use pump::{Shape, pump};
 use serde::Serialize;
@@ -407,6 +584,10 @@ struct Args {
     /// Capacity of the bounded queues (1 to 1,048,576).
     #[arg(long, default_value_t = 1024, value_parser = cli::usize_in(1, 1 << 20))]
     capacity: usize,
+    /// Also run the course's Python (python/queues.py: `queue.Queue`, `SimpleQueue`,
+    /// `asyncio.Queue`, `task_done`/`join`) with the same parameters, in the same table.
+    #[arg(long)]
+    python: bool,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
@@ -415,7 +596,7 @@ struct Args {
 /// One queue kind: messages/s in each shape it supports.
 #[derive(Debug, Serialize)]
 struct ThroughputRow {
-    name: &'static str,
+    name: String,
     spsc: Option<f64>,
     mpsc: Option<f64>,
     mpmc: Option<f64>,
@@ -440,7 +621,7 @@ fn measure(
         }
     };
     Ok(ThroughputRow {
-        name,
+        name: name.to_string(),
         spsc: rate(Shape::Spsc)?,
         mpsc: rate(Shape::Mpsc)?,
         mpmc: rate(Shape::Mpmc)?,
@@ -550,6 +731,49 @@ fn semantics_json(s: &ChannelSemantics) -> serde_json::Value {
     })
 }
 
+/// `task_done`/`join`: workers and items of the demo (the Python recipe uses the same).
+const JOIN_WORKERS: usize = 4;
+const JOIN_TASKS: u64 = 1000;
+
+/// The Python recipe's rows (messages/s per shape), checked: every message arrived once, and
+/// `join()` returned after every task was done.
+fn python_rows(args: &Args) -> anyhow::Result<(serde_json::Value, Vec<ThroughputRow>)> {
+    let json = python_peer::run_recipe(
+        "queues",
+        &[
+            "--messages".into(),
+            args.messages.to_string(),
+            "--capacity".into(),
+            args.capacity.to_string(),
+        ],
+    )?;
+    let rows = json["rows"]
+        .as_array()
+        .context("the Python recipe's JSON has no `rows`")?
+        .iter()
+        .map(|r| {
+            ensure!(
+                r["delivered_ok"] == true,
+                "results differ: Python's {} lost or duplicated messages",
+                r["name"]
+            );
+            Ok(ThroughputRow {
+                name: format!("Python: {}", r["name"].as_str().unwrap_or("?")),
+                spsc: r["spsc"].as_f64(),
+                mpsc: r["mpsc"].as_f64(),
+                mpmc: r["mpmc"].as_f64(),
+                messages: args.messages,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    ensure!(
+        json["join"]["done_at_join"] == JOIN_TASKS,
+        "results differ: Python's join() returned with {} of {JOIN_TASKS} tasks done",
+        json["join"]["done_at_join"]
+    );
+    Ok((json, rows))
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let sem = channel_semantics()?;
@@ -557,18 +781,30 @@ fn main() -> anyhow::Result<()> {
     let mut rows = std_rows(args.messages, args.capacity)?;
     rows.extend(crossbeam_rows(args.messages, args.capacity)?);
     rows.push(tokio_row(args.messages, args.capacity)?);
+    let done_at_join = join_when_all_done(JOIN_WORKERS, JOIN_TASKS);
+    ensure!(
+        done_at_join == JOIN_TASKS,
+        "join() returned with {done_at_join} of {JOIN_TASKS} tasks done"
+    );
+    let python = if args.python {
+        Some(python_rows(&args)?)
+    } else {
+        None
+    };
 
     if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "messages": args.messages,
-                "capacity": args.capacity,
-                "cores": thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-                "rows": rows,
-                "semantics": semantics_json(&sem),
-            })
-        );
+        let mut out = serde_json::json!({
+            "messages": args.messages,
+            "capacity": args.capacity,
+            "cores": thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "rows": rows,
+            "semantics": semantics_json(&sem),
+            "join": { "workers": JOIN_WORKERS, "tasks": JOIN_TASKS, "done_at_join": done_at_join },
+        });
+        if let Some((json, _)) = &python {
+            out["python"] = json.clone();
+        }
+        println!("{out}");
         return Ok(());
     }
     println!("Semantics:");
@@ -585,8 +821,12 @@ fn main() -> anyhow::Result<()> {
         sem.watch_values_sent, sem.watch_value_seen
     );
     println!(
-        "  oneshot: a thread replied {} to an async request\n",
+        "  oneshot: a thread replied {} to an async request",
         sem.oneshot_reply
+    );
+    println!(
+        "  task_done/join: {JOIN_WORKERS} workers, {JOIN_TASKS} tasks; join() returned with \
+         {done_at_join} done\n"
     );
 
     println!(
@@ -600,10 +840,32 @@ fn main() -> anyhow::Result<()> {
             |per_s| fmt_rate(per_s, Duration::from_secs(1), "msg"),
         )
     };
-    for r in &rows {
-        table.row([r.name.to_string(), cell(r.spsc), cell(r.mpsc), cell(r.mpmc)]);
+    let py_rows = python.iter().flat_map(|(_, rows)| rows);
+    for r in rows.iter().chain(py_rows) {
+        table.row([r.name.clone(), cell(r.spsc), cell(r.mpsc), cell(r.mpmc)]);
     }
     table.print();
+    if let Some((json, py)) = &python {
+        // crossbeam's bounded channel against queue.Queue of the same capacity, per shape.
+        let cb = rows
+            .iter()
+            .find(|r| r.name.starts_with("crossbeam_channel::bounded"))
+            .context("the crossbeam bounded row")?;
+        let q = py.first().context("Python's queue.Queue row")?;
+        let ratio = |r: Option<f64>, p: Option<f64>| match (r, p) {
+            (Some(r), Some(p)) => python_peer::slower(r, p), // rates: Rust's over Python's
+            _ => "-".into(),
+        };
+        println!(
+            "\n{}: {} is {} (SPSC), {} (MPSC), {} (MPMC) faster than {}.",
+            json["interpreter"].as_str().unwrap_or("Python"),
+            cb.name,
+            ratio(cb.spsc, q.spsc),
+            ratio(cb.mpsc, q.mpsc),
+            ratio(cb.mpmc, q.mpmc),
+            q.name
+        );
+    }
     println!(
         "\n(\"-\": that queue has a single receiver. sync_channel(0) runs {} messages.)",
         (args.messages / 10).max(1)

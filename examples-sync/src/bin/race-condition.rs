@@ -25,6 +25,8 @@
 //! cargo run --release -p examples-sync --bin race-condition -- --threads 8 --runs 50
 //! cargo run --release -p examples-sync --bin race-condition -- --no-yield   # the natural window only
 //! cargo run --release -p examples-sync --bin race-condition -- --json
+//! cargo run --release -p examples-sync --bin race-condition -- --python   # + the course's Python
+//! cargo run --release -p examples-sync --bin race-condition -- --python --increments 1000000 --runs 3
 //! ```
 //!
 //! # What to observe
@@ -36,6 +38,12 @@
 //! - Every fixed row is exact on every run. `fetch_add` still bounces one cache line between
 //!   cores, the `Mutex` row pays for contention; the thread-local row shares nothing and is the
 //!   fastest.
+//! - `--python` adds the course's loop and its variants (`python/race_condition.py`). On
+//!   CPython 3.10+ with the GIL, `counter += 1` loses **nothing**, even with
+//!   `sys.setswitchinterval(1e-6)`: the interpreter switches threads only at calls and loop
+//!   jumps, never inside the statement. It lost updates on 3.9 and older, and does on a
+//!   free-threaded build (3.13t+). A read, then a call or `time.sleep(0)`, then the write, loses
+//!   updates on every version: the race is real, the GIL only narrows where it can strike.
 //!
 //! # Exercises
 //! 1. Replace `fetch_add(1, Relaxed)` by `fetch_add(1, SeqCst)`. Does the count change? The
@@ -43,8 +51,8 @@
 //! 2. Write the "map get, then insert" bug with `DashMap` or `RwLock<HashMap>`: is it fixed?
 //! 3. Add a `compare_exchange` loop variant (`load`, compute, `compare_exchange`, retry) and
 //!    count its retries: that is how `fetch_add` on a type without hardware support works.
-//! 4. Port the racy loop to Python with `threading` and a `sys.setswitchinterval(1e-6)`: how
-//!    many updates does CPython lose, despite the GIL?
+//! 4. Run `--python --no-yield --increments 1000000`: which Python rows still lose updates,
+//!    and what do they have between the read and the write that the others do not?
 
 // === Lesson: copy from here ===
 
@@ -207,11 +215,12 @@ mod counters {
 
 use std::time::{Duration, Instant};
 
-use anyhow::ensure;
+use anyhow::{Context, ensure};
 use clap::Parser;
 use counters::{Variant, YIELD_EVERY, count_once};
+use examples_sync::python_peer;
 use examples_sync::table::Table;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shared::cli;
 use shared::report::fmt_duration;
 
@@ -231,14 +240,19 @@ struct Args {
     /// Do not yield inside the racy read-modify-write: only the natural window remains.
     #[arg(long)]
     no_yield: bool,
+    /// Also run the course's Python (python/race_condition.py) with the same parameters: the
+    /// course's `counter += 1` loop and its variants, in the same table.
+    #[arg(long)]
+    python: bool,
     /// Print the figures as one JSON object instead of a table.
     #[arg(long)]
     json: bool,
 }
 
-#[derive(Debug, Serialize)]
+/// One variant's losses over the runs (the Python recipe prints the same fields).
+#[derive(Debug, Serialize, Deserialize)]
 struct VariantReport {
-    name: &'static str,
+    name: String,
     racy: bool,
     expected: u64,
     lost_total: u64,
@@ -246,6 +260,9 @@ struct VariantReport {
     lost_max: u64,
     runs_with_losses: u32,
     mean_run_s: f64,
+    /// Python rows only: the Rust row it mirrors, for the time ratio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mirrors: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -255,6 +272,9 @@ struct RaceReport {
     runs: u32,
     widened_window: bool,
     variants: Vec<VariantReport>,
+    /// `--python`: the recipe's whole JSON object (its `variants` have the fields above).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    python: Option<serde_json::Value>,
 }
 
 /// Runs `variant` `--runs` times and counts what each run lost.
@@ -271,7 +291,7 @@ fn measure(variant: Variant, args: &Args) -> VariantReport {
         lost.push(expected.saturating_sub(got));
     }
     VariantReport {
-        name: variant.name(),
+        name: variant.name().to_string(),
         racy: variant.racy(),
         expected,
         lost_total: lost.iter().sum(),
@@ -279,6 +299,59 @@ fn measure(variant: Variant, args: &Args) -> VariantReport {
         lost_max: lost.iter().copied().max().unwrap_or(0),
         runs_with_losses: lost.iter().filter(|&&l| l > 0).count() as u32,
         mean_run_s: total.as_secs_f64() / f64::from(args.runs),
+        mirrors: None,
+    }
+}
+
+/// The Python recipe on the same parameters; its variants, checked against the Rust ones.
+fn run_python(
+    args: &Args,
+    rust: &[VariantReport],
+) -> anyhow::Result<(serde_json::Value, Vec<VariantReport>)> {
+    let mut py_args = vec![
+        "--threads".to_string(),
+        args.threads.to_string(),
+        "--increments".into(),
+        args.increments.to_string(),
+        "--runs".into(),
+        args.runs.to_string(),
+    ];
+    if args.no_yield {
+        py_args.push("--no-yield".into());
+    }
+    let json = python_peer::run_recipe("race_condition", &py_args)?;
+    let variants: Vec<VariantReport> = serde_json::from_value(json["variants"].clone())
+        .context("the recipe's `variants` do not have the Rust report's fields")?;
+    let expected = args.threads as u64 * args.increments;
+    for v in &variants {
+        // The results that must agree: the same count expected, and every fix exact in both.
+        ensure!(
+            v.expected == expected,
+            "Python expected {} updates, Rust {expected}",
+            v.expected
+        );
+        ensure!(
+            v.racy || v.lost_total == 0,
+            "results differ: Python's fix `{}` lost {} updates (Rust's fixes are exact)",
+            v.name,
+            v.lost_total
+        );
+        if let Some(m) = &v.mirrors {
+            ensure!(
+                rust.iter().any(|r| &r.name == m),
+                "Python row mirrors an unknown Rust row {m:?}"
+            );
+        }
+    }
+    Ok((json, variants))
+}
+
+fn verdict(v: &VariantReport) -> &'static str {
+    match (v.racy, v.lost_total) {
+        (true, 0) => "racy (no loss this time)",
+        (true, _) => "RACE: updates lost",
+        (false, 0) => "exact",
+        (false, _) => "BUG in a fix!",
     }
 }
 
@@ -299,6 +372,12 @@ fn main() -> anyhow::Result<()> {
         );
     }
     let variants: Vec<VariantReport> = Variant::ALL.iter().map(|&v| measure(v, &args)).collect();
+    let fixes_exact = variants.iter().all(|v| v.racy || v.lost_total == 0);
+    let python = if args.python {
+        Some(run_python(&args, &variants)?)
+    } else {
+        None
+    };
 
     if args.json {
         let report = RaceReport {
@@ -307,45 +386,78 @@ fn main() -> anyhow::Result<()> {
             runs: args.runs,
             widened_window: !args.no_yield,
             variants,
+            python: python.map(|(json, _)| json),
         };
         println!("{}", serde_json::to_string(&report)?);
+        ensure!(fixes_exact, "a fixed variant lost updates");
         return Ok(());
     }
 
-    let mut table = Table::new([
-        "variant",
-        "lost (min..max per run)",
-        "lost, % of total",
-        "runs with losses",
-        "time per run",
-        "verdict",
-    ]);
-    for v in &variants {
+    let ratio_column = python.is_some().then_some("Python / Rust");
+    let mut table = Table::new(
+        [
+            "variant",
+            "lost (min..max per run)",
+            "lost, % of total",
+            "runs with losses",
+            "time per run",
+            "verdict",
+        ]
+        .into_iter()
+        .chain(ratio_column),
+    );
+    // The "Rust: " / "Python: " prefixes only when both languages share the table.
+    let mut row = |lang: &str, v: &VariantReport, ratio: String| {
         let share = 100.0 * v.lost_total as f64 / (v.expected as f64 * f64::from(args.runs));
         table.row([
-            v.name.to_string(),
+            format!("{lang}{}", v.name),
             format!("{}..{}", v.lost_min, v.lost_max),
             format!("{share:.2} %"),
             format!("{}/{}", v.runs_with_losses, args.runs),
             fmt_duration(Duration::from_secs_f64(v.mean_run_s)),
-            match (v.racy, v.lost_total) {
-                (true, 0) => "racy (got lucky this time)",
-                (true, _) => "RACE: updates lost",
-                (false, 0) => "exact",
-                (false, _) => "BUG in a fix!",
-            }
-            .to_string(),
+            verdict(v).to_string(),
+            ratio,
         ]);
+    };
+    let rust = if python.is_some() { "Rust: " } else { "" };
+    for v in &variants {
+        row(rust, v, String::new());
     }
-    table.print();
+    if let Some((json, py)) = &python {
+        for v in py {
+            let ratio = v
+                .mirrors
+                .as_ref()
+                .and_then(|m| variants.iter().find(|r| &r.name == m))
+                .map_or_else(
+                    || "-".into(),
+                    |r| python_peer::slower(v.mean_run_s, r.mean_run_s),
+                );
+            row("Python: ", v, ratio);
+        }
+        table.print();
+        println!(
+            "\nPython: {} (GIL enabled: {}, switch interval {} ms). \"Python / Rust\" compares a \
+             Python row with the Rust row it mirrors.",
+            json["interpreter"].as_str().unwrap_or("?"),
+            json["gil_enabled"],
+            json["switch_interval_s"].as_f64().unwrap_or(0.0) * 1e3
+        );
+        println!(
+            "CPython (3.10+, with the GIL) switches threads only at calls and loop jumps, never \
+             inside `counter += 1`: the course's loop loses nothing here. It lost updates on \
+             CPython <= 3.9, and does on a free-threaded build (3.13t+). A read, then a call or \
+             `time.sleep(0)`, then the write, loses updates on every version."
+        );
+    } else {
+        table.print();
+    }
     println!(
         "\nThe data race itself (`counter += 1` on a shared `&mut` or `static mut`) does not \
-         compile: see the compile_fail doc tests in examples-sync/src/lib.rs."
+         compile: see the compile_fail doc tests in examples-sync/src/lib.rs (their error codes \
+         are checked by tests/compile_errors.rs)."
     );
-    ensure!(
-        variants.iter().all(|v| v.racy || v.lost_total == 0),
-        "a fixed variant lost updates"
-    );
+    ensure!(fixes_exact, "a fixed variant lost updates");
     Ok(())
 }
 

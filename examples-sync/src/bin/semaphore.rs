@@ -24,6 +24,7 @@
 //! cargo run -p examples-sync --bin semaphore
 //! cargo run -p examples-sync --bin semaphore -- --downloads 40 --permits 8
 //! cargo run -p examples-sync --bin semaphore -- --json
+//! cargo run -p examples-sync --bin semaphore -- --python   # + threading/asyncio.Semaphore
 //! ```
 //!
 //! # What to observe
@@ -34,8 +35,8 @@
 //! - The async version needs no thread per download: 1 runtime thread, same limit, same time.
 //!
 //! # Exercises
-//! 1. Add `Semaphore::acquire_timeout(d) -> Option<Permit>` (use `Condvar::wait_timeout` in a loop,
-//!    re-computing what is left of the deadline), and a loom test that it never over-grants.
+//! 1. Checked: add `acquire_timeout(d) -> Option<Permit>`, Python's `acquire(timeout=d)`
+//!    (`cargo run -p shared --bin exercises -- check sync/04`: loom, stress and a watchdog).
 //! 2. Replace the semaphore by a pool of `--permits` worker threads reading from a channel. Which
 //!    version is simpler? Which one can limit two different resources at once?
 //! 3. In the async part, use `acquire_many(2)` for "large" downloads. What happens to fairness?
@@ -194,6 +195,7 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use clap::Parser;
+use examples_sync::python_peer;
 use examples_sync::semaphore; // the lesson's `crate::semaphore` (src/semaphore.rs, on src/sync.rs)
 use examples_sync::table::Table;
 use limited_downloads::{
@@ -215,6 +217,10 @@ struct Args {
     /// Duration of one simulated download, in milliseconds (0 to 10,000).
     #[arg(long, default_value_t = 50, value_parser = cli::u64_in(0, 10_000))]
     download_ms: u64,
+    /// Also run the course's Python (python/semaphore.py: `threading.Semaphore`,
+    /// `asyncio.Semaphore`) with the same parameters, in the same table.
+    #[arg(long)]
+    python: bool,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
@@ -222,7 +228,7 @@ struct Args {
 
 /// One row: which version, its limit, and what it did.
 struct Version {
-    name: &'static str,
+    name: String,
     limit: Option<usize>,
     report: DownloadReport,
 }
@@ -246,19 +252,19 @@ fn main() -> anyhow::Result<()> {
     let time = Duration::from_millis(args.download_ms);
     let versions = vec![
         Version {
-            name: "threads, no limit",
+            name: "threads, no limit".into(),
             limit: None,
             report: download_with_threads(args.downloads, None, time)
                 .context("spawning a download thread")?,
         },
         Version {
-            name: "threads + hand-built Semaphore",
+            name: "threads + hand-built Semaphore".into(),
             limit: Some(args.permits),
             report: download_with_threads(args.downloads, Some(args.permits), time)
                 .context("spawning a download thread")?,
         },
         Version {
-            name: "async tasks + tokio::sync::Semaphore",
+            name: "async tasks + tokio::sync::Semaphore".into(),
             limit: Some(args.permits),
             report: download_with_tasks(args.downloads, args.permits, time)
                 .context("building the tokio runtime")?,
@@ -279,17 +285,62 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
+    let python = if args.python {
+        let json = python_peer::run_recipe(
+            "semaphore",
+            &[
+                "--downloads".into(),
+                args.downloads.to_string(),
+                "--permits".into(),
+                args.permits.to_string(),
+                "--download-ms".into(),
+                args.download_ms.to_string(),
+            ],
+        )?;
+        let runs = python_versions(&json)?;
+        Some((json, runs))
+    } else {
+        None
+    };
+    // What must agree: every Python download completes, no limit is exceeded, and
+    // `acquire(blocking=False)` grants exactly one permit, like `try_acquire`.
+    let agreement = python.as_ref().map(|(json, runs)| -> anyhow::Result<()> {
+        ensure!(
+            json["try_acquire_grants_one"] == true,
+            "Python's acquire(blocking=False) did not grant exactly one permit"
+        );
+        for v in runs {
+            ensure!(
+                v.report.completed == args.downloads,
+                "Python, {}: {} of {} downloads completed",
+                v.name,
+                v.report.completed,
+                args.downloads
+            );
+            ensure!(
+                v.limit.is_none_or(|l| v.report.max_in_flight <= l),
+                "Python, {}: the limit was exceeded",
+                v.name
+            );
+        }
+        Ok(())
+    });
+
     if args.json {
         let runs: Vec<_> = versions.iter().map(version_json).collect();
-        println!(
-            "{}",
-            serde_json::json!({
-                "downloads": args.downloads,
-                "permits": args.permits,
-                "download_ms": args.download_ms,
-                "runs": runs,
-            })
-        );
+        let mut out = serde_json::json!({
+            "downloads": args.downloads,
+            "permits": args.permits,
+            "download_ms": args.download_ms,
+            "runs": runs,
+        });
+        if let Some((json, _)) = &python {
+            out["python"] = json.clone();
+        }
+        println!("{out}");
+        if let Some(Err(why)) = agreement {
+            anyhow::bail!("the Python and Rust results differ: {why}");
+        }
         return Ok(());
     }
     println!(
@@ -297,10 +348,15 @@ fn main() -> anyhow::Result<()> {
         args.downloads, args.download_ms
     );
     let mut table = Table::new(["version", "limit", "max in flight", "time", "ideal"]);
-    for v in &versions {
+    let py_rows = python.iter().flat_map(|(_, runs)| runs);
+    for (lang, v) in versions
+        .iter()
+        .map(|v| ("Rust", v))
+        .chain(py_rows.map(|v| ("Python", v)))
+    {
         let waves = v.limit.map_or(1, |l| args.downloads.div_ceil(l)) as u32;
         table.row([
-            v.name.to_string(),
+            format!("{lang}: {}", v.name),
             v.limit.map_or("-".into(), |l| l.to_string()),
             v.report.max_in_flight.to_string(),
             fmt_duration(v.report.elapsed),
@@ -308,7 +364,36 @@ fn main() -> anyhow::Result<()> {
         ]);
     }
     table.print();
+    if let Some((json, _)) = &python {
+        println!(
+            "\nPython: {}. Both languages wait the same: the limit, not the language, sets the time.",
+            json["interpreter"].as_str().unwrap_or("?")
+        );
+    }
+    if let Some(Err(why)) = agreement {
+        anyhow::bail!("the Python and Rust results differ: {why}");
+    }
     Ok(())
+}
+
+/// The Python recipe's runs, as rows of the same table.
+fn python_versions(json: &serde_json::Value) -> anyhow::Result<Vec<Version>> {
+    let runs = json["runs"]
+        .as_array()
+        .context("the Python recipe's JSON has no `runs`")?;
+    runs.iter()
+        .map(|r| {
+            Ok(Version {
+                name: r["name"].as_str().unwrap_or("?").to_string(),
+                limit: r["limit"].as_u64().map(|l| l as usize),
+                report: DownloadReport {
+                    max_in_flight: python_peer::u64_field(r, "max_in_flight")? as usize,
+                    completed: python_peer::u64_field(r, "completed")? as usize,
+                    elapsed: Duration::from_secs_f64(python_peer::f64_field(r, "elapsed_s")?),
+                },
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
