@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -233,6 +235,65 @@ fn generate_samples(dir: &Path, args: &BatchArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Everything a batch needs before its first image: the stop flag, the folders and the plan.
+#[derive(Debug)]
+pub struct PreparedBatch {
+    /// Set on the first Ctrl-C or SIGTERM (see [`crate::shutdown::stop_flag_on_ctrl_c`]).
+    pub stop: Arc<AtomicBool>,
+    pub folders: BatchFolders,
+    pub plan: BatchPlan,
+}
+
+impl PreparedBatch {
+    /// In this order: installs the Ctrl-C/SIGTERM handler (so a signal during sample generation
+    /// stops cleanly instead of killing the process mid-write), prepares the folders
+    /// ([`BatchFolders::prepare`]), plans the jobs ([`plan_batch`]), and registers the cleanup
+    /// of a forced exit (a second signal does not wait for the images in flight: their
+    /// temporary files are removed on the way out).
+    pub fn prepare(args: &BatchArgs, tool: &str, order: JobOrder) -> anyhow::Result<Self> {
+        let stop = crate::shutdown::stop_flag_on_ctrl_c()?;
+        let folders = BatchFolders::prepare(args, tool)?;
+        let plan = plan_batch(&folders, args, order)?;
+        let out_dir = folders.out_dir.clone();
+        crate::shutdown::on_forced_exit(move || remove_partial_outputs(&out_dir));
+        Ok(PreparedBatch {
+            stop,
+            folders,
+            plan,
+        })
+    }
+}
+
+/// What a decode budget saw, for `--json` (each lesson has its own stats type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BudgetFigures {
+    pub capacity_bytes: u64,
+    /// Most bytes admitted at once.
+    pub peak_bytes: u64,
+    /// Admissions that waited for memory.
+    pub waits: u64,
+    /// Images larger than the whole budget (each ran alone).
+    pub oversized: u64,
+}
+
+impl BudgetFigures {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// One line for the text report, when the budget made anything wait.
+    pub fn print(&self) {
+        if self.waits > 0 {
+            println!(
+                "decode budget {}: {} image(s) waited for memory, {} ran alone (larger than the budget)",
+                fmt_bytes(self.capacity_bytes),
+                self.waits,
+                self.oversized
+            );
+        }
+    }
 }
 
 /// Refuses output folders that could overwrite an input: the same folder, or a folder that

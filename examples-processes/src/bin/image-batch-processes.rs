@@ -52,6 +52,8 @@
 //! 3. Make the worker `panic!` on names containing `crash`: check it is replaced, the file
 //!    retried once and reported, and the batch still finishes.
 //! 4. Remove `RAYON_NUM_THREADS=1` and watch `top -H`: how many threads per worker?
+//! 5. Each slot takes the budget for itself, so small images may keep slipping past a big one
+//!    that waits. Make admission first-come first-served (a ticket counter in the budget).
 
 // === Lesson: copy from here ===
 
@@ -678,13 +680,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use clap::Parser;
-use decode_budget::{BudgetStats, DecodeBudget};
+use decode_budget::DecodeBudget;
 use indicatif::ProgressBar;
 use json_lines::TaskFailure;
 use process_pool::{PoolControl, Task, TaskResult, run_on_workers};
 use serde::{Deserialize, Serialize};
 use shared::batch::{
-    self, BatchArgs, BatchFolders, BatchJob, BatchReport, ItemDone, ItemResult, JobOrder, Lanes,
+    self, BatchArgs, BatchFolders, BatchJob, BatchReport, BudgetFigures, ItemDone, ItemResult,
+    JobOrder, Lanes, PreparedBatch,
 };
 use shared::report::{Row, SpeedupTable, print_json, timed};
 use shared::thumbnail::{self, OutputFormat, ThumbOptions};
@@ -774,20 +777,17 @@ fn main() -> anyhow::Result<ExitCode> {
         worker_main(args.parent_pid)?;
         return Ok(ExitCode::SUCCESS);
     }
-    // Before anything is written: a Ctrl-C or SIGTERM during sample generation must not kill us
-    // mid-write.
-    let stop = shared::shutdown::stop_flag_on_ctrl_c()?;
     let opts = args.batch.thumb_options();
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let folders = BatchFolders::prepare(&args.batch, "image-batch-processes")?;
-    let plan = batch::plan_batch(&folders, &args.batch, JobOrder::LargestFirst)?;
-    // A second Ctrl-C exits at once; the workers die with us (PR_SET_PDEATHSIG), perhaps
-    // mid-write: remove their temporary files on the way out.
-    let out_dir = folders.out_dir.clone();
-    shared::shutdown::on_forced_exit(move || batch::remove_partial_outputs(&out_dir));
-
+    let PreparedBatch {
+        stop,
+        folders,
+        plan,
+    } = PreparedBatch::prepare(&args.batch, "image-batch-processes", JobOrder::LargestFirst)?;
+    // (A forced exit leaves the workers to PR_SET_PDEATHSIG, and their temporary files to the
+    // cleanup registered by `prepare`.)
     let budget_bytes = args.batch.memory_budget_bytes();
     let processes = timed(|| {
         run_processes(
@@ -862,16 +862,12 @@ fn main() -> anyhow::Result<ExitCode> {
             table.to_json()
         };
         v["identical"] = serde_json::json!(identical);
-        v["memory_budget"] = serde_json::json!({
-            "capacity_bytes": budget.capacity,
-            "peak_bytes": budget.peak,
-            "waits": budget.waits,
-            "oversized": budget.oversized,
-        });
+        v["memory_budget"] = budget.to_json();
         print_json(&v);
     } else {
         report.print(&folders);
         println!("(cpu includes the workers, once reaped)");
+        budget.print();
         if let [threads, processes] = table.rows() {
             println!();
             table.print();
@@ -931,7 +927,7 @@ fn run_processes(
     budget_bytes: u64,
     stop: &AtomicBool,
     json: bool,
-) -> anyhow::Result<(Vec<ItemResult>, BudgetStats)> {
+) -> anyhow::Result<(Vec<ItemResult>, BudgetFigures)> {
     let exe = std::env::current_exe().context("finding our own binary to re-execute")?;
     let parent = std::process::id().to_string();
     let command = || {
@@ -980,7 +976,14 @@ fn run_processes(
             TaskResult::Cancelled => ItemResult::Cancelled,
         })
         .collect();
-    Ok((results, budget.stats()))
+    let stats = budget.stats();
+    let figures = BudgetFigures {
+        capacity_bytes: stats.capacity,
+        peak_bytes: stats.peak,
+        waits: stats.waits,
+        oversized: stats.oversized,
+    };
+    Ok((results, figures))
 }
 
 /// The threaded peer, in-process: the same jobs on a rayon pool of the same size, admitted by

@@ -50,8 +50,9 @@
 //!    largest-first order the *worst* case for a static split and the best one here?
 //! 2. Move `budget.acquire` into the spawned job. Run two big JPEGs with `--memory-budget 16`:
 //!    why can it hang now? (Hint: what does a rayon thread do while it waits in a `join`?)
-//! 3. Make the budget first-come first-served (a ticket counter), so a stream of small images
-//!    cannot keep a big one waiting. What does that cost the small ones?
+//! 3. With `--memory-budget 16`, read `waits` in `--json`: one submitter admits in job order, so
+//!    a big image at the head holds back small ones that would fit. Admit the first job that
+//!    fits instead: what can now happen to the big one?
 //! 4. Run `--threads 4` on 2 cores: throughput stays flat, memory grows. Why?
 
 // === Lesson: copy from here ===
@@ -409,7 +410,8 @@ use decode_budget::DecodeBudget;
 use indicatif::ProgressBar;
 use parallel_batch::{BatchControl, JobResult, run_batch};
 use shared::batch::{
-    self, BatchArgs, BatchFolders, BatchJob, BatchReport, ItemDone, ItemResult, JobOrder, Lanes,
+    self, BatchArgs, BatchJob, BatchReport, BudgetFigures, ItemDone, ItemResult, JobOrder, Lanes,
+    PreparedBatch,
 };
 use shared::report::{Row, SpeedupTable, print_json, timed};
 use shared::thumbnail::{self, ThumbOptions};
@@ -444,25 +446,20 @@ fn main() -> anyhow::Result<ExitCode> {
     if !args.default_malloc {
         keep_freed_buffers();
     }
-    // Before anything is written: a Ctrl-C or SIGTERM during sample generation must not kill us
-    // mid-write.
-    let stop = shared::shutdown::stop_flag_on_ctrl_c()?;
     let opts = args.batch.thumb_options();
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-
-    let folders = BatchFolders::prepare(&args.batch, "image-batch")?;
     let order = if args.name_order {
         JobOrder::Name
     } else {
         JobOrder::LargestFirst
     };
-    let plan = batch::plan_batch(&folders, &args.batch, order)?;
-    // A second Ctrl-C exits at once, without waiting for the images in flight: remove their
-    // temporary files on the way out.
-    let out_dir = folders.out_dir.clone();
-    shared::shutdown::on_forced_exit(move || batch::remove_partial_outputs(&out_dir));
+    let PreparedBatch {
+        stop,
+        folders,
+        plan,
+    } = PreparedBatch::prepare(&args.batch, "image-batch", order)?;
 
     let pool = |n: usize| {
         rayon::ThreadPoolBuilder::new()
@@ -505,6 +502,12 @@ fn main() -> anyhow::Result<ExitCode> {
     let par_pool = pool(threads)?;
     let parallel = timed(|| run(&par_pool, &folders.out_dir, "thumbnails"));
     let (results, budget) = parallel.value;
+    let budget = BudgetFigures {
+        capacity_bytes: budget.capacity,
+        peak_bytes: budget.peak,
+        waits: budget.waits,
+        oversized: budget.oversized,
+    };
 
     let mut identical = None;
     if let Some((scratch, seq_results, seq_wall)) = &baseline {
@@ -542,24 +545,12 @@ fn main() -> anyhow::Result<ExitCode> {
             serde_json::Value::Null
         };
         v["identical"] = serde_json::json!(identical);
-        v["memory_budget"] = serde_json::json!({
-            "capacity_bytes": budget.capacity,
-            "peak_bytes": budget.peak,
-            "waits": budget.waits,
-            "oversized": budget.oversized,
-        });
+        v["memory_budget"] = budget.to_json();
         v["peak_rss_kib"] = shared::report::peak_rss_kib().into();
         print_json(&v);
     } else {
         report.print(&folders);
-        if budget.waits > 0 {
-            println!(
-                "decode budget {}: {} image(s) waited for memory, {} ran alone (larger than the budget)",
-                shared::report::fmt_bytes(budget.capacity),
-                budget.waits,
-                budget.oversized
-            );
-        }
+        budget.print();
         if args.sequential {
             println!();
             table.print();
