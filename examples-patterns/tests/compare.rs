@@ -79,10 +79,31 @@ fn table_output_explains_the_results() {
 
 #[test]
 fn bad_arguments_are_refused_with_a_message() {
+    // A usage error (exit 2) that names the flag and its range, before any work starts.
+    for (flag, value) in [
+        ("--tasks", "0"),
+        ("--requests", "0"),
+        ("--concurrency", "0"),
+        ("--cores", "0"),
+        ("--latency-ms", "18446744073709551615"),
+        ("--rounds", "0"),
+    ] {
+        let out = compare()
+            .arg(format!("{flag}={value}"))
+            .output()
+            .expect("run compare");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}={value}: {err}");
+        assert!(err.contains(flag) && err.contains("use "), "{flag}={value}: {err}");
+    }
+}
+
+#[test]
+fn hidden_worker_flags_are_checked_too() {
+    // `--step 0` reached `step_by(0)`, which panics.
     let out = compare()
-        .args(["--tasks", "0"])
+        .args(["--worker", "cpu", "--step", "0"])
         .output()
         .expect("run compare");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1"));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
 }

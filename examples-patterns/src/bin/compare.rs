@@ -1,23 +1,15 @@
 //! The course's comparison table ("Tableau de comparaison"), measured in Rust instead of asserted.
 //!
-//! Course section: Module 8 overview and 8.4 (threading vs multiprocessing vs asyncio).
+//! Course section: Module 8 overview and **8.4** (threading vs multiprocessing vs asyncio). Two
+//! workloads, six ways each, and every way must compute the same result:
+//! sequential (a `for` loop), OS threads (`ThreadPoolExecutor`), worker processes
+//! (`multiprocessing.Pool`), async on one thread (`asyncio`), async on all cores, and rayon.
+//! - **I/O-bound**: `N` HTTP GETs to a local server (a child process, so its CPU does not count)
+//!   that answers each after `L` ms, at most `C` in flight. Ideal time: `ceil(N / C) · L`.
+//! - **CPU-bound**: `T` equal CPU tasks. Ideal time: the sequential time divided by the cores.
 //!
-//! The same two workloads are run six ways, and every way must compute the same result:
-//!
-//! | approach             | Python analog                          | here                                  |
-//! |----------------------|----------------------------------------|---------------------------------------|
-//! | sequential           | a plain `for` loop                     | one thread, one loop                  |
-//! | OS threads           | `threading` / `ThreadPoolExecutor`     | `std::thread::scope`, shared counter  |
-//! | worker processes     | `multiprocessing.Pool`                 | this binary re-executed as workers    |
-//! | async, 1 thread      | `asyncio` (one event loop)             | tokio current-thread runtime          |
-//! | async, multi-thread  | (no equivalent)                        | tokio multi-thread runtime            |
-//! | rayon                | (no equivalent; `Pool.map` is closest) | rayon work-stealing pool, `par_iter`  |
-//!
-//! * **I/O-bound**: `N` HTTP GETs to a local server (started in a child process, so its CPU does
-//!   not count) that answers each request after `L` ms. At most `C` requests in flight.
-//!   Ideal time: `ceil(N / C) · L`.
-//! * **CPU-bound**: `T` equal CPU tasks (`shared::work::cpu_task`). Ideal time: the sequential time
-//!   divided by the number of cores.
+//! Crates: `rayon = "1.12"`, `tokio = { version = "1.54", features = ["rt", "rt-multi-thread"] }`,
+//! `futures = "0.3"`
 //!
 //! # Concepts
 //! - Concurrency (many things in progress) versus parallelism (many things executing): async
@@ -26,8 +18,7 @@
 //!   needs `multiprocessing` for is served by plain threads.
 //! - An async runtime is not a CPU accelerator: CPU work on a current-thread runtime is
 //!   sequential, and on a multi-thread runtime it blocks the workers that should serve I/O.
-//! - Processes pay for isolation: start-up, a copy of the program's memory, and pipes instead of
-//!   shared memory.
+//! - Processes pay for isolation: start-up, a copy of the program's memory, pipes for results.
 //! - A pool sized for CPU (rayon: one thread per core) is the wrong tool for waiting on I/O.
 //!
 //! # Run
@@ -37,15 +28,13 @@
 //! cargo run --release -p examples-patterns --bin compare -- --tasks 16 --rounds 100000000   # bigger CPU tasks
 //! cargo run --release -p examples-patterns --bin compare -- --only cpu --json
 //! ```
-//! Use `--release`: a debug build is ~10× slower on the CPU workload and the table would measure
-//! the compiler's debug code, not the approaches.
+//! Use `--release`: a debug build is ~10× slower on the CPU workload.
 //!
 //! # What to observe
-//! - I/O: threads, processes and both async runtimes all come close to the ideal
-//!   `ceil(N/C)·L`; rayon (2 threads on 2 cores) is about `C/2` times slower, because it was sized
-//!   for CPU work; sequential is `N·L`.
-//! - I/O CPU column: async spends the least CPU per request; processes the most (each worker starts
-//!   a program and opens its own connections).
+//! - I/O: threads, processes and both async runtimes come close to the ideal `ceil(N/C)·L`;
+//!   rayon (one thread per core) is about `C/cores` times slower; sequential is `N·L`.
+//! - I/O CPU column: async spends the least CPU per request; processes the most (each worker
+//!   starts a program and opens its own connections).
 //! - CPU: threads, processes, the multi-thread runtime and rayon reach ~cores× (the GIL would pin
 //!   Python threads to 1×); async on one thread stays at 1×.
 //! - Peak memory: one process per worker costs megabytes each; a thread costs its stack (touched
@@ -54,48 +43,269 @@
 //! # Exercises
 //! 1. Set `--concurrency 1000 --requests 2000 --latency-ms 100`: which approaches still reach the
 //!    ideal, and what happens to the memory column of threads and processes?
-//! 2. In `cpu_multi_thread_runtime`, replace `spawn` with `spawn_blocking`: does the time change?
-//!    Why is `spawn_blocking` still the right call in a server that also does I/O?
+//! 2. In `on_tasks`, replace `spawn` with `spawn_blocking`: does the time change? Why is
+//!    `spawn_blocking` still the right call in a server that also does I/O?
 //! 3. Make the CPU tasks unequal (`rounds * (1 + i % 4)`). Which approach suffers from its static
-//!    split of work (look at `processes`), and which balances itself (rayon, threads with a shared
-//!    counter)?
+//!    split of work (look at `processes`), and which balances itself (rayon, `on_threads`)?
 //! 4. Add a row "threads, one per task" to the CPU table with `T = 1000`: what does
 //!    oversubscription cost?
 
+// === Lesson: copy from here ===
+
+/// The same `n` items, six ways. `work(i)` does item `i` and returns a number; results are
+/// combined with `wrapping_add`, which does not depend on the order items finish in, so every
+/// way must give the same total.
+mod six_ways {
+    use futures::StreamExt;
+    use std::future::Future;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::thread;
+
+    /// A plain loop: the reference.
+    pub fn sequential<E>(n: usize, work: impl Fn(usize) -> Result<u64, E>) -> Result<u64, E> {
+        (0..n).try_fold(0u64, |acc, i| Ok(acc.wrapping_add(work(i)?)))
+    }
+
+    /// `threads` OS threads take the next index from a shared counter until none is left: the
+    /// simplest load balancing there is (`ThreadPoolExecutor` does the same with a queue). The
+    /// same function serves the I/O workload (a thread blocks while it waits) and the CPU one.
+    pub fn on_threads<E: Send>(
+        n: usize,
+        threads: usize,
+        work: &(dyn Fn(usize) -> Result<u64, E> + Sync),
+    ) -> Result<u64, E> {
+        let next = AtomicUsize::new(0);
+        let one_thread = || -> Result<u64, E> {
+            let mut acc = 0u64;
+            loop {
+                // Relaxed is enough: the counter only hands out distinct indices; no other
+                // memory is published through it.
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return Ok(acc);
+                }
+                acc = acc.wrapping_add(work(i)?);
+            }
+        };
+        thread::scope(|s| {
+            let handles: Vec<_> = (0..threads).map(|_| s.spawn(one_thread)).collect();
+            handles.into_iter().try_fold(0u64, |acc, h| {
+                // A panic in `work` is a bug: let it continue in this thread.
+                let part = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+                Ok(acc.wrapping_add(part))
+            })
+        })
+    }
+
+    /// rayon: work stealing over the current pool (wrap the call in `pool.install(|| ...)` to
+    /// choose the pool and so its size).
+    pub fn on_rayon<E: Send>(
+        n: usize,
+        work: impl Fn(usize) -> Result<u64, E> + Sync + Send,
+    ) -> Result<u64, E> {
+        use rayon::prelude::*;
+        (0..n)
+            .into_par_iter()
+            .map(work)
+            .try_reduce(|| 0, |a, b| Ok(a.wrapping_add(b)))
+    }
+
+    /// At most `c` futures in flight: `buffer_unordered` polls up to `c` at once and yields them
+    /// as they finish. The same code runs on both runtimes; only the runtime differs.
+    pub async fn on_async<E, F, Fut>(n: usize, c: usize, work: F) -> Result<u64, E>
+    where
+        F: Fn(usize) -> Fut,
+        Fut: Future<Output = Result<u64, E>>,
+    {
+        let mut results = futures::stream::iter(0..n).map(work).buffer_unordered(c);
+        let mut acc = 0u64;
+        while let Some(r) = results.next().await {
+            acc = acc.wrapping_add(r?);
+        }
+        Ok(acc)
+    }
+
+    /// One task per item on whatever runtime we are in. CPU work in a task never yields: on one
+    /// thread the tasks simply run one after another.
+    pub async fn on_tasks<F>(n: usize, work: F) -> Result<u64, tokio::task::JoinError>
+    where
+        F: Fn(usize) -> u64 + Clone + Send + 'static,
+    {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let work = work.clone();
+            set.spawn(async move { work(i) });
+        }
+        let mut acc = 0u64;
+        while let Some(r) = set.join_next().await {
+            acc = acc.wrapping_add(r?);
+        }
+        Ok(acc)
+    }
+
+    /// `None`: one thread, the asyncio model. `Some(n)`: `n` worker threads.
+    pub fn runtime(workers: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+        let mut builder = match workers {
+            None => tokio::runtime::Builder::new_current_thread(),
+            Some(n) => {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                b.worker_threads(n.max(1));
+                b
+            }
+        };
+        builder.enable_all().build()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::convert::Infallible;
+
+        fn work(i: usize) -> u64 {
+            (i as u64)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .rotate_left(17)
+        }
+
+        #[test]
+        fn every_way_gives_the_sequential_total() {
+            let ok = |i| Ok::<u64, Infallible>(work(i));
+            for n in [0, 1, 7, 100] {
+                let expected = sequential(n, ok).unwrap();
+                for threads in [1, 3, 16] {
+                    assert_eq!(on_threads(n, threads, &ok).unwrap(), expected, "n {n}");
+                }
+                assert_eq!(on_rayon(n, ok).unwrap(), expected);
+                for workers in [None, Some(2)] {
+                    let rt = runtime(workers).unwrap();
+                    let io = rt
+                        .block_on(on_async(n, 4, |i| async move { ok(i) }))
+                        .unwrap();
+                    assert_eq!(io, expected);
+                    assert_eq!(rt.block_on(on_tasks(n, work)).unwrap(), expected);
+                }
+            }
+        }
+
+        #[test]
+        fn an_error_in_one_item_is_the_result() {
+            let fail_at_5 = |i| if i == 5 { Err(i) } else { Ok(1) };
+            assert_eq!(sequential(10, fail_at_5), Err(5));
+            assert_eq!(on_threads(10, 3, &fail_at_5), Err(5));
+            assert_eq!(on_rayon(10, fail_at_5), Err(5));
+            let rt = runtime(None).unwrap();
+            assert_eq!(
+                rt.block_on(on_async(10, 3, |i| async move { fail_at_5(i) })),
+                Err(5)
+            );
+        }
+    }
+}
+
+/// The `multiprocessing.Pool` row: this program re-executed as worker processes, each given a
+/// static share of the items on its command line, each printing its result on stdout.
+/// (`examples-processes/process-pool` builds the real pool: a task queue over pipes, crashed
+/// workers replaced.)
+mod worker_processes {
+    use std::io::{self, BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+
+    /// Starts `count` workers (`command_for(w)` builds worker `w`'s command: typically items
+    /// `w, w + count, …`), then reads the one line each prints and waits for it to exit.
+    pub fn run_workers(
+        count: usize,
+        command_for: impl Fn(usize) -> Command,
+    ) -> io::Result<Vec<String>> {
+        let children = (0..count)
+            .map(|w| {
+                let mut cmd = command_for(w);
+                cmd.stdin(Stdio::null()).stdout(Stdio::piped());
+                // `Reaper`: if a later spawn or read fails, every child is killed and waited
+                // for when `children` is dropped: an error never leaves orphans behind.
+                cmd.spawn().map(Reaper)
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        let mut lines = Vec::with_capacity(count);
+        for mut child in children {
+            let out = child.0.stdout.take().expect("stdout was piped");
+            let mut line = String::new();
+            BufReader::new(out).read_line(&mut line)?;
+            let status = child.0.wait()?;
+            if !status.success() {
+                return Err(io::Error::other(format!("a worker failed: {status}")));
+            }
+            lines.push(line);
+        }
+        Ok(lines)
+    }
+
+    /// Kills and reaps a child process when dropped (nothing to do if it was waited for).
+    pub struct Reaper(pub Child);
+
+    impl Drop for Reaper {
+        fn drop(&mut self) {
+            if let Ok(None) = self.0.try_wait() {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn each_worker_prints_one_line() {
+            let lines = run_workers(3, |w| {
+                let mut c = Command::new("sh");
+                c.args(["-c", &format!("echo worker {w}")]);
+                c
+            })
+            .unwrap();
+            assert_eq!(lines, ["worker 0\n", "worker 1\n", "worker 2\n"]);
+            let failed = run_workers(2, |_| Command::new("false"));
+            assert!(failed.is_err());
+        }
+    }
+}
+
+// === Harness: not part of the lesson ===
+
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, ValueEnum};
-use futures::StreamExt;
-use rayon::prelude::*;
+use shared::cli;
 use shared::report::{self, Row, SpeedupTable, Timed};
+use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Command, Stdio};
 use std::time::Duration;
+use worker_processes::Reaper;
 
 /// Threading vs processes vs async vs rayon on I/O-bound and CPU-bound work, measured.
 #[derive(Parser, Debug, Clone)]
 #[command(version)]
 struct Args {
     /// I/O workload: number of HTTP requests (N).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = cli::usize_in(1, 1_000_000))]
     requests: usize,
     /// I/O workload: server latency per request in milliseconds (L).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = cli::u64_in(0, 60_000))]
     latency_ms: u64,
     /// I/O workload: requests in flight at once (C) for threads, processes and async.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = cli::usize_in(1, 1000))]
     concurrency: usize,
     /// I/O workload: body size of each response in bytes.
-    #[arg(long, default_value_t = 16 * 1024)]
+    #[arg(long, default_value_t = 16 * 1024, value_parser = cli::usize_in(0, 4 << 20))]
     size: usize,
     /// CPU workload: number of equal tasks (T).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = cli::usize_in(1, 1_000_000))]
     tasks: usize,
     /// CPU workload: rounds of `shared::work::cpu_task` per task (task size).
-    #[arg(long, default_value_t = 25_000_000)]
+    #[arg(long, default_value_t = 25_000_000, value_parser = cli::u32_in(1, 1_000_000_000))]
     rounds: u32,
     /// Worker threads/processes for the CPU workload (default: one per core).
-    #[arg(long)]
+    #[arg(long, value_parser = cli::usize_in(1, 256))]
     cores: Option<usize>,
     /// Run only one of the workloads.
     #[arg(long, value_enum)]
@@ -113,9 +323,9 @@ struct Args {
     #[arg(long, hide = true, default_value = "")]
     base_url: String,
     /// Internal (workers): first task index, and the stride between this worker's tasks.
-    #[arg(long, hide = true, default_value_t = 0)]
+    #[arg(long, hide = true, default_value_t = 0, value_parser = cli::usize_in(0, 1_000_000))]
     start: usize,
-    #[arg(long, hide = true, default_value_t = 1)]
+    #[arg(long, hide = true, default_value_t = 1, value_parser = cli::usize_in(1, 1_000_000))]
     step: usize,
 }
 
@@ -133,10 +343,6 @@ fn main() -> Result<()> {
     if let Some(kind) = args.worker {
         return worker(kind, &args);
     }
-    ensure!(
-        args.requests > 0 && args.concurrency > 0 && args.tasks > 0,
-        "--requests, --concurrency and --tasks must be at least 1"
-    );
     let cores = args
         .cores
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -267,6 +473,25 @@ async fn async_get(client: &reqwest::Client, base: &str, i: usize, size: usize) 
     body_digest(i, &body)
 }
 
+/// The I/O workload on a runtime: one client, at most `c` requests in flight.
+fn io_on_runtime(
+    workers: Option<usize>,
+    base: &str,
+    n: usize,
+    c: usize,
+    size: usize,
+) -> Result<u64> {
+    let rt = six_ways::runtime(workers).context("building the runtime")?;
+    rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(c)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .context("building the HTTP client")?;
+        six_ways::on_async(n, c, |i| async_get(&client, base, i, size)).await
+    })
+}
+
 fn io_table(args: &Args) -> Result<SpeedupTable> {
     let server = ServerChild::start(args)?;
     let base = server.base_url.clone();
@@ -289,11 +514,10 @@ fn io_table(args: &Args) -> Result<SpeedupTable> {
 
     let (row, expected) = measure("sequential", None, || {
         let client = blocking_client(1)?;
-        let mut acc = 0u64;
-        for i in 0..n {
-            acc = acc.wrapping_add(blocking_get(&client, &base, i, size)?);
-        }
-        Ok((acc, 0))
+        Ok((
+            six_ways::sequential(n, |i| blocking_get(&client, &base, i, size))?,
+            0,
+        ))
     })?;
     t.push(
         row.ideal(rounds_of(1))
@@ -301,7 +525,11 @@ fn io_table(args: &Args) -> Result<SpeedupTable> {
     );
 
     let (row, _) = measure("threads", Some(expected), || {
-        Ok((io_threads(&base, n, c, size)?, 0))
+        let client = blocking_client(c)?;
+        Ok((
+            six_ways::on_threads(n, c, &|i| blocking_get(&client, &base, i, size))?,
+            0,
+        ))
     })?;
     t.push(
         row.ideal(rounds_of(c))
@@ -309,7 +537,7 @@ fn io_table(args: &Args) -> Result<SpeedupTable> {
     );
 
     let (row, _) = measure("processes", Some(expected), || {
-        run_workers(Workload::Io, c, args, &base)
+        run_worker_processes(Workload::Io, c, args, &base)
     })?;
     t.push(
         row.ideal(rounds_of(c))
@@ -317,88 +545,30 @@ fn io_table(args: &Args) -> Result<SpeedupTable> {
     );
 
     let (row, _) = measure("async, 1 thread", Some(expected), || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("building the current-thread runtime")?;
-        Ok((rt.block_on(io_async(&base, n, c, size))?, 0))
+        Ok((io_on_runtime(None, &base, n, c, size)?, 0))
     })?;
     t.push(
         row.ideal(rounds_of(c))
             .note("current-thread runtime: the asyncio model"),
     );
 
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (row, _) = measure("async, multi-thread", Some(expected), || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("building the multi-thread runtime")?;
-        Ok((rt.block_on(io_async(&base, n, c, size))?, 0))
+        Ok((io_on_runtime(Some(cores), &base, n, c, size)?, 0))
     })?;
     t.push(row.ideal(rounds_of(c)).note("one worker thread per core"));
 
     let (row, _) = measure("rayon", Some(expected), || {
         let client = blocking_client(rayon_threads)?;
-        let acc = (0..n)
-            .into_par_iter()
-            .map(|i| blocking_get(&client, &base, i, size))
-            .try_reduce(|| 0, |a, b| Ok(a.wrapping_add(b)))?;
-        Ok((acc, 0))
+        Ok((
+            six_ways::on_rayon(n, |i| blocking_get(&client, &base, i, size))?,
+            0,
+        ))
     })?;
     t.push(row.ideal(rounds_of(rayon_threads)).note(format!(
         "{rayon_threads} threads: sized for CPU, not for waiting"
     )));
     Ok(t)
-}
-
-/// `c` threads take the next request index from a shared counter until none is left: the
-/// simplest load balancing there is (a `ThreadPoolExecutor` does the same with a queue).
-fn io_threads(base: &str, n: usize, c: usize, size: usize) -> Result<u64> {
-    let client = blocking_client(c)?;
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..c)
-            .map(|_| {
-                s.spawn(|| -> Result<u64> {
-                    let mut acc = 0u64;
-                    loop {
-                        // Relaxed is enough: the counter only hands out distinct indices; no
-                        // other memory is published through it.
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= n {
-                            return Ok(acc);
-                        }
-                        acc = acc.wrapping_add(blocking_get(&client, base, i, size)?);
-                    }
-                })
-            })
-            .collect();
-        handles.into_iter().try_fold(0u64, |acc, h| {
-            let part = h.join().expect("an I/O thread panicked")?;
-            Ok(acc.wrapping_add(part))
-        })
-    })
-}
-
-/// At most `c` requests in flight: `buffer_unordered` polls up to `c` futures at once and yields
-/// them as they finish. The same code runs on both runtimes; only the runtime differs.
-async fn io_async(base: &str, n: usize, c: usize, size: usize) -> Result<u64> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(c)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .context("building the HTTP client")?;
-    let mut results = futures::stream::iter(0..n)
-        .map(|i| {
-            let client = &client;
-            async move { async_get(client, base, i, size).await }
-        })
-        .buffer_unordered(c);
-    let mut acc = 0u64;
-    while let Some(r) = results.next().await {
-        acc = acc.wrapping_add(r?);
-    }
-    Ok(acc)
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -411,44 +581,23 @@ fn task(i: usize, rounds: u32) -> u64 {
 
 fn cpu_table(args: &Args, cores: usize) -> Result<SpeedupTable> {
     let (n, rounds) = (args.tasks, args.rounds);
+    let work = move |i| task(i, rounds);
+    let infallible = move |i| Ok::<u64, Infallible>(work(i));
     let mut t = SpeedupTable::new(format!(
         "CPU-bound: {n} tasks of {rounds} rounds, {cores} cores"
     ));
     // Warm-up: the first timed loop would otherwise also pay for the CPU leaving its idle
     // state (frequency ramp-up, page faults), which makes every later row look a bit better.
-    std::hint::black_box((0..n.min(4)).fold(0u64, |acc, i| acc.wrapping_add(task(i, rounds))));
+    std::hint::black_box(six_ways::sequential(n.min(4), infallible)?);
     let (row, expected) = measure("sequential", None, || {
-        Ok((
-            (0..n).fold(0u64, |acc, i| acc.wrapping_add(task(i, rounds))),
-            0,
-        ))
+        Ok((six_ways::sequential(n, infallible)?, 0))
     })?;
     let seq = row.wall;
     let parallel_ideal = seq / cores.min(n) as u32;
     t.push(row.ideal(seq).note("one thread"));
 
     let (row, _) = measure("threads", Some(expected), || {
-        let next = AtomicUsize::new(0);
-        let acc = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..cores)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut acc = 0u64;
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            if i >= n {
-                                return acc;
-                            }
-                            acc = acc.wrapping_add(task(i, rounds));
-                        }
-                    })
-                })
-                .collect();
-            handles.into_iter().fold(0u64, |acc, h| {
-                acc.wrapping_add(h.join().expect("a CPU thread panicked"))
-            })
-        });
-        Ok((acc, 0))
+        Ok((six_ways::on_threads(n, cores, &infallible)?, 0))
     })?;
     t.push(
         row.ideal(parallel_ideal)
@@ -456,7 +605,7 @@ fn cpu_table(args: &Args, cores: usize) -> Result<SpeedupTable> {
     );
 
     let (row, _) = measure("processes", Some(expected), || {
-        run_workers(Workload::Cpu, cores, args, "")
+        run_worker_processes(Workload::Cpu, cores, args, "")
     })?;
     t.push(
         row.ideal(parallel_ideal)
@@ -464,19 +613,22 @@ fn cpu_table(args: &Args, cores: usize) -> Result<SpeedupTable> {
     );
 
     let (row, _) = measure("async, 1 thread", Some(expected), || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .context("building the current-thread runtime")?;
-        Ok((rt.block_on(cpu_tasks(n, rounds))?, 0))
+        let rt = six_ways::runtime(None).context("building the current-thread runtime")?;
+        Ok((
+            rt.block_on(six_ways::on_tasks(n, work))
+                .context("a CPU task panicked")?,
+            0,
+        ))
     })?;
     t.push(row.ideal(seq).note("tasks take turns on one thread"));
 
     let (row, _) = measure("async, multi-thread", Some(expected), || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(cores)
-            .build()
-            .context("building the multi-thread runtime")?;
-        Ok((rt.block_on(cpu_tasks(n, rounds))?, 0))
+        let rt = six_ways::runtime(Some(cores)).context("building the multi-thread runtime")?;
+        Ok((
+            rt.block_on(six_ways::on_tasks(n, work))
+                .context("a CPU task panicked")?,
+            0,
+        ))
     })?;
     t.push(
         row.ideal(parallel_ideal)
@@ -488,13 +640,7 @@ fn cpu_table(args: &Args, cores: usize) -> Result<SpeedupTable> {
             .num_threads(cores)
             .build()
             .context("building the rayon pool")?;
-        let acc = pool.install(|| {
-            (0..n)
-                .into_par_iter()
-                .map(|i| task(i, rounds))
-                .reduce(|| 0, u64::wrapping_add)
-        });
-        Ok((acc, 0))
+        Ok((pool.install(|| six_ways::on_rayon(n, infallible))?, 0))
     })?;
     t.push(
         row.ideal(parallel_ideal)
@@ -503,35 +649,21 @@ fn cpu_table(args: &Args, cores: usize) -> Result<SpeedupTable> {
     Ok(t)
 }
 
-/// One task per item on whatever runtime we are in. CPU work in a task never yields: on one
-/// thread the tasks simply run one after another.
-async fn cpu_tasks(n: usize, rounds: u32) -> Result<u64> {
-    let mut set = tokio::task::JoinSet::new();
-    for i in 0..n {
-        set.spawn(async move { task(i, rounds) });
-    }
-    let mut acc = 0u64;
-    while let Some(r) = set.join_next().await {
-        acc = acc.wrapping_add(r.context("a CPU task panicked")?);
-    }
-    Ok(acc)
-}
-
 // ------------------------------------------------------------------------------------------------
 // Worker processes (the `multiprocessing.Pool` row)
 // ------------------------------------------------------------------------------------------------
 
-/// Starts `count` copies of this program in worker mode, each with a static share of the items
-/// (`start, start + count, …`), and adds up what they print. Returns the combined result and the
-/// sum of the workers' peak memory, which lives outside this process.
-///
-/// This is the simplest process pool: the work is split before it starts, results come back on
-/// stdout. `examples-processes/process-pool` builds the real one (task queue over pipes,
-/// crashed-worker replacement).
-fn run_workers(kind: Workload, count: usize, args: &Args, base: &str) -> Result<(u64, u64)> {
+/// Runs `count` copies of this program in worker mode, worker `w` doing items `w, w + count, …`,
+/// and adds up what they print. Returns the combined result and the sum of the workers' peak
+/// memory, which lives outside this process.
+fn run_worker_processes(
+    kind: Workload,
+    count: usize,
+    args: &Args,
+    base: &str,
+) -> Result<(u64, u64)> {
     let exe = std::env::current_exe().context("locating this program to re-execute it")?;
-    let mut children = Vec::with_capacity(count);
-    for w in 0..count {
+    let lines = worker_processes::run_workers(count, |w| {
         let mut cmd = Command::new(&exe);
         cmd.arg("--worker")
             .arg(match kind {
@@ -543,23 +675,12 @@ fn run_workers(kind: Workload, count: usize, args: &Args, base: &str) -> Result<
             .args(["--size", &args.size.to_string()])
             .args(["--tasks", &args.tasks.to_string()])
             .args(["--rounds", &args.rounds.to_string()])
-            .args(["--base-url", base])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped());
-        // `Reaper` kills and waits for every child if we return early, so an error here never
-        // leaves orphans behind.
-        children.push(Reaper(cmd.spawn().context("starting a worker process")?));
-    }
-    let mut acc = 0u64;
-    let mut rss = 0u64;
-    for mut child in children {
-        let out = child.0.stdout.take().expect("stdout was piped");
-        let mut line = String::new();
-        BufReader::new(out)
-            .read_line(&mut line)
-            .context("reading a worker's result")?;
-        let status = child.0.wait().context("waiting for a worker")?;
-        ensure!(status.success(), "a worker failed: {status}");
+            .args(["--base-url", base]);
+        cmd
+    })
+    .context("running the worker processes")?;
+    let (mut acc, mut rss) = (0u64, 0u64);
+    for line in lines {
         let mut parts = line.split_whitespace().map(str::parse::<u64>);
         match (parts.next(), parts.next()) {
             (Some(Ok(v)), Some(Ok(kib))) => {
@@ -570,18 +691,6 @@ fn run_workers(kind: Workload, count: usize, args: &Args, base: &str) -> Result<
         }
     }
     Ok((acc, rss))
-}
-
-/// Kills and reaps a child process when dropped (no-op if it was already waited for).
-struct Reaper(Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 /// Worker mode: do items `start, start + step, …` and print `<result> <peak RSS KiB>`.
@@ -765,6 +874,21 @@ mod tests {
         let mut bad = good.clone();
         bad[10] ^= 1;
         assert!(body_digest(4, &bad).is_err());
+    }
+
+    #[test]
+    fn every_numeric_flag_has_bounds() {
+        let parse = |extra: &[&str]| Args::try_parse_from([&["compare"], extra].concat());
+        for bad in [
+            &["--tasks", "0"][..],
+            &["--cores", "0"],
+            &["--concurrency", "1001"],
+            &["--step", "0"],
+            &["--latency-ms=-1"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(parse(&["--cores", "2", "--only", "cpu"]).is_ok());
     }
 
     #[test]
