@@ -40,8 +40,8 @@
 //!
 //! # What to observe
 //! - The comparison table: worker processes within a few % of rayon threads, and `agrees:
-//!   yes` (identical bytes). For 30 ms tasks the price of processes (~1 ms to start each, ~20 µs
-//!   of pipe per image) disappears, but threads needed no protocol at all.
+//!   yes` (identical bytes). For 30 ms tasks the price of processes (starting each, a pipe
+//!   round trip per image) disappears, but threads needed no protocol at all.
 //! - The per-worker lines: different image counts, similar megapixels (dynamic dispatch).
 //! - `--with-broken`: every bad file listed with the reason the *worker* gave, exit code 1.
 //!
