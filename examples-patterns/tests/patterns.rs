@@ -2,50 +2,10 @@
 //! output, its exit code and the invariant it prints. No timing assertions.
 #![allow(clippy::unwrap_used)]
 
-use serde_json::Value;
+mod common;
+
+use common::{json, run};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
-
-/// Runs `bin` to completion, with a hang guard: a binary that has not exited after two minutes
-/// (a bug such as a deadlocked shutdown) is killed and the test fails instead of hanging CI.
-fn run(bin: &str, args: &[&str]) -> Output {
-    let child = Command::new(bin)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-    let guard = std::thread::spawn(move || {
-        if done_rx.recv_timeout(Duration::from_secs(120)).is_err() {
-            // SIGKILL by pid: the child is still ours (not yet reaped), so the pid is not reused.
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            return true;
-        }
-        false
-    });
-    let out = child.wait_with_output().unwrap();
-    let _ = done_tx.send(());
-    assert!(
-        !guard.join().unwrap(),
-        "{bin} {args:?} hung for 120 s and was killed"
-    );
-    eprintln!("$ {bin} {}", args.join(" "));
-    eprintln!("stdout:\n{}", String::from_utf8_lossy(&out.stdout));
-    eprintln!("stderr:\n{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-/// Run with `--json`, expect success, parse the one JSON line.
-fn json(bin: &str, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let out = run(bin, &all);
-    assert!(out.status.success(), "{bin} failed");
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
-}
 
 const PRODUCER_CONSUMER: &str = env!("CARGO_BIN_EXE_producer-consumer");
 const WORKER_POOL: &str = env!("CARGO_BIN_EXE_worker-pool");

@@ -16,18 +16,22 @@ pub const HANG_BOUND: Duration = Duration::from_secs(120);
 
 /// Runs `bin args` to completion; kills it and fails if it runs past [`HANG_BOUND`].
 pub fn run(bin: &str, args: &[&str]) -> Output {
-    let child = Command::new(bin)
+    let out = wait_guarded(spawn(bin, args), bin, args);
+    eprintln!("$ {bin} {}", args.join(" "));
+    eprintln!("stdout:\n{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// Starts `bin args` with no stdin and both outputs piped.
+fn spawn(bin: &str, args: &[&str]) -> Child {
+    Command::new(bin)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    let out = wait_guarded(child, bin, args);
-    eprintln!("$ {bin} {}", args.join(" "));
-    eprintln!("stdout:\n{}", String::from_utf8_lossy(&out.stdout));
-    eprintln!("stderr:\n{}", String::from_utf8_lossy(&out.stderr));
-    out
+        .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"))
 }
 
 /// Runs with `--json`, expects success, parses the one JSON object on stdout.
@@ -113,13 +117,7 @@ pub struct Running {
 
 impl Running {
     pub fn start(bin: &str, args: &[&str]) -> Running {
-        let mut child = Command::new(bin)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn(bin, args);
         let stdout = BufReader::new(child.stdout.take().unwrap());
         Running {
             guard: HangGuard::arm(child.id()),
