@@ -477,19 +477,64 @@ mod shuffle {
     use super::words::{Counts, Word, for_each_word, top_k};
     use rayon::prelude::*;
     use rustc_hash::FxBuildHasher;
-    use std::hash::BuildHasher;
+    use std::collections::HashMap;
+    use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+
+    /// A word and its hash, computed once: the shard comes from the hash's top half, and the
+    /// shuffle's maps use the hash as it is instead of hashing the word again (and again when
+    /// a piece is added into a shard's map).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Hashed {
+        hash: u64,
+        word: Word,
+    }
+
+    impl Hashed {
+        pub fn new(word: Word) -> Hashed {
+            Hashed {
+                hash: FxBuildHasher.hash_one(&word),
+                word,
+            }
+        }
+
+        /// Which of `shards` shards the word belongs to. The maps pick a bucket with the low
+        /// bits of the hash and a tag with the top 7: the shard comes from the bits in between,
+        /// or all the words of a shard would crowd into the same buckets.
+        pub fn shard(&self, shards: usize) -> usize {
+            ((self.hash >> 32) % shards as u64) as usize
+        }
+    }
+
+    impl Hash for Hashed {
+        fn hash<H: Hasher>(&self, state: &mut H) {
+            state.write_u64(self.hash);
+        }
+    }
+
+    /// A hasher that passes the precomputed hash through.
+    #[derive(Default)]
+    pub struct PassThrough(u64);
+
+    impl Hasher for PassThrough {
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = self.0.rotate_left(8) ^ u64::from(b); // not used by `Hashed`
+            }
+        }
+        fn write_u64(&mut self, hash: u64) {
+            self.0 = hash;
+        }
+        fn finish(&self) -> u64 {
+            self.0
+        }
+    }
+
+    /// One shard's counts.
+    pub type ShardMap = HashMap<Hashed, u64, BuildHasherDefault<PassThrough>>;
 
     /// Word counts split by a hash of the word: every word lives in exactly one shard.
     pub struct ShardedCounts {
-        shards: Vec<Counts>,
-    }
-
-    /// The shard `word` belongs to, out of `shards`. The maps hash words with the same function
-    /// and pick a bucket with the low bits (and a tag with the top 7): the shard comes from the
-    /// bits in between, or all the words of a shard would crowd into the same buckets.
-    pub fn shard_of(word: &Word, shards: usize) -> usize {
-        let hash = FxBuildHasher.hash_one(word);
-        ((hash >> 32) % shards as u64) as usize
+        shards: Vec<ShardMap>,
     }
 
     /// Counts `chunks` in rounds of a few chunks per thread, each round in two parallel steps:
@@ -507,31 +552,32 @@ mod shuffle {
     ) -> ShardedCounts {
         let shards = shards.max(1);
         let round = 4 * rayon::current_num_threads();
-        let mut owned: Vec<Counts> = vec![Counts::default(); shards];
+        let mut owned: Vec<ShardMap> = vec![ShardMap::default(); shards];
         loop {
             let batch: Vec<C> = chunks.by_ref().take(round).collect();
             if batch.is_empty() {
                 return ShardedCounts { shards: owned };
             }
-            let per_chunk: Vec<Vec<Counts>> = batch
+            let per_chunk: Vec<Vec<ShardMap>> = batch
                 .par_iter()
                 .map(|chunk| {
-                    let mut maps = vec![Counts::default(); shards];
+                    let mut maps = vec![ShardMap::default(); shards];
                     for_each_word(chunk.as_ref(), |word| {
-                        *maps[shard_of(&word, shards)].entry(word).or_insert(0) += 1;
+                        let key = Hashed::new(word);
+                        *maps[key.shard(shards)].entry(key).or_insert(0) += 1;
                     });
                     maps
                 })
                 .collect();
-            let mut columns: Vec<Vec<Counts>> = (0..shards).map(|_| Vec::new()).collect();
+            let mut columns: Vec<Vec<ShardMap>> = (0..shards).map(|_| Vec::new()).collect();
             for maps in per_chunk {
                 for (column, map) in columns.iter_mut().zip(maps) {
                     column.push(map);
                 }
             }
             owned.par_iter_mut().zip(columns).for_each(|(map, pieces)| {
-                for (word, n) in pieces.into_iter().flatten() {
-                    *map.entry(word).or_insert(0) += n;
+                for (key, n) in pieces.into_iter().flatten() {
+                    *map.entry(key).or_insert(0) += n;
                 }
             });
         }
@@ -539,14 +585,13 @@ mod shuffle {
 
     impl ShardedCounts {
         pub fn get(&self, word: &Word) -> Option<u64> {
-            self.shards[shard_of(word, self.shards.len())]
-                .get(word)
-                .copied()
+            let key = Hashed::new(word.clone());
+            self.shards[key.shard(self.shards.len())].get(&key).copied()
         }
 
         /// Distinct words in all shards (each is in one shard only: a sum, no de-duplication).
         pub fn distinct(&self) -> usize {
-            self.shards.iter().map(Counts::len).sum()
+            self.shards.iter().map(ShardMap::len).sum()
         }
 
         /// Every occurrence of every word.
@@ -556,7 +601,7 @@ mod shuffle {
 
         /// Distinct words per shard: how evenly the hash spread the work.
         pub fn shard_sizes(&self) -> Vec<usize> {
-            self.shards.iter().map(Counts::len).collect()
+            self.shards.iter().map(ShardMap::len).collect()
         }
 
         /// The `k` most frequent words: the top `k` of each shard, then the top `k` of those.
@@ -565,7 +610,7 @@ mod shuffle {
             let candidates: Vec<(&Word, u64)> = self
                 .shards
                 .par_iter()
-                .flat_map_iter(|s| top_k(s.iter().map(|(w, &n)| (w, n)), k))
+                .flat_map_iter(|s| top_k(s.iter().map(|(key, &n)| (&key.word, n)), k))
                 .collect();
             top_k(candidates.into_iter(), k)
         }
@@ -605,10 +650,8 @@ mod shuffle {
         fn a_word_lives_in_one_shard() {
             let text = "one two three four five six seven eight nine ten ".repeat(50);
             let sharded = count_shuffled(split_on_words(text.as_bytes(), 7).into_iter(), 4);
-            let homes = sharded
-                .shards
-                .iter()
-                .filter(|s| s.contains_key(&Word::new(b"six")));
+            let six = Hashed::new(Word::new(b"six"));
+            let homes = sharded.shards.iter().filter(|s| s.contains_key(&six));
             assert_eq!(homes.count(), 1);
         }
     }
