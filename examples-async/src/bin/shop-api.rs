@@ -120,7 +120,13 @@ mod db {
                             // WAL + NORMAL: a commit appends to the log without an fsync
                             // (durable at the next checkpoint); readers never block the writer.
                             sqlx::query("PRAGMA synchronous = NORMAL")
-                                .execute(conn)
+                                .execute(&mut *conn)
+                                .await?;
+                            // The checkpoint (copy the log into the file, fsync) would run
+                            // inside some unlucky commit, with every write queued behind it:
+                            // `checkpoint` runs it beside the writer instead.
+                            sqlx::query("PRAGMA wal_autocheckpoint = 0")
+                                .execute(&mut *conn)
                                 .await?;
                         }
                         Ok(())
@@ -167,6 +173,17 @@ mod db {
             sqlx::query(sql).execute(&db.write).await?;
         }
         Ok(db)
+    }
+
+    /// Copies the write-ahead log into the database file on a read connection, so the fsync
+    /// never stalls the writer (call it every second or so; a no-op on PostgreSQL).
+    pub async fn checkpoint(db: &Db) -> sqlx::Result<()> {
+        if db.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&db.read)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Fills an empty catalogue: `count` products, `stock` of each, seeded prices.
@@ -1293,6 +1310,8 @@ const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often expired sessions (and their carts) are deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
+/// How often the SQLite log is copied into the database file (see `db::checkpoint`).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// Rate-limit buckets kept at most (one per session or IP).
 const MAX_RATE_KEYS: usize = 100_000;
 
@@ -1462,16 +1481,22 @@ async fn main() -> anyhow::Result<()> {
     println!("shop-api listening on http://{addr}");
     print_intro(addr, &shown, &db, seeded, &args, racy);
 
-    let purge_db = db.clone();
-    let purge_stop = stop.clone();
+    let chores_db = db.clone();
+    let chores_stop = stop.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(PURGE_EVERY);
+        let mut purge = tokio::time::interval(PURGE_EVERY);
+        let mut checkpoint = tokio::time::interval(CHECKPOINT_EVERY);
         loop {
             tokio::select! {
-                _ = purge_stop.cancelled() => break,
-                _ = tick.tick() => {
-                    if let Err(e) = purge_expired(&purge_db).await {
+                _ = chores_stop.cancelled() => break,
+                _ = purge.tick() => {
+                    if let Err(e) = purge_expired(&chores_db).await {
                         tracing::warn!("purging expired sessions: {e}");
+                    }
+                }
+                _ = checkpoint.tick() => {
+                    if let Err(e) = db::checkpoint(&chores_db).await {
+                        tracing::warn!("checkpoint: {e}");
                     }
                 }
             }

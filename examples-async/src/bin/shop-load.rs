@@ -202,6 +202,7 @@ mod user {
         observe: &mut (impl FnMut(Endpoint, StatusCode, Duration) + Send),
     ) -> Result<Acked, Error> {
         let mut rng = StdRng::seed_from_u64(seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        think(script.think, &mut rng).await; // arrive spread out, not all at once
         let (mut main, mut twin) = (Conn::new(addr), Conn::new(addr));
         let login = format!(r#"{{"user":"user{id}"}}"#);
         let (r, took) = timed(main.send(Method::POST, "/login", &[], Some(login))).await;
@@ -227,7 +228,7 @@ mod user {
                 let path = format!("/products/{}", rng.random_range(1..=script.products));
                 let (r, took) = timed(main.send(Method::GET, &path, &auth, None)).await;
                 observe(Endpoint::Product, r?.status, took);
-                think(script.think).await;
+                think(script.think, &mut rng).await;
             }
             for _ in 0..script.adds {
                 let body = format!(
@@ -247,7 +248,7 @@ mod user {
                         timed(main.send(Method::POST, "/cart/items", &auth, Some(body))).await;
                     acked.added += count_ok(&r?, took, observe);
                 }
-                think(script.think).await;
+                think(script.think, &mut rng).await;
             }
             if !rng.random_bool(script.checkout_rate) {
                 continue;
@@ -268,7 +269,7 @@ mod user {
             } else {
                 replies.push(timed(main.send(Method::POST, "/checkout", &headers, None)).await);
             }
-            think(script.think).await;
+            think(script.think, &mut rng).await;
             let mut out_of_stock = false;
             for (r, took) in replies {
                 let r = r?;
@@ -320,9 +321,11 @@ mod user {
         i64::from(r.status == StatusCode::OK)
     }
 
-    async fn think(pause: Duration) {
+    /// Sleeps about `pause` (0.5× to 1.5×): with the same pause for everyone, users that started
+    /// together stay in step and hit the server in waves that no real crowd produces.
+    async fn think(pause: Duration, rng: &mut StdRng) {
         if !pause.is_zero() {
-            tokio::time::sleep(pause).await;
+            tokio::time::sleep(pause.mul_f64(rng.random_range(0.5..1.5))).await;
         }
     }
 
