@@ -676,6 +676,8 @@ struct ProcessShare {
     connect_seconds: f64,
     /// The dataflow itself: the slowest of this process's workers.
     seconds: f64,
+    /// CPU time (user + system) of the whole process, start to end.
+    cpu_seconds: f64,
     merged: Option<MergedCount>,
 }
 
@@ -801,12 +803,14 @@ fn run_timely(
         });
     }
     let seconds = shares.iter().map(|s| s.seconds).fold(0.0, f64::max);
+    let cpu_seconds = shared::report::self_cpu_time().as_secs_f64();
     Ok(ProcessShare {
         process,
         processes,
         workers: shares,
         connect_seconds,
         seconds,
+        cpu_seconds,
         merged,
     })
 }
@@ -1135,7 +1139,7 @@ fn count_with_rayon(
     files: &[PathBuf],
     range_size: u64,
     threads: usize,
-) -> Result<(Counts, Duration)> {
+) -> Result<(Counts, Duration, Duration)> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -1157,6 +1161,7 @@ fn count_with_rayon(
         );
     }
     let started = Instant::now();
+    let cpu = shared::report::self_cpu_time();
     let counts = pool.install(|| {
         ranges
             .par_iter()
@@ -1167,7 +1172,8 @@ fn count_with_rayon(
             .try_reduce(Counts::default, |a, b| Ok(merge(a, b)))
     });
     let counts = counts.context("read the input")?;
-    Ok((counts, started.elapsed()))
+    let cpu = shared::report::self_cpu_time().saturating_sub(cpu);
+    Ok((counts, started.elapsed(), cpu))
 }
 
 fn merge(mut a: Counts, mut b: Counts) -> Counts {
@@ -1237,7 +1243,7 @@ fn run_local_cluster(args: &Args) -> Result<()> {
     }
     let (shares, wall) = launch(args, &files, processes, workers, &stop)?;
     let threads = processes * workers;
-    let (counts, rayon_time) = count_with_rayon(&files, args.range_size as u64, threads)?;
+    let (counts, rayon_time, _) = count_with_rayon(&files, args.range_size as u64, threads)?;
     inputs.check_unchanged()?;
     let rayon = as_merged(&counts, args.top);
     let merged = shares
@@ -1357,14 +1363,25 @@ struct ScalingRow {
     agrees: bool,
 }
 
+/// "2 processes × 1 worker".
+fn shape(processes: usize, workers: usize) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!(
+        "{} × {}",
+        plural(processes, "process"),
+        plural(workers, "worker")
+    )
+    .replace("processs", "processes")
+}
+
 fn run_scaling(args: &Args) -> Result<()> {
     let stop = shared::shutdown::stop_flag_on_ctrl_c()?;
     let files = input_files(args)?;
     let inputs = InputFiles::check(&files)?;
     let bytes = inputs.bytes();
     let mb_s = |secs: f64| bytes as f64 / 1e6 / secs.max(1e-9);
-    let (one_counts, rayon_one) = count_with_rayon(&files, args.range_size as u64, 1)?;
-    let (_, rayon_two) = count_with_rayon(&files, args.range_size as u64, 2)?;
+    let (one_counts, rayon_one, one_cpu) = count_with_rayon(&files, args.range_size as u64, 1)?;
+    let (_, rayon_two, two_cpu) = count_with_rayon(&files, args.range_size as u64, 2)?;
     let expected = as_merged(&one_counts, args.top);
     let mut rows = Vec::new();
     let mut table = SpeedupTable::new(format!(
@@ -1375,11 +1392,13 @@ fn run_scaling(args: &Args) -> Result<()> {
         let (shares, wall) = launch(args, &files, processes, workers, &stop)?;
         let dataflow = shares.iter().map(|s| s.seconds).fold(0.0, f64::max);
         let agrees = shares.iter().find_map(|s| s.merged.as_ref()) == Some(&expected);
+        let cpu: f64 = shares.iter().map(|s| s.cpu_seconds).sum();
         table.push(
             Row::new(
-                format!("timely {processes} process × {workers} worker"),
+                format!("timely {}", shape(processes, workers)),
                 Duration::from_secs_f64(dataflow),
             )
+            .cpu(Duration::from_secs_f64(cpu))
             .agrees(agrees)
             .note(format!(
                 "{:.0} MB/s; start-up {}",
@@ -1396,9 +1415,10 @@ fn run_scaling(args: &Args) -> Result<()> {
             agrees,
         });
     }
-    for (threads, time) in [(1, rayon_one), (2, rayon_two)] {
+    for (threads, time, cpu) in [(1, rayon_one, one_cpu), (2, rayon_two, two_cpu)] {
         table.push(
             Row::new(format!("rayon, {threads} thread(s), one process"), time)
+                .cpu(cpu)
                 .agrees(true)
                 .note(format!("{:.0} MB/s", mb_s(time.as_secs_f64()))),
         );
@@ -1417,8 +1437,26 @@ fn run_scaling(args: &Args) -> Result<()> {
     } else {
         table.print();
         println!(
-            "speedup is over timely 1 × 1; every row counted the same words as rayon: {}",
+            "speedup is over timely 1 process × 1 worker; every row counted the same words as \
+             rayon: {}",
             if all_agree { "yes" } else { "NO" }
+        );
+        let over_rayon =
+            |r: &ScalingRow| r.dataflow_seconds / rayon_two.as_secs_f64().max(1e-9) - 1.0;
+        let two_way: Vec<String> = rows
+            .iter()
+            .filter(|r| r.processes * r.workers == 2)
+            .map(|r| {
+                format!(
+                    "{} {:+.0}%",
+                    shape(r.processes, r.workers),
+                    over_rayon(r) * 100.0
+                )
+            })
+            .collect();
+        println!(
+            "against rayon on 2 threads (the overhead of the exchange): {}",
+            two_way.join(", ")
         );
     }
     if !all_agree {
