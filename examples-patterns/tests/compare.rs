@@ -94,7 +94,10 @@ fn bad_arguments_are_refused_with_a_message() {
             .expect("run compare");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{flag}={value}: {err}");
-        assert!(err.contains(flag) && err.contains("use "), "{flag}={value}: {err}");
+        assert!(
+            err.contains(flag) && err.contains("use "),
+            "{flag}={value}: {err}"
+        );
     }
 }
 

@@ -43,3 +43,17 @@ fn producer_consumer_stops_cleanly_on_sigterm() {
         "{stdout}"
     );
 }
+
+#[test]
+fn producer_consumer_stops_on_sigterm_even_at_a_slow_rate() {
+    // One item every 1000 s per producer: the pacing sleep must not hold up the stop.
+    let mut run = Running::start(PRODUCER_CONSUMER, &["--produce-rate", "0.001"]);
+    run.wait_for_line("queue capacity");
+    run.signal("TERM");
+    let (status, stdout, stderr) = run.finish();
+    assert!(status.success(), "exit {status:?}; stderr: {stderr}");
+    assert!(
+        stdout.contains("every item consumed exactly once"),
+        "{stdout}"
+    );
+}

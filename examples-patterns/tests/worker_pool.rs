@@ -70,3 +70,18 @@ fn worker_pool_stops_cleanly_on_sigterm() {
     assert!(stdout.contains("charged twice: 0"), "{stdout}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn worker_pool_stops_on_sigterm_even_between_slow_orders() {
+    // The slowest accepted rate, one order every 10 s: the storefront notices the stop while it
+    // waits for the next order (it used to sleep the whole interval first).
+    let mut run = Running::start(WORKER_POOL, &["--orders", "5", "--rate", "0.1"]);
+    run.wait_for_line("orders at");
+    run.signal("TERM");
+    let (status, stdout, stderr) = run.finish();
+    assert!(status.success(), "exit {status:?}; stderr: {stderr}");
+    assert!(
+        stdout.contains("every order accounted for: yes"),
+        "{stdout}"
+    );
+}

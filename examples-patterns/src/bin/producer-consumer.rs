@@ -130,12 +130,16 @@ mod producer_consumer {
             }
         }
 
-        /// Waits for the next slot; an oversleep is caught up on the next item.
-        fn wait(&mut self) {
+        /// Waits for the next slot; an oversleep is caught up on the next item. Sleeps in
+        /// short slices until `stop()`: at a slow rate, a stop must not wait a whole period.
+        fn wait(&mut self, stop: &dyn Fn() -> bool) {
             let Some(period) = self.period else { return };
             self.next += period;
-            if let Some(d) = self.next.checked_duration_since(Instant::now()) {
-                thread::sleep(d);
+            while let Some(d) = self.next.checked_duration_since(Instant::now()) {
+                if stop() {
+                    return;
+                }
+                thread::sleep(d.min(Duration::from_millis(50)));
             }
         }
 
@@ -154,11 +158,13 @@ mod producer_consumer {
     ) -> ProducerStats {
         let mut pace = Pace::new(cfg.produce_rate);
         let (mut blocked, mut produced) = (Duration::ZERO, 0);
+        let stopping =
+            || stop.load(Ordering::Acquire) || cfg.deadline.is_some_and(|d| Instant::now() >= d);
         for seq in 0..cfg.items {
-            if stop.load(Ordering::Acquire) || cfg.deadline.is_some_and(|d| Instant::now() >= d) {
+            pace.wait(&stopping); // "making" the item takes 1/rate seconds
+            if stopping() {
                 break;
             }
-            pace.wait(); // "making" the item takes 1/rate seconds
             let item = Item { producer: id, seq };
             // Try first, so only the time actually spent blocked on a full queue is counted.
             match tx.try_send(item) {
@@ -198,7 +204,9 @@ mod producer_consumer {
                 }
                 Err(TryRecvError::Disconnected) => break,
             };
-            pace.wait(); // "processing" the item takes 1/rate seconds
+            // "Processing" the item takes 1/rate seconds. Never interrupted: what was queued is
+            // drained, that is the contract (a second Ctrl-C is the way out).
+            pace.wait(&|| false);
             items.push(item);
             consumed.fetch_add(1, Ordering::Relaxed);
         }

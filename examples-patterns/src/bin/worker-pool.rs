@@ -807,8 +807,12 @@ fn storefront(pool: &WorkerPool, args: &Args, stop: &StopSignal) -> u64 {
         }
         let burst = (args.orders / 3..2 * args.orders / 3).contains(&order.id);
         next += Duration::from_secs_f64(1.0 / (args.rate * if burst { 4.0 } else { 1.0 }));
-        if let Some(d) = next.checked_duration_since(Instant::now()) {
-            thread::sleep(d);
+        // In short slices: at a slow rate, Ctrl-C must not wait for the next order.
+        while let Some(d) = next.checked_duration_since(Instant::now()) {
+            if stop.requested() {
+                return submitted;
+            }
+            thread::sleep(d.min(Duration::from_millis(50)));
         }
         if pool.submit(order).is_err() {
             break; // stopping: an order never accepted is not counted as submitted
