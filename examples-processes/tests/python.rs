@@ -117,3 +117,45 @@ fn without_python3_the_flag_says_what_to_install() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("apt-get install python3"), "{stderr}");
 }
+
+const SHARED_MEMORY: &str = env!("CARGO_BIN_EXE_shared-memory");
+
+#[test]
+fn shared_memory_and_multiprocessing_reach_the_same_totals_and_checksums() {
+    if !python_or_skip() {
+        return;
+    }
+    let args = [
+        "--python",
+        "--workers",
+        "2",
+        "--increments",
+        "3000",
+        "--cells",
+        "5000",
+    ];
+    let (out, json) = run_json(SHARED_MEMORY, &args);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json["exact"], true);
+    let python: Vec<&Value> = (json["counters"].as_array().unwrap().iter())
+        .chain(json["fill"].as_array().unwrap())
+        .filter(|r| r["language"] == "python")
+        .collect();
+    assert_eq!(
+        python.len(),
+        6,
+        "4 counter variants and 2 fills: {python:?}"
+    );
+    for r in python {
+        let result = r["result"].as_u64().unwrap();
+        match r["method"].as_str().unwrap() {
+            "value_no_lock" => assert!(result <= 6000, "{r}"),
+            "array" | "send_bytes" => assert_eq!(Some(result), json["expected_checksum"].as_u64()),
+            _ => assert_eq!(result, 6000, "{r}"),
+        }
+    }
+}

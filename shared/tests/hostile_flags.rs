@@ -98,6 +98,7 @@ fn profile(bin: &str) -> Profile {
             false,
         ),
         "process-pool" => (&["--tasks", "4", "--rounds", "1000"], false),
+        "shared-memory" => (&["--increments", "1000", "--cells", "1000"], false),
         "spawn-cost" => (
             &[
                 "--thread-iters",
