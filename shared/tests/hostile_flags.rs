@@ -339,14 +339,16 @@ fn every_numeric_flag_survives_hostile_values() {
     for bin in &bins {
         let exe = dir.join(bin);
         for flag in value_flags(&exe) {
-            let out = Command::new(&exe)
-                .arg(format!("{flag}=abc"))
-                .current_dir(scratch.path())
-                .stdin(Stdio::null())
-                .output()
-                .expect("run probe");
-            let err = String::from_utf8_lossy(&out.stderr);
-            if out.status.code() == Some(2)
+            // A flag that accepts `abc` starts a real run, and a server's (`test-server
+            // --urls=abc`) never ends: the probe gets the same hang guard as the hostile runs,
+            // and a run still going after SERVER_RUN is no refusal.
+            let args = [format!("{flag}=abc")];
+            let Ok(probe) = run_guarded(&exe, &args, scratch.path(), SERVER_RUN, STOP_BOUND) else {
+                continue;
+            };
+            let err = &probe.stderr;
+            if !probe.terminated
+                && probe.status.code() == Some(2)
                 && err.contains("invalid value")
                 && !err.contains("possible values")
             {
