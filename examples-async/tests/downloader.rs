@@ -223,3 +223,232 @@ fn ctrl_c_stops_downloads_in_flight_and_leaves_no_part_file() {
     assert_eq!(json["cancelled"], 20, "{json}");
     assert!(leftovers(&out).is_empty());
 }
+
+/// Issue 12, defect 1: URLs with the same last segment (in other folders, in another case) were
+/// written to one file ("11 ok", 8 files), and `k.bin.part` clobbered the temporary file of
+/// `k.bin`.
+#[test]
+fn distinct_urls_with_the_same_file_name_are_distinct_files() {
+    let server = TestServer::spawn(ServerConfig::default().file_size(3000)).unwrap();
+    let paths = [
+        "a/file.txt",
+        "b/file.txt",
+        "ok/file-2.txt",
+        "c/FILE.TXT",
+        "k.bin",
+        "k.bin.part",
+    ];
+    let urls: String = paths
+        .iter()
+        .map(|p| format!("{}\n", server.url(&format!("/files/{p}"))))
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let (output, json) = download(&urls, &out, &[]);
+    assert!(output.status.success(), "{json}");
+    assert_eq!(json["ok"], 6, "{json}");
+    // The rule (shared::urls), the same as url-downloader's.
+    let expected = [
+        ("file.txt", "a/file.txt"),
+        ("file-3.txt", "b/file.txt"),
+        ("file-2.txt", "ok/file-2.txt"),
+        ("FILE-4.TXT", "c/FILE.TXT"),
+        ("k.bin", "k.bin"),
+        ("k.bin.part", "k.bin.part"),
+    ];
+    let mut on_disk: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort_unstable();
+    let mut names: Vec<&str> = expected.iter().map(|(n, _)| *n).collect();
+    names.sort_unstable();
+    assert_eq!(on_disk, names);
+    for (name, served) in expected {
+        let body = std::fs::read(out.join(name)).unwrap();
+        assert!(
+            body.len() == 3000 && check_body(served, &body),
+            "{name} does not hold /files/{served}"
+        );
+    }
+}
+
+/// Issue 12, defect 10: one non-UTF-8 byte rejected the whole list.
+#[test]
+fn a_line_that_is_not_utf8_is_reported_and_the_others_are_downloaded() {
+    let server = TestServer::spawn(ServerConfig::default().file_size(1000)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let list = tmp.path().join("urls.txt");
+    let mut text = format!("{}\n", server.file_url(1)).into_bytes();
+    text.extend_from_slice(b"http://127.0.0.1/caf\xE9.bin\n");
+    text.extend_from_slice(format!("{}\n", server.file_url(2)).as_bytes());
+    std::fs::write(&list, text).unwrap();
+    let out = tmp.path().join("out");
+    let output = Command::new(env!("CARGO_BIN_EXE_async-downloader"))
+        .arg("--urls")
+        .arg(&list)
+        .arg("--out")
+        .arg(&out)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a bad line fails the run: {stderr}"
+    );
+    assert!(
+        stderr.contains("line 2:") && stderr.contains("not UTF-8"),
+        "{stderr}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["ok"], 2, "{json}");
+    assert_eq!(json["bad_lines"], 1, "{json}");
+    assert!(out.join(file_name(1)).exists() && out.join(file_name(2)).exists());
+}
+
+/// Issue 12, defect 10: errors said "request failed" without the root cause.
+#[test]
+fn failures_name_their_root_cause() {
+    let server = TestServer::spawn(ServerConfig::default()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    // Port 1 on loopback: nothing listens there, the kernel refuses the connection.
+    let urls = format!(
+        "http://127.0.0.1:1/refused.bin\n{}\n",
+        server.url("/files/cut.bin?size=100000&fail=truncate")
+    );
+    let (output, json) = download(&urls, &out, &["--retries", "0"]);
+    assert_eq!(output.status.code(), Some(1));
+    let failures = json["failures"].as_array().unwrap();
+    let text = |line: &str| {
+        failures
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .find(|f| f.starts_with(line))
+            .unwrap_or_else(|| panic!("no failure for {line}: {json}"))
+            .to_string()
+    };
+    let refused = text("line 1:");
+    assert!(
+        refused.to_lowercase().contains("connection refused"),
+        "{refused}"
+    );
+    let cut = text("line 2:");
+    assert!(
+        cut.contains("truncated body: 50000 of 100000 bytes"),
+        "{cut}"
+    );
+}
+
+#[cfg(unix)]
+fn signal(child: &std::process::Child, sig: i32) {
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on our own child; no memory involved.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+}
+
+/// Starts the downloader on `stalled` files that stall after half their body (300 KB, of which
+/// 256 KiB are already spilled to each `.part` file) and a few good ones; returns once every
+/// stalled download has its `.part` file on disk.
+#[cfg(unix)]
+fn start_stalled(out: &Path, server: &TestServer, stalled: usize) -> std::process::Child {
+    let list = out.parent().unwrap().join("urls.txt");
+    let mut urls = String::new();
+    for i in 0..stalled {
+        urls.push_str(&server.url(&format!("/files/stall-{i}.bin?size=600000&fail=stall\n")));
+    }
+    for i in 0..4 {
+        urls.push_str(&server.file_url(i));
+        urls.push('\n');
+    }
+    std::fs::write(&list, urls).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_async-downloader"))
+        .arg("--urls")
+        .arg(&list)
+        .arg("--out")
+        .arg(out)
+        .args(["--json", "--timeout", "120s"])
+        .args(["--concurrency", &(stalled + 1).to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !out.exists() || leftovers(out).len() < stalled {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalled downloads never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+}
+
+/// Issue 12, defect 5: one Ctrl-C forwarded twice (under `timeout`) exited at once and left
+/// the `.part` files of the downloads in flight (here 200 of them: the clean stop takes a few
+/// milliseconds to delete them, and the old second-signal path cut it short). Two SIGINTs 1 ms
+/// apart are one press.
+#[cfg(unix)]
+#[test]
+fn two_sigints_a_millisecond_apart_are_one_clean_stop() {
+    let server =
+        TestServer::spawn(ServerConfig::default().grace(Duration::from_millis(50))).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let child = start_stalled(&out, &server, 200);
+    signal(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(1));
+    signal(&child, libc::SIGINT);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("no summary ({e}): a clean stop prints one; {stderr}"));
+    assert!(json["cancelled"].as_u64().unwrap() >= 1, "{json}");
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+}
+
+/// Issue 12, defect 5: a separate second Ctrl-C forces the exit (130) and still leaves no
+/// `.part` file (the forced-exit cleanup deletes every temporary name).
+#[cfg(unix)]
+#[test]
+fn a_second_sigint_forces_the_exit_and_leaves_no_partial_file() {
+    let server =
+        TestServer::spawn(ServerConfig::default().grace(Duration::from_millis(50))).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let child = start_stalled(&out, &server, 200);
+    signal(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(500));
+    // The clean stop may already be over; if not, this forces it.
+    let _ = unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+}
+
+/// SIGTERM (docker stop, systemd, Kubernetes) takes the Ctrl-C path: summary, 130, no `.part`.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_cleanly_like_ctrl_c() {
+    let server =
+        TestServer::spawn(ServerConfig::default().grace(Duration::from_millis(50))).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let child = start_stalled(&out, &server, 1);
+    signal(&child, libc::SIGTERM);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("no summary ({e}); {stderr}"));
+    assert!(json["cancelled"].as_u64().unwrap() >= 1, "{json}");
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+}
