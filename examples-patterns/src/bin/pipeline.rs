@@ -255,6 +255,87 @@ mod stages {
             }
         }
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crossbeam_channel::bounded;
+
+        /// Numbers 0..n through a doubling stage (`threads` threads) into a summing sink.
+        fn double_and_sum(
+            n: u64,
+            threads: usize,
+            work: &(dyn Fn(u64) -> Result<u64> + Sync),
+        ) -> (Result<u64>, u64) {
+            let stop = AtomicBool::new(false);
+            let passed = std::sync::atomic::AtomicU64::new(0);
+            let observe = |e: StageEvent| {
+                if let StageEvent::Passed { stage: 1, .. } = e {
+                    passed.fetch_add(1, Ordering::Relaxed);
+                }
+            };
+            let p = Pipeline::new(&stop, &observe);
+            let sum = thread::scope(|s| -> Result<u64> {
+                let (in_tx, in_rx) = bounded(n as usize);
+                (0..n).for_each(|i| in_tx.send(i).unwrap());
+                drop(in_tx);
+                let (out_tx, out_rx) = bounded(2);
+                let stage = Stage {
+                    name: "double",
+                    index: 0,
+                    threads,
+                };
+                let handles = spawn_stage(s, &p, stage, work, in_rx, out_tx)?;
+                let sink = spawn_sink(s, &p, ("sum", 1), out_rx, 0u64, |acc: &mut u64, x| {
+                    *acc += x;
+                    Ok(())
+                })?;
+                join(&p, handles);
+                Ok(join(&p, vec![sink]).pop().unwrap_or(0))
+            });
+            let result = match p.take_error() {
+                Some(e) => Err(e),
+                None => sum,
+            };
+            (result, passed.into_inner())
+        }
+
+        #[test]
+        fn every_item_passes_every_stage_once() {
+            for threads in [1, 3] {
+                let (sum, passed) = double_and_sum(100, threads, &|x| Ok(2 * x));
+                assert_eq!((sum.unwrap(), passed), (9900, 100));
+            }
+        }
+
+        #[test]
+        fn an_error_or_a_panic_stops_the_run_with_its_cause() {
+            let fail = |x| {
+                if x == 7 {
+                    Err(anyhow!("item 7 is bad"))
+                } else {
+                    Ok(x)
+                }
+            };
+            let err = double_and_sum(10_000, 2, &fail).0.unwrap_err();
+            assert!(
+                format!("{err:#}").contains("stage double failed: item 7 is bad"),
+                "{err:#}"
+            );
+            let panic = |x| {
+                if x == 7 {
+                    panic!("bug on item 7")
+                } else {
+                    Ok(x)
+                }
+            };
+            let err = double_and_sum(10_000, 2, &panic).0.unwrap_err();
+            assert!(
+                format!("{err:#}").contains("panicked: bug on item 7"),
+                "{err:#}"
+            );
+        }
+    }
 }
 
 /// The sales pipeline: read → parse → transform → aggregate, wired with `stages`.
@@ -430,6 +511,66 @@ mod sales_pipeline {
             x ^= x << 17;
         }
         std::hint::black_box(x)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// A fresh folder under the system's temp dir holding `files` (name, text).
+        fn folder(test: &str, files: &[(&str, &str)]) -> (PathBuf, Vec<PathBuf>) {
+            let dir = std::env::temp_dir().join(format!("{test}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let paths = files.iter().map(|(name, text)| {
+                let path = dir.join(name);
+                std::fs::write(&path, text).unwrap();
+                path
+            });
+            let paths = paths.collect();
+            (dir, paths)
+        }
+
+        fn config(files: Vec<PathBuf>, max_rejected: u64) -> PipelineConfig {
+            PipelineConfig {
+                files,
+                threads: [2, 2, 2],
+                read_delay: Duration::ZERO,
+                transform_rounds: 0,
+                queue: 1,
+                max_rejected,
+                panic_on: None,
+            }
+        }
+
+        #[test]
+        fn totals_are_exact_and_bad_records_are_named() {
+            let (dir, files) = folder(
+                "sales-pipeline-totals",
+                &[
+                    (
+                        "a.csv",
+                        "2024-01-01,north,pen,EUR,2,1.50\n2024-01-02,north,pen,USD,1,10\n",
+                    ),
+                    (
+                        "b.csv",
+                        "2024-01-01,north,pen,EUR,1,0.25\n2024-01-01,north,pen,EUR,1,NaN\n",
+                    ),
+                ],
+            );
+            let quiet = |_| {};
+            let run =
+                run_sales_pipeline(&config(files.clone(), 1), &AtomicBool::new(false), &quiet);
+            let report = run.result.unwrap();
+            let t = report.grand_total().unwrap();
+            // 2 × 1.50 + 10 USD × 0.92 + 0.25 = 12.45 EUR; the NaN line is out.
+            assert_eq!((t.rows, t.qty, t.revenue_eur_cents), (3, 4, 1245));
+            assert_eq!((report.records(), report.rejected()), (4, 1));
+            let run = run_sales_pipeline(&config(files, 0), &AtomicBool::new(false), &quiet);
+            let err = format!("{:#}", run.result.unwrap_err());
+            assert!(err.contains("b.csv line 2: unit price \"NaN\""), "{err}");
+            std::fs::remove_dir_all(dir).unwrap();
+        }
     }
 }
 
