@@ -647,3 +647,26 @@ fn shop_load_runs_the_python_twin_and_its_invariants_hold() {
     );
     assert!(report["rust_over_python"].as_f64().is_some_and(|r| r > 0.0));
 }
+
+#[test]
+fn shop_load_stops_early_on_sigterm_and_still_audits() {
+    let mut child = Command::new(SHOP_LOAD)
+        .args(["--users", "5", "--duration", "10m"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start shop-load");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a first line").expect("utf-8");
+    assert!(first.contains("5 users for 600s"), "{first}");
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = wait_bounded(&mut child);
+    assert!(status.success(), "exit status {status}; output {rest:?}");
+    let out = rest.join("\n");
+    assert!(out.contains("audit of the database"), "{out}");
+    assert_eq!(out.matches("  ok   ").count(), 4, "{out}");
+}

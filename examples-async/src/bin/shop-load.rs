@@ -541,19 +541,22 @@ fn main() -> anyhow::Result<()> {
             .build()
     }
     .context("building the runtime")?;
+    // Ctrl-C or SIGTERM ends the run early; the audit and the report still happen. Installed
+    // before anything starts, so no signal finds the default action (death, an orphaned server).
+    let stop = runtime.block_on(async { shared::shutdown::cancel_on_ctrl_c() });
     let mut runs = Vec::new();
-    let rust = runtime.block_on(run_against(&args, ServerKind::Rust))?;
+    let rust = runtime.block_on(run_against(&args, ServerKind::Rust, &stop))?;
     runs.push(rust);
     let mut ratio = None;
-    if args.python {
-        let python = runtime.block_on(run_against(&args, ServerKind::Python))?;
+    if args.python && !stop.is_cancelled() {
+        let python = runtime.block_on(run_against(&args, ServerKind::Python, &stop))?;
         ratio =
             (python.requests_per_s > 0.0).then(|| runs[0].requests_per_s / python.requests_per_s);
         runs.push(python);
     }
     let mut of_floor = None;
-    if args.floor {
-        let floor = runtime.block_on(run_against(&args, ServerKind::Floor))?;
+    if args.floor && !stop.is_cancelled() {
+        let floor = runtime.block_on(run_against(&args, ServerKind::Floor, &stop))?;
         of_floor =
             (floor.requests_per_s > 0.0).then(|| runs[0].requests_per_s / floor.requests_per_s);
         runs.push(floor);
@@ -639,7 +642,11 @@ struct LoadReport {
     audit: Option<AuditReport>,
 }
 
-async fn run_against(args: &Args, kind: ServerKind) -> anyhow::Result<LoadReport> {
+async fn run_against(
+    args: &Args,
+    kind: ServerKind,
+    stop: &tokio_util::sync::CancellationToken,
+) -> anyhow::Result<LoadReport> {
     let scratch = ScratchDir::new(kind).context("temporary directory")?;
     let (mut server, addr, db_url, products) = match (args.addr, kind) {
         (Some(addr), ServerKind::Rust) => {
@@ -693,8 +700,6 @@ async fn run_against(args: &Args, kind: ServerKind) -> anyhow::Result<LoadReport
     }
     let started = Instant::now();
     let deadline = started + args.duration;
-    // Ctrl-C or SIGTERM ends the run early, and the audit and the report still happen.
-    let stop = shared::shutdown::cancel_on_ctrl_c();
     let mut tasks = tokio::task::JoinSet::new();
     for id in 0..args.users as u64 {
         let script = script.clone();
