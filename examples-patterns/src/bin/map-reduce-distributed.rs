@@ -39,8 +39,9 @@
 //! - The merged counts equal rayon's on one machine: words, distinct words and a checksum of
 //!   every (word, count). Each process prints its share: bytes read, words it owns.
 //! - The hash spreads words evenly: the processes own about the same number of them.
-//! - On one 2-core machine, 1×2 and 2×1 run close to rayon with 2 threads: the exchange (records
-//!   serialised, a TCP hop between processes) is the overhead, a few tens of percent at most.
+//! - `--scaling` puts the exchange's price in its `cpu` column, against rayon on one machine: a
+//!   little between the threads of one process, about half again between processes (every
+//!   record serialised and sent over TCP). Start-up with 2 processes takes about a second.
 //!
 //! # Exercises
 //! 1. Route by word length, as timely's `wordcount.rs` does. What happens to the shares?

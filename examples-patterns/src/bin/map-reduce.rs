@@ -35,9 +35,10 @@
 //!
 //! # What to observe
 //! - Every row agrees with the sequential loop (`same result`), on any input.
-//! - On the default corpus (about 120,000 distinct words) fold/reduce and the shuffle are close
-//!   to 2× on 2 cores. With `--vocabulary 300000` the fold/reduce falls well short of 2× while
-//!   the shuffle stays near it: the merge, not the counting, was the serial part.
+//! - The `cpu` column is the price of parallelism: fold/reduce on 2 threads spends a fifth or
+//!   more above its one-thread row (the merges), the shuffle only a few percent, and it has no
+//!   serial tail. Which is faster depends on the vocabulary (`--vocabulary 300000`, or real
+//!   text) and the cores: the README's *Measured* table has the figures.
 //! - With `--python`, Rust is several times the recipe's throughput on the same file, for
 //!   reasons visible in the code: no decoding of ASCII words, no per-word objects, no pickling.
 //!
