@@ -461,7 +461,7 @@ fn main() -> anyhow::Result<ExitCode> {
         plan,
     } = PreparedBatch::prepare(&args.batch, "image-batch", order)?;
 
-    let pool = |n: usize| {
+    let build_pool = |n: usize| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .thread_name(|i| format!("thumb-{i}"))
@@ -469,7 +469,7 @@ fn main() -> anyhow::Result<ExitCode> {
             .context("building the rayon pool")
     };
     let budget_bytes = args.batch.memory_budget_bytes();
-    let run = |pool: &rayon::ThreadPool, out_dir: &Path, label: &str| {
+    let run_within_budget = |pool: &rayon::ThreadPool, out_dir: &Path, label: &str| {
         let budget = DecodeBudget::new(budget_bytes);
         let bar = shared::progress::bar(plan.jobs.len() as u64, args.batch.json);
         bar.set_message(label.to_string());
@@ -488,8 +488,8 @@ fn main() -> anyhow::Result<ExitCode> {
             .prefix("image-batch-seq-")
             .tempdir()
             .context("creating a scratch folder for the sequential run")?;
-        let one = pool(1)?;
-        let t = timed(|| run(&one, scratch.path(), "sequential").0);
+        let one = build_pool(1)?;
+        let t = timed(|| run_within_budget(&one, scratch.path(), "sequential").0);
         table.push(
             Row::new("sequential (1 thread)", t.wall)
                 .cpu(t.cpu)
@@ -499,8 +499,8 @@ fn main() -> anyhow::Result<ExitCode> {
     }
 
     // --- The parallel run.
-    let par_pool = pool(threads)?;
-    let parallel = timed(|| run(&par_pool, &folders.out_dir, "thumbnails"));
+    let par_pool = build_pool(threads)?;
+    let parallel = timed(|| run_within_budget(&par_pool, &folders.out_dir, "thumbnails"));
     let (results, budget) = parallel.value;
     let budget = BudgetFigures {
         capacity_bytes: budget.capacity,
