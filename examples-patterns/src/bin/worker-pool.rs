@@ -381,75 +381,35 @@ mod pool {
             gateway: Arc<G>,
             make_mailer: impl Fn(usize) -> M,
             stop: StopSignal,
-            mut on_sample: impl FnMut(QueueSample) + Send + 'static,
+            on_sample: impl FnMut(QueueSample) + Send + 'static,
         ) -> std::io::Result<WorkerPool> {
             let (tx, rx) = bounded::<Queued>(cfg.queue);
-            let halt = Arc::new(AtomicBool::new(false));
-            let (done_tx, done_rx) = bounded::<()>(0);
+            let (done, done_rx) = bounded::<()>(0);
             let (gauge, every, warn) = (rx.clone(), cfg.monitor_every, cfg.warn_depth);
-            let started = Instant::now();
-            // Started first, so `?` below drops a pool that can already stop it.
-            let monitor = thread::Builder::new()
+            let monitor = move || monitor_loop(&gauge, &done_rx, every, warn, on_sample);
+            let thread = thread::Builder::new()
                 .name("monitor".into())
-                .spawn(move || {
-                    let (mut overloaded, mut warnings, mut max_depth) = (false, 0, 0);
-                    while let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(every) {
-                        let depth = gauge.len(); // a snapshot, stale at once: fine for a gauge
-                        max_depth = max_depth.max(depth);
-                        let crossed = if !overloaded && depth > warn {
-                            warnings += 1;
-                            Some(true)
-                        } else if overloaded && depth <= warn / 2 {
-                            Some(false) // hysteresis: no warning storm around the threshold
-                        } else {
-                            None
-                        };
-                        overloaded = crossed.unwrap_or(overloaded);
-                        let since_start = started.elapsed();
-                        on_sample(QueueSample {
-                            depth,
-                            since_start,
-                            overloaded: crossed,
-                        });
-                    }
-                    (warnings, max_depth)
-                })?;
+                .spawn(monitor)?;
+            // From here on, a `?` drops a pool that stops and joins what was started.
             let mut pool = WorkerPool {
                 queue: Some(tx),
                 leftover: rx,
                 workers: Vec::new(),
-                monitor: Some(MonitorThread {
-                    done: done_tx,
-                    thread: monitor,
-                }),
+                monitor: Some(MonitorThread { done, thread }),
                 stop,
-                halt,
+                halt: Arc::default(),
             };
             for id in 0..cfg.workers {
-                let (rx, gw, mut mailer) =
+                let (queue, gateway, mailer) =
                     (pool.leftover.clone(), Arc::clone(&gateway), make_mailer(id));
                 let (stop, halt, retry) = (pool.stop.clone(), Arc::clone(&pool.halt), cfg.retry);
-                let worker = thread::Builder::new()
-                    .name(format!("worker-{id:02}"))
-                    .spawn(move || {
-                        let mut results = Vec::new();
-                        // Check before taking an order, never in the middle of one: an order that
-                        // was started is finished (charged AND confirmed, or failed with a reason).
-                        while !stop.requested() && !halt.load(Ordering::Acquire) {
-                            let Ok(Queued { order, at }) = rx.recv() else {
-                                break;
-                            }; // closed, drained
-                            let status = process_order(&order, &*gw, &mut mailer, retry);
-                            results.push(OrderResult {
-                                id: order.id,
-                                worker: id,
-                                status,
-                                latency: at.elapsed(),
-                            });
-                        }
-                        results
-                    })?;
-                pool.workers.push(worker);
+                let stopping = move || stop.requested() || halt.load(Ordering::Acquire);
+                let work = move || worker_loop(id, &queue, &*gateway, mailer, retry, &stopping);
+                pool.workers.push(
+                    thread::Builder::new()
+                        .name(format!("worker-{id:02}"))
+                        .spawn(work)?,
+                );
             }
             Ok(pool)
         }
@@ -508,6 +468,67 @@ mod pool {
                 m.thread.join().unwrap_or((0, 0))
             })
         }
+    }
+
+    /// One worker: take an order, process it, repeat, until the queue is closed and drained or
+    /// `stopping()`. Checked before taking an order, never in the middle of one: an order that
+    /// was started is finished (charged AND confirmed, or failed with a reason).
+    fn worker_loop(
+        id: usize,
+        queue: &Receiver<Queued>,
+        gateway: &dyn PaymentGateway,
+        mut mailer: impl Mailer,
+        retry: RetryPolicy,
+        stopping: &dyn Fn() -> bool,
+    ) -> Vec<OrderResult> {
+        let mut results = Vec::new();
+        while !stopping() {
+            let Ok(Queued { order, at }) = queue.recv() else {
+                break; // closed and drained
+            };
+            let status = process_order(&order, gateway, &mut mailer, retry);
+            let latency = at.elapsed();
+            results.push(OrderResult {
+                id: order.id,
+                worker: id,
+                status,
+                latency,
+            });
+        }
+        results
+    }
+
+    /// Samples the queue depth every `every` until `done`'s sender is dropped; reports each
+    /// sample, with the crossings of `warn`. Returns (warnings, max depth).
+    fn monitor_loop(
+        gauge: &Receiver<Queued>,
+        done: &Receiver<()>,
+        every: Duration,
+        warn: usize,
+        mut on_sample: impl FnMut(QueueSample),
+    ) -> (u64, usize) {
+        let started = Instant::now();
+        let (mut overloaded, mut warnings, mut max_depth) = (false, 0, 0);
+        while let Err(RecvTimeoutError::Timeout) = done.recv_timeout(every) {
+            let depth = gauge.len(); // a snapshot, stale at once: fine for a gauge
+            max_depth = max_depth.max(depth);
+            let crossed = if !overloaded && depth > warn {
+                warnings += 1;
+                Some(true)
+            } else if overloaded && depth <= warn / 2 {
+                Some(false) // hysteresis: no warning storm around the threshold
+            } else {
+                None
+            };
+            overloaded = crossed.unwrap_or(overloaded);
+            let since_start = started.elapsed();
+            on_sample(QueueSample {
+                depth,
+                since_start,
+                overloaded: crossed,
+            });
+        }
+        (warnings, max_depth)
     }
 
     impl Drop for WorkerPool {
