@@ -32,12 +32,15 @@
 //!   while the main thread reads.
 //!
 //! # Exercises
-//! 1. In step 5, write the whole input from the main thread *before* reading: with
-//!    `--stdin-mib 1` it hangs (pipe buffers are 64 KiB). Explain why, then restore the thread.
-//! 2. Replace the polling loop of step 3 by a thread that sleeps until the deadline and kills the
+//! 1. Describe how a child ended, code or signal (`exit 300`? a core dump?), checked:
+//!    `cargo run -p shared --bin exercises -- check processes/01`.
+//! 2. Step 5 without the deadlock (write everything first and 1 MiB hangs: pipe buffers are
+//!    64 KiB), checked: `cargo run -p shared --bin exercises -- check processes/02`.
+//! 3. Step 3 for many children at once, a child that ignores SIGTERM included, with no zombie
+//!    left: `cargo run -p shared --bin exercises -- check processes/03`.
+//! 4. Replace the polling loop of step 3 by a thread that sleeps until the deadline and kills the
 //!    child: why must that thread not call `kill` after the main thread has reaped the child?
-//! 3. Build `ls | sort | uniq -c` with three `Command`s and check that every child is waited for.
-//! 4. Add a step that runs `sh -c "exit 300"`: what code comes back, and why?
+//! 5. Build `ls | sort | uniq -c` with three `Command`s and check that every child is waited for.
 
 // === Lesson: copy from here ===
 
