@@ -286,6 +286,47 @@ mod worker_process {
             }
         }
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::WorkerProcess;
+        use serde_json::json;
+        use std::process::Command;
+
+        /// `sh` as a worker: echoes each request line back, after the options line.
+        fn echo_worker() -> Command {
+            let mut c = Command::new("sh");
+            c.args([
+                "-c",
+                "read -r options; while read -r line; do echo \"$line\"; done",
+            ]);
+            c
+        }
+
+        #[test]
+        fn a_call_is_one_line_out_and_one_line_back_and_eof_ends_the_worker() {
+            let mut w = WorkerProcess::spawn(echo_worker(), &json!({"size": 64})).unwrap();
+            let answer = w.call(&json!({"id": 7})).unwrap().unwrap();
+            assert_eq!(answer, json!({"id": 7}));
+            assert_eq!(w.retire(true), "exit status: 0");
+        }
+
+        #[test]
+        fn a_dead_worker_is_an_empty_answer_and_a_broken_one_is_killed() {
+            let mut quits = Command::new("sh");
+            quits.args(["-c", "read -r options; exit 0"]);
+            let mut w = WorkerProcess::spawn(quits, &json!({})).unwrap();
+            assert!(matches!(w.call(&json!({"id": 1})), Ok(None) | Err(_)));
+            w.retire(false);
+            let mut stuck = Command::new("sleep");
+            stuck.arg("60");
+            let w = WorkerProcess::spawn(stuck, &json!({})).unwrap();
+            assert!(
+                w.retire(false).contains("SIGKILL"),
+                "killed, not waited for"
+            );
+        }
+    }
 }
 
 /// The pool: one slot thread per worker process, one shared queue, retries on a dead worker.
