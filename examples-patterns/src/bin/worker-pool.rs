@@ -293,11 +293,87 @@ mod orders {
     }
 }
 
+/// Watching a queue: its depth every so often, and a warning when it passes a threshold.
+mod queue_monitor {
+    use crossbeam_channel::{Receiver, RecvTimeoutError};
+    use std::time::{Duration, Instant};
+
+    /// One look at the queue by the monitor, with the threshold crossings.
+    pub struct QueueSample {
+        pub depth: usize,
+        pub since_start: Duration,
+        /// `Some(true)`: the depth just passed the threshold; `Some(false)`: back under half.
+        pub overloaded: Option<bool>,
+    }
+
+    /// Samples the queue depth every `every` until `done`'s sender is dropped; reports each
+    /// sample, with the crossings of `warn`. Returns (warnings, max depth).
+    pub fn monitor_loop<T>(
+        gauge: &Receiver<T>,
+        done: &Receiver<()>,
+        every: Duration,
+        warn: usize,
+        mut on_sample: impl FnMut(QueueSample),
+    ) -> (u64, usize) {
+        let started = Instant::now();
+        let (mut overloaded, mut warnings, mut max_depth) = (false, 0, 0);
+        while let Err(RecvTimeoutError::Timeout) = done.recv_timeout(every) {
+            let depth = gauge.len(); // a snapshot, stale at once: fine for a gauge
+            max_depth = max_depth.max(depth);
+            let crossed = if !overloaded && depth > warn {
+                warnings += 1;
+                Some(true)
+            } else if overloaded && depth <= warn / 2 {
+                Some(false) // hysteresis: no warning storm around the threshold
+            } else {
+                None
+            };
+            overloaded = crossed.unwrap_or(overloaded);
+            let since_start = started.elapsed();
+            on_sample(QueueSample {
+                depth,
+                since_start,
+                overloaded: crossed,
+            });
+        }
+        (warnings, max_depth)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crossbeam_channel::{bounded, unbounded};
+
+        #[test]
+        fn warns_when_the_queue_passes_the_threshold_and_says_when_it_recovers() {
+            let (tx, rx) = unbounded();
+            (0..10).for_each(|i| tx.send(i).unwrap());
+            let (done_tx, done_rx) = bounded::<()>(0);
+            let mut done_tx = Some(done_tx);
+            let mut seen = Vec::new();
+            let every = Duration::from_millis(1);
+            let (warnings, max) = monitor_loop(&rx, &done_rx, every, 4, |s| {
+                seen.push((s.depth, s.overloaded));
+                for _ in 0..3 {
+                    let _ = rx.try_recv(); // the workers take 3 orders
+                }
+                if seen.len() == 4 {
+                    done_tx.take(); // the pool is finished: the monitor ends
+                }
+            });
+            let expected = [(10, Some(true)), (7, None), (4, None), (1, Some(false))];
+            assert_eq!(seen, expected, "warn above 4, recover at 2 or less");
+            assert_eq!((warnings, max), (1, 10));
+        }
+    }
+}
+
 /// The pool: N worker threads, one bounded queue, a monitor, a stop that finishes what was
 /// started and reports what was not.
 mod pool {
     use super::orders::{Mailer, Order, OrderStatus, PaymentGateway, RetryPolicy, process_order};
-    use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, bounded};
+    use super::queue_monitor::{QueueSample, monitor_loop};
+    use crossbeam_channel::{Receiver, SendTimeoutError, Sender, bounded};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::thread::{self, JoinHandle};
@@ -332,14 +408,6 @@ mod pool {
         pub status: OrderStatus,
         /// From entering the queue to done.
         pub latency: Duration,
-    }
-
-    /// One look at the queue by the monitor, with the threshold crossings.
-    pub struct QueueSample {
-        pub depth: usize,
-        pub since_start: Duration,
-        /// `Some(true)`: the depth just passed the threshold; `Some(false)`: back under half.
-        pub overloaded: Option<bool>,
     }
 
     pub struct PoolReport {
@@ -496,39 +564,6 @@ mod pool {
             });
         }
         results
-    }
-
-    /// Samples the queue depth every `every` until `done`'s sender is dropped; reports each
-    /// sample, with the crossings of `warn`. Returns (warnings, max depth).
-    fn monitor_loop(
-        gauge: &Receiver<Queued>,
-        done: &Receiver<()>,
-        every: Duration,
-        warn: usize,
-        mut on_sample: impl FnMut(QueueSample),
-    ) -> (u64, usize) {
-        let started = Instant::now();
-        let (mut overloaded, mut warnings, mut max_depth) = (false, 0, 0);
-        while let Err(RecvTimeoutError::Timeout) = done.recv_timeout(every) {
-            let depth = gauge.len(); // a snapshot, stale at once: fine for a gauge
-            max_depth = max_depth.max(depth);
-            let crossed = if !overloaded && depth > warn {
-                warnings += 1;
-                Some(true)
-            } else if overloaded && depth <= warn / 2 {
-                Some(false) // hysteresis: no warning storm around the threshold
-            } else {
-                None
-            };
-            overloaded = crossed.unwrap_or(overloaded);
-            let since_start = started.elapsed();
-            on_sample(QueueSample {
-                depth,
-                since_start,
-                overloaded: crossed,
-            });
-        }
-        (warnings, max_depth)
     }
 
     impl Drop for WorkerPool {
@@ -690,7 +725,8 @@ mod pool {
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use orders::{Mailer, Order, OrderStatus, PaymentGateway, RetryPolicy, Step};
-use pool::{PoolConfig, PoolReport, QueueSample, StopSignal, WorkerPool};
+use pool::{PoolConfig, PoolReport, StopSignal, WorkerPool};
+use queue_monitor::QueueSample;
 use serde::Serialize;
 use shared::cli;
 use shared::report::{fmt_duration, print_json};
