@@ -605,6 +605,8 @@ mod checkout {
         tokio::time::sleep(latency).await;
     }
 
+    /// Turns the session's cart into an order: stock taken, cart emptied of what was paid for,
+    /// all in one transaction, at most once per idempotency `key`.
     pub async fn checkout(
         db: &Db,
         racy: Racy,
@@ -663,9 +665,9 @@ mod checkout {
             // running next to it, or one that finished after we read the cart): the unique
             // index refused a second order. Answer with the first.
             drop(tx); // rolls back
-            return order_by_key(db, token, key)
-                .await?
-                .ok_or_else(|| ShopError::Conflict("order vanished".into()));
+            return order_by_key(db, token, key).await?.ok_or_else(|| {
+                ShopError::Conflict("the order with this key could not be read back".into())
+            });
         };
         // Lines come sorted by product id: on PostgreSQL, two checkouts lock rows in the same
         // order and cannot deadlock.
