@@ -1,9 +1,13 @@
 //! The event loop, measured: one blocking call stalls every task on a current-thread runtime.
 //!
-//! Course section 8.2 (la boucle d'événements): asyncio runs every coroutine on one thread, so a
-//! `time.sleep()` or a CPU loop inside a coroutine freezes all the others. A tokio
-//! `current_thread` runtime is exactly that model. Here a ticker task wants to run every
-//! `--tick-ms` and measures how late each tick is, while another task misbehaves, then behaves.
+//! Course section **8.2 — Programmation asynchrone avec asyncio** (la boucle d'événements):
+//! asyncio runs every coroutine on one thread, so a `time.sleep()` or a CPU loop inside a
+//! coroutine freezes all the others. A tokio `current_thread` runtime is exactly that model. Here
+//! a ticker task wants to run every `--tick-ms` and measures how late each tick is, while another
+//! task misbehaves, then behaves.
+//!
+//! Crates: `tokio = { version = "1", features = ["rt-multi-thread", "macros", "time"] }`,
+//! `tokio-util = "0.7"`
 //!
 //! # Concepts
 //! - A task gives the thread back only at an `.await` that is not ready. `std::thread::sleep` and
@@ -32,46 +36,195 @@
 //!    `MissedTickBehavior::Burst` and explain the burst of ticks after a stall.
 //! 4. Find the same stall in asyncio: `loop.slow_callback_duration` and `PYTHONASYNCIODEBUG=1`.
 
-use std::time::{Duration, Instant};
+// === Lesson: copy from here ===
+
+/// A ticker that measures its own lateness, next to a task that blocks the loop (or not).
+mod event_loop {
+    use std::time::{Duration, Instant};
+
+    use tokio_util::sync::CancellationToken;
+
+    /// What the "other" task does with its `block` of work.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub enum Work {
+        /// `std::thread::sleep` inside async code: the classic mistake.
+        ThreadSleep,
+        /// A busy CPU loop inside async code.
+        CpuLoop,
+        /// The fix for waiting: `tokio::time::sleep`.
+        TokioSleep,
+        /// The fix for blocking work: run it on the blocking pool.
+        SpawnBlocking,
+        /// The fix for CPU work that must stay: chop it and `yield_now` every millisecond.
+        CpuYielding,
+    }
+
+    /// Builds a runtime (one thread, the asyncio model, or two worker threads), runs the ticker
+    /// next to `blocks` rounds of `work`, and returns each tick's lateness.
+    pub fn run_scenario(
+        work: Work,
+        multi_thread: bool,
+        block: Duration,
+        blocks: u32,
+        tick: Duration,
+    ) -> std::io::Result<Vec<Duration>> {
+        let rt = if multi_thread {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+        };
+        Ok(rt.block_on(scenario(work, block, blocks, tick)))
+    }
+
+    /// Run the ticker next to a task doing `work`; return each tick's lateness.
+    pub async fn scenario(
+        work: Work,
+        block: Duration,
+        blocks: u32,
+        tick: Duration,
+    ) -> Vec<Duration> {
+        let done = CancellationToken::new();
+        let ticker = tokio::spawn(ticker(tick, done.clone()));
+        // Let the ticker start before the trouble does.
+        tokio::time::sleep(tick * 2).await;
+        for _ in 0..blocks {
+            match work {
+                Work::ThreadSleep => std::thread::sleep(block),
+                Work::CpuLoop => spin(block),
+                Work::TokioSleep => tokio::time::sleep(block).await,
+                Work::SpawnBlocking => {
+                    // If the blocking pool were gone the work simply did not happen; the
+                    // ticker's numbers are still what this scenario shows.
+                    let _ = tokio::task::spawn_blocking(move || std::thread::sleep(block)).await;
+                }
+                Work::CpuYielding => {
+                    let end = Instant::now() + block;
+                    while Instant::now() < end {
+                        spin(Duration::from_millis(1));
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        done.cancel();
+        ticker.await.unwrap_or_default()
+    }
+
+    /// Wake up every `tick` and record how late each wake-up is, until `done`.
+    async fn ticker(tick: Duration, done: CancellationToken) -> Vec<Duration> {
+        let mut lateness = Vec::new();
+        let mut deadline = tokio::time::Instant::now() + tick;
+        loop {
+            tokio::select! {
+                () = done.cancelled() => return lateness,
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+            let now = tokio::time::Instant::now();
+            lateness.push(now - deadline);
+            // Next deadline from *now*: after a stall we want one late tick, not a burst of
+            // catch-ups.
+            deadline = now + tick;
+        }
+    }
+
+    /// Burn CPU for `d` (what a JSON parse, a hash or an image resize does to an event loop).
+    fn spin(d: Duration) {
+        let end = Instant::now() + d;
+        let mut x = 0u64;
+        while Instant::now() < end {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    }
+
+    /// The largest and the mean lateness.
+    pub fn max_and_mean(lateness: &[Duration]) -> (Duration, Duration) {
+        let max = lateness.iter().max().copied().unwrap_or_default();
+        let mean = u32::try_from(lateness.len())
+            .ok()
+            .and_then(|n| lateness.iter().sum::<Duration>().checked_div(n))
+            .unwrap_or_default();
+        (max, mean)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// A lower bound only: a blocked thread cannot run the ticker, so some tick is at least
+        /// `block - tick` late. Any extra load on the machine only makes it later.
+        #[test]
+        fn a_blocking_task_delays_the_ticker_by_the_blocking_time() {
+            let (block, tick) = (Duration::from_millis(100), Duration::from_millis(10));
+            let lateness = run_scenario(Work::ThreadSleep, false, block, 1, tick).unwrap();
+            let (max, _) = max_and_mean(&lateness);
+            assert!(max >= block - tick, "max lateness {max:?}");
+        }
+
+        #[test]
+        fn every_scenario_ticks_and_ends() {
+            for work in [
+                Work::TokioSleep,
+                Work::SpawnBlocking,
+                Work::CpuYielding,
+                Work::CpuLoop,
+            ] {
+                let lateness = run_scenario(
+                    work,
+                    false,
+                    Duration::from_millis(20),
+                    1,
+                    Duration::from_millis(5),
+                )
+                .unwrap();
+                assert!(!lateness.is_empty(), "{work:?}: the ticker never ran");
+            }
+        }
+
+        #[test]
+        fn max_and_mean_of_nothing_is_zero() {
+            assert_eq!(max_and_mean(&[]), (Duration::ZERO, Duration::ZERO));
+            let ms = Duration::from_millis;
+            assert_eq!(max_and_mean(&[ms(1), ms(3)]), (ms(3), ms(2)));
+        }
+    }
+}
+
+// === Harness: not part of the lesson ===
+
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use event_loop::{Work, max_and_mean, run_scenario};
+use shared::cli;
 
 /// A ticker measures its own lateness while another task blocks the event loop (or not).
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
     /// How long the misbehaving task blocks each time, in milliseconds.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = cli::u64_in(1, 10_000))]
     block_ms: u64,
     /// The ticker's period, in milliseconds.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = cli::u64_in(1, 1_000))]
     tick_ms: u64,
     /// How many times the misbehaving task blocks (with a 50 ms async pause in between).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = cli::u32_in(1, 100))]
     blocks: u32,
     /// Print the results as one JSON object.
     #[arg(long)]
     json: bool,
 }
 
-/// What the "other" task does with its `block` of work.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Work {
-    /// `std::thread::sleep` inside async code: the classic mistake.
-    ThreadSleep,
-    /// A busy CPU loop inside async code.
-    CpuLoop,
-    /// The fix for waiting: `tokio::time::sleep`.
-    TokioSleep,
-    /// The fix for blocking work: run it on the blocking pool.
-    SpawnBlocking,
-    /// The fix for CPU work that must stay: chop it and `yield_now` every millisecond.
-    CpuYielding,
-}
-
+/// One row of the table: how late the ticker was in one scenario.
 #[derive(Debug, serde::Serialize)]
-struct Outcome {
+struct ScenarioLateness {
     scenario: String,
     ticks: usize,
     max_late_ms: f64,
@@ -81,7 +234,7 @@ struct Outcome {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let block = Duration::from_millis(args.block_ms);
-    let tick = Duration::from_millis(args.tick_ms.max(1));
+    let tick = Duration::from_millis(args.tick_ms);
     let scenarios = [
         ("blocking std::thread::sleep", Work::ThreadSleep, false),
         ("CPU loop in a task", Work::CpuLoop, false),
@@ -90,7 +243,7 @@ fn main() -> anyhow::Result<()> {
         ("CPU loop, yield_now every 1 ms", Work::CpuYielding, false),
         ("multi-thread, blocking sleep", Work::ThreadSleep, true),
     ];
-    let mut outcomes = Vec::new();
+    let mut rows = Vec::new();
     if !args.json {
         println!(
             "a ticker wants to run every {tick:?}; another task does {} x {block:?} of work\n",
@@ -101,148 +254,32 @@ fn main() -> anyhow::Result<()> {
             "scenario", "ticks", "max lateness", "mean lateness"
         );
     }
-    for (name, work, multi) in scenarios {
-        let rt = if multi {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-        } else {
-            // The asyncio model: one thread runs every task.
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-        }
-        .context("building a runtime")?;
-        let lateness = rt.block_on(scenario(work, block, args.blocks, tick));
-        let outcome = summarise(name, &lateness);
+    for (name, work, multi_thread) in scenarios {
+        let lateness = run_scenario(work, multi_thread, block, args.blocks, tick)
+            .context("building a runtime")?;
+        let (max, mean) = max_and_mean(&lateness);
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let row = ScenarioLateness {
+            scenario: name.to_string(),
+            ticks: lateness.len(),
+            max_late_ms: ms(max),
+            mean_late_ms: ms(mean),
+        };
         if !args.json {
             println!(
                 "{:<34} {:>6} {:>11.1} ms {:>11.2} ms",
-                outcome.scenario, outcome.ticks, outcome.max_late_ms, outcome.mean_late_ms
+                row.scenario, row.ticks, row.max_late_ms, row.mean_late_ms
             );
         }
-        outcomes.push(outcome);
+        rows.push(row);
     }
     if args.json {
         println!(
             "{}",
-            serde_json::json!({ "block_ms": args.block_ms, "tick_ms": args.tick_ms, "scenarios": outcomes })
+            serde_json::json!({ "block_ms": args.block_ms, "tick_ms": args.tick_ms, "scenarios": rows })
         );
     } else {
         println!("\nlateness = how long after its deadline the ticker actually ran");
     }
     Ok(())
-}
-
-fn summarise(name: &str, lateness: &[Duration]) -> Outcome {
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let max = lateness.iter().max().copied().unwrap_or_default();
-    let mean = lateness
-        .iter()
-        .sum::<Duration>()
-        .checked_div(lateness.len() as u32)
-        .unwrap_or_default();
-    Outcome {
-        scenario: name.to_string(),
-        ticks: lateness.len(),
-        max_late_ms: ms(max),
-        mean_late_ms: ms(mean),
-    }
-}
-
-/// Run the ticker next to a task doing `work`; return each tick's lateness.
-async fn scenario(work: Work, block: Duration, blocks: u32, tick: Duration) -> Vec<Duration> {
-    let done = tokio_util::sync::CancellationToken::new();
-    let ticker = tokio::spawn(ticker(tick, done.clone()));
-    // Let the ticker start before the trouble does.
-    tokio::time::sleep(tick * 2).await;
-    for _ in 0..blocks {
-        match work {
-            Work::ThreadSleep => std::thread::sleep(block),
-            Work::CpuLoop => spin(block),
-            Work::TokioSleep => tokio::time::sleep(block).await,
-            Work::SpawnBlocking => {
-                // If the blocking pool were gone the work simply did not happen; the ticker's
-                // numbers are still what this scenario shows.
-                let _ = tokio::task::spawn_blocking(move || std::thread::sleep(block)).await;
-            }
-            Work::CpuYielding => {
-                let end = Instant::now() + block;
-                while Instant::now() < end {
-                    spin(Duration::from_millis(1));
-                    tokio::task::yield_now().await;
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    done.cancel();
-    ticker.await.unwrap_or_default()
-}
-
-/// Wake up every `tick` and record how late each wake-up is, until `done`.
-async fn ticker(tick: Duration, done: tokio_util::sync::CancellationToken) -> Vec<Duration> {
-    let mut lateness = Vec::new();
-    let mut deadline = tokio::time::Instant::now() + tick;
-    loop {
-        tokio::select! {
-            () = done.cancelled() => return lateness,
-            () = tokio::time::sleep_until(deadline) => {}
-        }
-        let now = tokio::time::Instant::now();
-        lateness.push(now - deadline);
-        // Next deadline from *now*: after a stall we want one late tick, not a burst of catch-ups.
-        deadline = now + tick;
-    }
-}
-
-/// Burn CPU for `d` (what a JSON parse, a hash or an image resize does to an event loop).
-fn spin(d: Duration) {
-    let end = Instant::now() + d;
-    let mut x = 0u64;
-    while Instant::now() < end {
-        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A lower bound only: a blocked thread cannot run the ticker, so some tick is at least
-    /// `block - tick` late. Any extra load on the machine only makes it later.
-    #[test]
-    fn a_blocking_task_delays_the_ticker_by_the_blocking_time() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let (block, tick) = (Duration::from_millis(100), Duration::from_millis(10));
-        let lateness = rt.block_on(scenario(Work::ThreadSleep, block, 1, tick));
-        let max = lateness.iter().max().copied().unwrap();
-        assert!(max >= block - tick, "max lateness {max:?}");
-    }
-
-    #[test]
-    fn every_scenario_ticks_and_ends() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        for work in [
-            Work::TokioSleep,
-            Work::SpawnBlocking,
-            Work::CpuYielding,
-            Work::CpuLoop,
-        ] {
-            let lateness = rt.block_on(scenario(
-                work,
-                Duration::from_millis(20),
-                1,
-                Duration::from_millis(5),
-            ));
-            assert!(!lateness.is_empty(), "{work:?}: the ticker never ran");
-        }
-    }
 }

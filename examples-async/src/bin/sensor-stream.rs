@@ -1,10 +1,15 @@
 //! Real-time sensor streams: merge, windowed aggregation, and a slow sink (backpressure vs dropping).
 //!
-//! Course section 8.2 (cas pratique "collecte de données capteurs / streaming temps réel"): several
-//! simulated sensors emit readings at different rates as async `Stream`s; they are merged into one
-//! stream, sent through a bounded channel to a sink that is slower than the sensors together, which
-//! aggregates per sensor and per time window (min/mean/max). The same pipeline runs twice: once
-//! waiting when the channel is full (backpressure), once dropping the reading instead.
+//! Course section **8.2 — Programmation asynchrone avec asyncio** (cas pratique "collecte de
+//! données capteurs / streaming temps réel"): simulated sensors emit readings at different rates
+//! as async `Stream`s; they are merged into one stream, sent through a bounded channel to a sink
+//! slower than the sensors together, which aggregates per sensor and per time window
+//! (min/mean/max). The pipeline runs twice: waiting when the channel is full (backpressure), then
+//! dropping the reading instead.
+//!
+//! Crates: `tokio = { version = "1", features = ["rt-multi-thread", "macros", "sync", "time", "test-util"] }`,
+//! `tokio-stream = "0.1"`, `futures = "0.3"`, `rand = "0.9"`, `rand_chacha = "0.9"`
+//! (`test-util` is for the paused-clock tests only)
 //!
 //! # Concepts
 //! - A `Stream` is an async iterator (`async for` in Python): `IntervalStream` + `map` makes a
@@ -40,33 +45,251 @@
 //! 3. Add a sensor that stops for a second; how would you detect it (a heartbeat per sensor)?
 //! 4. Make the window a sliding window (last 1 s, updated every 250 ms).
 
+// === Lesson: copy from here ===
+
+/// Sensors as streams, merged, through a bounded channel, into a slow windowed sink.
+mod sensors {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use futures::StreamExt;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use tokio::sync::mpsc;
+    use tokio::time::Instant;
+    use tokio_stream::wrappers::IntervalStream;
+
+    /// The simulated sensors: name, period, starting value, random-walk step (350 readings/s).
+    pub const SENSORS: [(&str, Duration, f64, f64); 3] = [
+        ("temp_c", Duration::from_millis(5), 21.0, 0.05),
+        ("humidity", Duration::from_millis(10), 45.0, 0.2),
+        ("pressure", Duration::from_millis(20), 1013.0, 0.3),
+    ];
+
+    #[derive(Debug, Clone, Copy)]
+    pub struct Reading {
+        pub sensor: &'static str,
+        /// When the sensor measured it (the interval's scheduled tick), not when it got
+        /// processed.
+        pub at: Instant,
+        pub value: f64,
+    }
+
+    /// What the producer does when the channel is full.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub enum Policy {
+        /// `send().await`: wait for room.
+        Backpressure,
+        /// `try_send`: if full, drop this reading and count it.
+        DropNewest,
+    }
+
+    /// One sensor's aggregate over one window.
+    #[derive(Debug, Default, Clone)]
+    pub struct Window {
+        pub index: u64,
+        pub sensor: &'static str,
+        pub count: u64,
+        pub min: f64,
+        pub mean: f64,
+        pub max: f64,
+    }
+
+    /// What one run of the pipeline produced, delivered and lost.
+    #[derive(Debug)]
+    pub struct PipelineReport {
+        pub policy: Policy,
+        pub produced: u64,
+        pub delivered: u64,
+        pub dropped: u64,
+        /// The oldest a reading was when the sink got it.
+        pub max_age: Duration,
+        pub windows: Vec<Window>,
+    }
+
+    /// One sensor as a stream: a tick every `period`, a seeded random walk for the value.
+    pub fn sensor(
+        name: &'static str,
+        period: Duration,
+        start: f64,
+        step: f64,
+        seed: u64,
+    ) -> impl futures::Stream<Item = Reading> + Send + Unpin {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut value = start;
+        let mut interval = tokio::time::interval(period);
+        // After a stall (backpressure), tick again at once for each missed period: a sensor
+        // with a buffer that delivers its backlog. The readings keep their scheduled time.
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        IntervalStream::new(interval).map(move |at| {
+            value += rng.random_range(-step..=step);
+            Reading {
+                sensor: name,
+                at,
+                value,
+            }
+        })
+    }
+
+    /// Runs sensors → channel → sink for `duration` under `policy`.
+    pub async fn pipeline(
+        policy: Policy,
+        duration: Duration,
+        window: Duration,
+        sink_cost: Duration,
+        capacity: usize,
+        seed: u64,
+    ) -> PipelineReport {
+        let start = Instant::now();
+        let (tx, rx) = mpsc::channel::<Reading>(capacity.max(1));
+        let sink = tokio::spawn(sink(rx, start, window, sink_cost));
+
+        let mut merged = futures::stream::select_all(SENSORS.iter().zip(0u64..).map(
+            |(&(name, period, v0, step), i)| sensor(name, period, v0, step, seed.wrapping_add(i)),
+        ));
+        let deadline = tokio::time::sleep(duration);
+        tokio::pin!(deadline);
+        let (mut produced, mut dropped) = (0u64, 0u64);
+        loop {
+            let reading = tokio::select! {
+                () = &mut deadline => break,
+                r = merged.next() => match r { Some(r) => r, None => break },
+            };
+            produced += 1;
+            match policy {
+                Policy::Backpressure => {
+                    // Waits while the channel is full; the sensors' intervals fall behind.
+                    if tx.send(reading).await.is_err() {
+                        break; // the sink is gone
+                    }
+                }
+                Policy::DropNewest => match tx.try_send(reading) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => dropped += 1,
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                },
+            }
+        }
+        drop(tx); // closes the channel: the sink drains what is left, then ends
+        let (delivered, max_age, windows) = sink.await.unwrap_or_default();
+        PipelineReport {
+            policy,
+            produced,
+            delivered,
+            dropped,
+            max_age,
+            windows,
+        }
+    }
+
+    /// The slow consumer: `sink_cost` per reading (a database insert, say), windowed
+    /// aggregation by the time each reading was measured.
+    async fn sink(
+        mut rx: mpsc::Receiver<Reading>,
+        start: Instant,
+        window: Duration,
+        sink_cost: Duration,
+    ) -> (u64, Duration, Vec<Window>) {
+        // (count, min, sum, max) per (window, sensor).
+        let mut open: BTreeMap<(u64, &'static str), (u64, f64, f64, f64)> = BTreeMap::new();
+        let (mut delivered, mut max_age) = (0u64, Duration::ZERO);
+        while let Some(r) = rx.recv().await {
+            tokio::time::sleep(sink_cost).await;
+            delivered += 1;
+            max_age = max_age.max(r.at.elapsed());
+            let index = u64::try_from((r.at - start).as_nanos() / window.as_nanos().max(1))
+                .unwrap_or(u64::MAX);
+            let e =
+                open.entry((index, r.sensor))
+                    .or_insert((0, f64::INFINITY, 0.0, f64::NEG_INFINITY));
+            e.0 += 1;
+            e.1 = e.1.min(r.value);
+            e.2 += r.value;
+            e.3 = e.3.max(r.value);
+        }
+        let windows = open
+            .into_iter()
+            .map(|((index, sensor), (count, min, sum, max))| Window {
+                index,
+                sensor,
+                count,
+                min,
+                mean: sum / count as f64,
+                max,
+            })
+            .collect();
+        (delivered, max_age, windows)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        // Paused time makes the whole pipeline deterministic: intervals and sleeps run on a
+        // virtual clock that jumps forward whenever every task is waiting.
+        #[tokio::test(start_paused = true)]
+        async fn backpressure_loses_nothing_but_readings_get_old() {
+            let ms = Duration::from_millis;
+            let s = pipeline(Policy::Backpressure, ms(2000), ms(500), ms(4), 32, 1).await;
+            assert_eq!(s.dropped, 0);
+            assert_eq!(s.produced, s.delivered);
+            assert_eq!(s.windows.iter().map(|w| w.count).sum::<u64>(), s.delivered);
+            // 350 readings/s into a sink of 250/s: after 2 s the backlog is ~0.8 s old.
+            assert!(s.max_age > ms(500), "{s:?}");
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn dropping_keeps_data_fresh_and_counts_every_loss() {
+            let ms = Duration::from_millis;
+            let s = pipeline(Policy::DropNewest, ms(2000), ms(500), ms(4), 32, 1).await;
+            assert!(s.dropped > 0, "{s:?}");
+            assert_eq!(
+                s.produced,
+                s.delivered + s.dropped,
+                "every reading is delivered or counted as dropped"
+            );
+            assert_eq!(s.windows.iter().map(|w| w.count).sum::<u64>(), s.delivered);
+            // At most a full channel ahead of it: 32 readings x 4 ms (plus one in the sink).
+            assert!(s.max_age <= ms(33 * 4 + 1), "{s:?}");
+            for w in &s.windows {
+                assert!(w.min <= w.mean && w.mean <= w.max, "{w:?}");
+            }
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn the_largest_seed_does_not_overflow() {
+            let ms = Duration::from_millis;
+            let s = pipeline(Policy::DropNewest, ms(50), ms(10), ms(1), 4, u64::MAX).await;
+            assert!(s.produced > 0);
+        }
+    }
+}
+
+// === Harness: not part of the lesson ===
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use futures::StreamExt;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use tokio::sync::mpsc;
-use tokio::time::Instant;
-use tokio_stream::wrappers::IntervalStream;
+use sensors::{PipelineReport, Policy, pipeline};
+use shared::cli;
 
 /// Simulated sensors → merged stream → bounded channel → slow windowed sink.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
     /// How long each of the two runs lasts.
-    #[arg(long, default_value = "1500ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1500ms", value_parser = cli::duration_in(Duration::from_millis(1), Duration::from_secs(3600)))]
     duration: Duration,
     /// Aggregation window.
-    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "500ms", value_parser = cli::duration_in(Duration::from_millis(1), Duration::from_secs(3600)))]
     window: Duration,
     /// Time the sink spends per reading, in milliseconds (sensors produce 350 readings/s).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = cli::u64_in(0, 10_000))]
     sink_ms: u64,
     /// Capacity of the channel between the sensors and the sink.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = cli::usize_in(1, 1_000_000))]
     capacity: usize,
     /// Seed of the simulated sensor values.
     #[arg(long, default_value_t = 42)]
@@ -74,73 +297,6 @@ struct Args {
     /// Print the results as one JSON object.
     #[arg(long)]
     json: bool,
-}
-
-/// The simulated sensors: name, period, starting value, random-walk step.
-const SENSORS: [(&str, Duration, f64, f64); 3] = [
-    ("temp_c", Duration::from_millis(5), 21.0, 0.05),
-    ("humidity", Duration::from_millis(10), 45.0, 0.2),
-    ("pressure", Duration::from_millis(20), 1013.0, 0.3),
-];
-
-#[derive(Debug, Clone, Copy)]
-struct Reading {
-    sensor: &'static str,
-    /// When the sensor measured it (the interval's scheduled tick), not when it got processed.
-    at: Instant,
-    value: f64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
-enum Policy {
-    /// `send().await`: wait for room.
-    Backpressure,
-    /// `try_send`: if full, drop this reading and count it.
-    DropNewest,
-}
-
-#[derive(Debug, Default, Clone, serde::Serialize)]
-struct Window {
-    index: u64,
-    sensor: &'static str,
-    count: u64,
-    min: f64,
-    mean: f64,
-    max: f64,
-}
-
-#[derive(Debug, serde::Serialize)]
-struct Summary {
-    policy: Policy,
-    produced: u64,
-    delivered: u64,
-    dropped: u64,
-    max_age_ms: f64,
-    windows: Vec<Window>,
-}
-
-/// One sensor as a stream: a tick every `period`, a seeded random walk for the value.
-fn sensor(
-    name: &'static str,
-    period: Duration,
-    start: f64,
-    step: f64,
-    seed: u64,
-) -> impl futures::Stream<Item = Reading> + Send + Unpin {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut value = start;
-    let mut interval = tokio::time::interval(period);
-    // After a stall (backpressure), tick again at once for each missed period: a sensor with a
-    // buffer that delivers its backlog. The readings keep their scheduled time.
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    IntervalStream::new(interval).map(move |at| {
-        value += rng.random_range(-step..=step);
-        Reading {
-            sensor: name,
-            at,
-            value,
-        }
-    })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -161,14 +317,15 @@ fn main() -> anyhow::Result<()> {
             args.seed,
         ));
         if !args.json {
-            print_summary(&s, args.window);
+            print_windows(&s, args.window);
         }
         results.push(s);
     }
     if args.json {
+        let runs: Vec<serde_json::Value> = results.iter().map(report_json).collect();
         println!(
             "{}",
-            serde_json::json!({ "duration_s": args.duration.as_secs_f64(), "runs": results })
+            serde_json::json!({ "duration_s": args.duration.as_secs_f64(), "runs": runs })
         );
     } else {
         println!(
@@ -182,19 +339,42 @@ fn main() -> anyhow::Result<()> {
                 s.produced,
                 s.delivered,
                 s.dropped,
-                s.max_age_ms
+                s.max_age.as_secs_f64() * 1000.0
             );
         }
     }
     Ok(())
 }
 
-fn print_summary(s: &Summary, window: Duration) {
+/// One run as JSON (the keys scripts read: policy, produced, delivered, dropped, max_age_ms,
+/// windows).
+fn report_json(s: &PipelineReport) -> serde_json::Value {
+    let windows: Vec<serde_json::Value> = s
+        .windows
+        .iter()
+        .map(|w| {
+            serde_json::json!({
+                "index": w.index, "sensor": w.sensor, "count": w.count,
+                "min": w.min, "mean": w.mean, "max": w.max,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "policy": format!("{:?}", s.policy),
+        "produced": s.produced,
+        "delivered": s.delivered,
+        "dropped": s.dropped,
+        "max_age_ms": s.max_age.as_secs_f64() * 1000.0,
+        "windows": windows,
+    })
+}
+
+fn print_windows(s: &PipelineReport, window: Duration) {
     println!(
         "\n{:?}: windows of {window:?} (sensor: min / mean / max, count)",
         s.policy
     );
-    let mut by_index: BTreeMap<u64, Vec<&Window>> = BTreeMap::new();
+    let mut by_index: BTreeMap<u64, Vec<&sensors::Window>> = BTreeMap::new();
     for w in &s.windows {
         by_index.entry(w.index).or_default().push(w);
     }
@@ -209,145 +389,5 @@ fn print_summary(s: &Summary, window: Duration) {
             })
             .collect();
         println!("  window {index}: {}", cells.join(" | "));
-    }
-}
-
-/// Run sensors → channel → sink for `duration` under `policy`.
-async fn pipeline(
-    policy: Policy,
-    duration: Duration,
-    window: Duration,
-    sink_cost: Duration,
-    capacity: usize,
-    seed: u64,
-) -> Summary {
-    let start = Instant::now();
-    let (tx, rx) = mpsc::channel::<Reading>(capacity.max(1));
-    let sink = tokio::spawn(sink(rx, start, window, sink_cost));
-
-    let mut merged = futures::stream::select_all(
-        SENSORS
-            .iter()
-            .enumerate()
-            .map(|(i, &(name, period, v0, step))| sensor(name, period, v0, step, seed + i as u64)),
-    );
-    let deadline = tokio::time::sleep(duration);
-    tokio::pin!(deadline);
-    let (mut produced, mut dropped) = (0u64, 0u64);
-    loop {
-        let reading = tokio::select! {
-            () = &mut deadline => break,
-            r = merged.next() => match r { Some(r) => r, None => break },
-        };
-        produced += 1;
-        match policy {
-            Policy::Backpressure => {
-                // Waits while the channel is full; the sensors' intervals fall behind meanwhile.
-                if tx.send(reading).await.is_err() {
-                    break; // the sink is gone
-                }
-            }
-            Policy::DropNewest => match tx.try_send(reading) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => dropped += 1,
-                Err(mpsc::error::TrySendError::Closed(_)) => break,
-            },
-        }
-    }
-    drop(tx); // closes the channel: the sink drains what is left, then ends
-    let (delivered, max_age, windows) = sink.await.unwrap_or_default();
-    Summary {
-        policy,
-        produced,
-        delivered,
-        dropped,
-        max_age_ms: max_age.as_secs_f64() * 1000.0,
-        windows,
-    }
-}
-
-/// The slow consumer: `sink_cost` per reading (a database insert, say), windowed aggregation.
-async fn sink(
-    mut rx: mpsc::Receiver<Reading>,
-    start: Instant,
-    window: Duration,
-    sink_cost: Duration,
-) -> (u64, Duration, Vec<Window>) {
-    let mut open: BTreeMap<(u64, &'static str), (u64, f64, f64, f64)> = BTreeMap::new();
-    let (mut delivered, mut max_age) = (0u64, Duration::ZERO);
-    while let Some(r) = rx.recv().await {
-        tokio::time::sleep(sink_cost).await;
-        delivered += 1;
-        max_age = max_age.max(r.at.elapsed());
-        let index = ((r.at - start).as_nanos() / window.as_nanos().max(1)) as u64;
-        let e = open
-            .entry((index, r.sensor))
-            .or_insert((0, f64::INFINITY, 0.0, f64::NEG_INFINITY));
-        e.0 += 1;
-        e.1 = e.1.min(r.value);
-        e.2 += r.value;
-        e.3 = e.3.max(r.value);
-    }
-    let windows = open
-        .into_iter()
-        .map(|((index, sensor), (count, min, sum, max))| Window {
-            index,
-            sensor,
-            count,
-            min,
-            mean: sum / count as f64,
-            max,
-        })
-        .collect();
-    (delivered, max_age, windows)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // Paused time makes the whole pipeline deterministic: intervals and sleeps run on a virtual
-    // clock that jumps forward whenever every task is waiting.
-    #[tokio::test(start_paused = true)]
-    async fn backpressure_loses_nothing_but_readings_get_old() {
-        let s = pipeline(
-            Policy::Backpressure,
-            Duration::from_secs(2),
-            Duration::from_millis(500),
-            Duration::from_millis(4),
-            32,
-            1,
-        )
-        .await;
-        assert_eq!(s.dropped, 0);
-        assert_eq!(s.produced, s.delivered);
-        assert_eq!(s.windows.iter().map(|w| w.count).sum::<u64>(), s.delivered);
-        // 350 readings/s into a sink of 250/s: after 2 s the backlog is ~0.8 s old.
-        assert!(s.max_age_ms > 500.0, "{s:?}");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn dropping_keeps_data_fresh_and_counts_every_loss() {
-        let s = pipeline(
-            Policy::DropNewest,
-            Duration::from_secs(2),
-            Duration::from_millis(500),
-            Duration::from_millis(4),
-            32,
-            1,
-        )
-        .await;
-        assert!(s.dropped > 0, "{s:?}");
-        assert_eq!(
-            s.produced,
-            s.delivered + s.dropped,
-            "every reading is delivered or counted as dropped"
-        );
-        assert_eq!(s.windows.iter().map(|w| w.count).sum::<u64>(), s.delivered);
-        // At most a full channel ahead of it: 32 readings x 4 ms (plus one in the sink).
-        assert!(s.max_age_ms <= 33.0 * 4.0 + 1.0, "{s:?}");
-        for w in &s.windows {
-            assert!(w.min <= w.mean && w.mean <= w.max, "{w:?}");
-        }
     }
 }
