@@ -518,7 +518,7 @@ const HEADER_PREFIX: u64 = 256 * 1024;
 /// A batch admits images by this figure (a decode budget), so that two 100 MP images are not
 /// decoded at the same time. A file that is not a regular file costs 0; a file whose header
 /// cannot be read, or that the size limit refuses, costs its length: it fails before decoding.
-/// A JPEG whose frame header lies beyond the first [`HEADER_PREFIX`] bytes is assumed to be as
+/// A JPEG whose frame header lies beyond the first 256 KiB is assumed to be as
 /// large as [`ThumbOptions::max_pixels`] allows.
 pub fn estimated_peak_bytes(input: &Path, opts: &ThumbOptions) -> u64 {
     use std::io::Read as _;
