@@ -568,13 +568,18 @@ mod tests {
         };
         assert!(field("VmHWM:") >= field("VmRSS:"), "{status}");
         assert!(current_rss_kib() > 0);
-        // Touch 64 MiB, free it, reset: the peak must come back down near the current RSS.
-        let big = vec![1u8; 64 << 20];
+        // Touch 256 MiB, free it, reset: the peak must come back down. Other tests of this
+        // process allocate concurrently (decoded images: tens of MiB), so the check compares
+        // with the peak before the reset rather than with a fixed figure.
+        let big = vec![1u8; 256 << 20];
         std::hint::black_box(&big);
         drop(big);
-        assert!(peak_rss_kib() >= 64 * 1024);
+        let before = peak_rss_kib();
+        assert!(before >= 256 * 1024, "peak {before} KiB after touching 256 MiB");
         if reset_peak_rss() {
-            assert!(peak_rss_kib() < 64 * 1024, "peak {} KiB", peak_rss_kib());
+            let after = peak_rss_kib();
+            assert!(after < before - 128 * 1024, "peak {after} KiB after the reset, {before} KiB before");
         }
+    }
     }
 }
