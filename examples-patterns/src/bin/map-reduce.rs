@@ -1022,7 +1022,7 @@ fn main() -> Result<()> {
             None,
         ),
         (
-            format!("fold/reduce, {threads} threads"),
+            format!("fold/reduce, {}", threads_label(threads)),
             fold_many.wall,
             fold_many.cpu,
             agree[1],
@@ -1036,7 +1036,7 @@ fn main() -> Result<()> {
             None,
         ),
         (
-            format!("shuffle, {threads} threads"),
+            format!("shuffle, {}", threads_label(threads)),
             shuffle_many.wall,
             shuffle_many.cpu,
             agree[3],
@@ -1146,6 +1146,15 @@ fn main() -> Result<()> {
         bail!("the parallel and sequential counts differ: this is a bug");
     }
     Ok(())
+}
+
+/// "1 thread", "2 threads".
+fn threads_label(n: usize) -> String {
+    if n == 1 {
+        "1 thread".into()
+    } else {
+        format!("{n} threads")
+    }
 }
 
 /// The fastest of `n` runs (at least one): the usual way to time on a machine doing other work.
