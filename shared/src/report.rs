@@ -575,11 +575,16 @@ mod tests {
         std::hint::black_box(&big);
         drop(big);
         let before = peak_rss_kib();
-        assert!(before >= 256 * 1024, "peak {before} KiB after touching 256 MiB");
+        assert!(
+            before >= 256 * 1024,
+            "peak {before} KiB after touching 256 MiB"
+        );
         if reset_peak_rss() {
             let after = peak_rss_kib();
-            assert!(after < before - 128 * 1024, "peak {after} KiB after the reset, {before} KiB before");
+            assert!(
+                after < before - 128 * 1024,
+                "peak {after} KiB after the reset, {before} KiB before"
+            );
         }
-    }
     }
 }
