@@ -287,6 +287,13 @@ mod dataflow {
         pub seconds: f64,
     }
 
+    /// What `count_on_worker` returns: this worker's report, and on worker 0 every worker's
+    /// (its own included; empty elsewhere).
+    pub struct WorkerResult {
+        pub own: WorkerReport,
+        pub gathered: Vec<WorkerReport>,
+    }
+
     type ReportRecord = (usize, [u64; 6], Vec<(Vec<u8>, u64)>, f64);
 
     impl WorkerReport {
@@ -345,7 +352,7 @@ mod dataflow {
         range_size: u64,
         k: usize,
         pace: Duration,
-    ) -> io::Result<(WorkerReport, Vec<WorkerReport>)> {
+    ) -> io::Result<WorkerResult> {
         let (index, peers) = (worker.index(), worker.peers());
         // Every worker waits here for all the others, so the clock times the count, not the
         // start-up of the other processes.
@@ -413,7 +420,7 @@ mod dataflow {
             seconds: started.elapsed().as_secs_f64(),
         };
         let gathered = gather_at_worker_0(worker, &own);
-        mapped.map(|()| (own, gathered))
+        mapped.map(|()| WorkerResult { own, gathered })
     }
 
     /// A second, tiny dataflow: every worker sends its report to worker 0.
@@ -484,9 +491,9 @@ mod dataflow {
                 .collect();
             let mut whole = Counts::default();
             count_words(text.as_bytes(), &mut whole);
-            let reports = &results[0].1;
+            let reports = &results[0].gathered;
             assert_eq!(reports.len(), 2, "worker 0 gathered both reports");
-            assert!(results[1].1.is_empty(), "only worker 0 gathers");
+            assert!(results[1].gathered.is_empty(), "only worker 0 gathers");
             let words: u64 = reports.iter().map(|r| r.words_owned).sum();
             assert_eq!(words, whole.values().sum::<u64>());
             let sum = whole.iter().fold(0u64, |acc, (w, &n)| {
@@ -511,7 +518,7 @@ mod dataflow {
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use dataflow::{WorkerReport, checksum, count_on_worker, exit_when_a_peer_is_lost};
+use dataflow::{WorkerReport, WorkerResult, checksum, count_on_worker, exit_when_a_peer_is_lost};
 use ranges::{ranges_of, read_range};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -787,7 +794,7 @@ fn run_timely(
     let mut shares = Vec::new();
     let mut merged = None;
     for joined in guards.join() {
-        let (own, gathered) = joined
+        let WorkerResult { own, gathered } = joined
             .map_err(|panic| anyhow::anyhow!("a worker panicked: {panic}"))?
             .context("a worker could not read its input")?;
         if own.worker == 0 {
