@@ -833,6 +833,11 @@ fn write_scratch_crate(files: &[LessonFile], dir: &Path) -> Result<(), String> {
 fn copy_check() {
     let files = lesson_files();
     let dir = workspace_root().join("target/lesson-copy-check");
+    std::fs::create_dir_all(&dir).expect("create the scratch crate's folder");
+    // One scratch crate (its dependencies stay checked between runs); two runs at once would
+    // rewrite each other's sources, so they take turns.
+    let lock = std::fs::File::create(dir.with_extension("lock")).expect("create the lock file");
+    lock.lock().expect("lock the scratch crate");
     write_scratch_crate(&files, &dir).unwrap_or_else(|e| panic!("{e}"));
     let out = Command::new(env!("CARGO"))
         .args(["check", "--tests", "--quiet", "--message-format", "short"])
