@@ -27,8 +27,10 @@
 //! cargo run --release -p examples-patterns --bin compare -- --requests 500 --latency-ms 20 --concurrency 100
 //! cargo run --release -p examples-patterns --bin compare -- --tasks 16 --rounds 100000000   # bigger CPU tasks
 //! cargo run --release -p examples-patterns --bin compare -- --only cpu --json
+//! cargo run --release -p examples-patterns --bin compare -- --python   # + the course's Python
 //! ```
-//! Use `--release`: a debug build is ~10× slower on the CPU workload.
+//! Use `--release`: a debug build is ~10× slower on the CPU workload. `--python` runs
+//! `python/compare.py` (threading, multiprocessing, asyncio + aiohttp) on the same server and tasks.
 //!
 //! # What to observe
 //! - I/O: threads, processes and both async runtimes come close to the ideal `ceil(N/C)·L`;
@@ -36,7 +38,8 @@
 //! - I/O CPU column: async spends the least CPU per request; processes the most (each worker
 //!   starts a program and opens its own connections).
 //! - CPU: threads, processes, the multi-thread runtime and rayon reach ~cores× (the GIL would pin
-//!   Python threads to 1×); async on one thread stays at 1×.
+//!   Python threads to 1×); async on one thread stays at 1×. With `--python` the GIL is a
+//!   number: Python's threads stay near 1× where Rust's reach ~cores×.
 //! - Peak memory: one process per worker costs megabytes each; a thread costs its stack (touched
 //!   pages only); an async task a few hundred bytes.
 //!
@@ -275,6 +278,7 @@ mod worker_processes {
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, ValueEnum};
 use shared::cli;
+use shared::python::Python;
 use shared::report::{self, Row, SpeedupTable, Timed};
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Write};
@@ -313,6 +317,15 @@ struct Args {
     /// Print the figures as one JSON object instead of tables.
     #[arg(long)]
     json: bool,
+    /// Also run the course's Python (python/compare.py: threading, multiprocessing, asyncio +
+    /// aiohttp) on the same server and the same CPU tasks, in the same tables. Needs python3,
+    /// and aiohttp for the I/O workload.
+    #[arg(long)]
+    python: bool,
+    /// With --python: Python runs each CPU task with `rounds / python-scale` rounds (pure
+    /// Python is a few hundred times slower per round); compare the speedups.
+    #[arg(long, default_value_t = 500, value_parser = cli::u32_in(1, 1_000_000_000))]
+    python_scale: u32,
     /// Internal: run as a worker process (`--worker io|cpu`), fed by the parent.
     #[arg(long, value_enum, hide = true)]
     worker: Option<Workload>,
@@ -347,33 +360,62 @@ fn main() -> Result<()> {
         .cores
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
 
+    // `--python`: find the interpreter (and aiohttp, for the I/O rows) before measuring
+    // anything, so a missing package costs nothing but the message saying what to install.
+    let python = if args.python {
+        let imports: &[&str] = if args.only == Some(Workload::Cpu) {
+            &[]
+        } else {
+            &["aiohttp"]
+        };
+        match Python::find(imports) {
+            Ok(py) => Some(py),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::exit(2);
+            }
+        }
+    } else {
+        None
+    };
+
     let io = if args.only != Some(Workload::Cpu) {
-        Some(io_table(&args)?)
+        Some(io_table(&args, python.as_ref())?)
     } else {
         None
     };
     let cpu = if args.only != Some(Workload::Io) {
-        Some(cpu_table(&args, cores)?)
+        Some(cpu_table(&args, cores, python.as_ref())?)
     } else {
         None
     };
-    let agree = io.iter().chain(cpu.iter()).all(SpeedupTable::all_agree);
+    let agree = io.iter().chain(cpu.iter()).all(WorkloadReport::all_agree);
 
     if args.json {
-        report::print_json(&serde_json::json!({
+        let mut out = serde_json::json!({
             "cores": cores,
             "params": {
                 "requests": args.requests, "latency_ms": args.latency_ms,
                 "concurrency": args.concurrency, "size": args.size,
                 "tasks": args.tasks, "rounds": args.rounds,
             },
-            "io": io.as_ref().map(SpeedupTable::to_json),
-            "cpu": cpu.as_ref().map(SpeedupTable::to_json),
+            "io": io.as_ref().map(|w| w.rust.to_json()),
+            "cpu": cpu.as_ref().map(|w| w.rust.to_json()),
             "all_agree": agree,
-        }));
+        });
+        if let Some(py) = &python {
+            out["python"] = serde_json::json!({
+                "interpreter": py.version,
+                "cpu_scale": args.python_scale,
+                "cpu_rounds": python_rounds(&args),
+                "io": io.as_ref().and_then(WorkloadReport::python_json),
+                "cpu": cpu.as_ref().and_then(WorkloadReport::python_json),
+            });
+        }
+        report::print_json(&out);
     } else {
-        for t in io.iter().chain(cpu.iter()) {
-            t.print();
+        for w in io.iter().chain(cpu.iter()) {
+            w.print();
             println!();
         }
         interpret(io.as_ref(), cpu.as_ref(), cores);
@@ -492,7 +534,7 @@ fn io_on_runtime(
     })
 }
 
-fn io_table(args: &Args) -> Result<SpeedupTable> {
+fn io_table(args: &Args, python: Option<&Python>) -> Result<WorkloadReport> {
     let server = ServerChild::start(args)?;
     let base = server.base_url.clone();
     let (n, c, size) = (
@@ -568,7 +610,12 @@ fn io_table(args: &Args) -> Result<SpeedupTable> {
     t.push(row.ideal(rounds_of(rayon_threads)).note(format!(
         "{rayon_threads} threads: sized for CPU, not for waiting"
     )));
-    Ok(t)
+
+    // The course's Python against the same server, while it still runs.
+    let python = python
+        .map(|py| python_io_rows(py, &base, n, c, size))
+        .transpose()?;
+    Ok(WorkloadReport { rust: t, python })
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -579,7 +626,7 @@ fn task(i: usize, rounds: u32) -> u64 {
     combine(i, shared::work::cpu_task(i as u64, rounds))
 }
 
-fn cpu_table(args: &Args, cores: usize) -> Result<SpeedupTable> {
+fn cpu_table(args: &Args, cores: usize, python: Option<&Python>) -> Result<WorkloadReport> {
     let (n, rounds) = (args.tasks, args.rounds);
     let work = move |i| task(i, rounds);
     let infallible = move |i| Ok::<u64, Infallible>(work(i));
@@ -646,7 +693,11 @@ fn cpu_table(args: &Args, cores: usize) -> Result<SpeedupTable> {
         row.ideal(parallel_ideal)
             .note("work stealing over the same cores"),
     );
-    Ok(t)
+
+    let python = python
+        .map(|py| python_cpu_rows(py, args, cores))
+        .transpose()?;
+    Ok(WorkloadReport { rust: t, python })
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -711,6 +762,292 @@ fn worker(kind: Workload, args: &Args) -> Result<()> {
     }
     println!("{acc} {}", report::peak_rss_kib());
     Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------
+// --python: the course's Python in the same tables
+// ------------------------------------------------------------------------------------------------
+
+const RECIPE: &str = "examples-patterns/python/compare.py";
+
+/// The course's approaches in the recipe's words, each with the name of its row and the Rust row
+/// it answers to (the course's asyncio is one event loop: our current-thread runtime).
+const PYTHON_APPROACHES: [(&str, &str, &str); 4] = [
+    ("sequential", "Python sequential", "sequential"),
+    ("threads", "Python threading", "threads"),
+    ("processes", "Python multiprocessing", "processes"),
+    ("asyncio", "Python asyncio", "async, 1 thread"),
+];
+
+/// One workload's figures: Rust's rows, and Python's when `--python` ran them.
+struct WorkloadReport {
+    rust: SpeedupTable,
+    python: Option<PythonRows>,
+}
+
+/// Python's rows of one workload. Speedups are over Python's own sequential row.
+struct PythonRows {
+    /// Each row with the name of the Rust row it answers to.
+    rows: Vec<(Row, &'static str)>,
+    /// How many of Python's runs make one of Rust's: 1 for I/O (the same requests), the scale
+    /// for CPU (Python ran `rounds / scale` rounds per task).
+    scale: f64,
+}
+
+impl PythonRows {
+    fn speedup(&self, i: usize) -> f64 {
+        match (self.rows.first(), self.rows.get(i)) {
+            (Some((base, _)), Some((row, _))) if !row.wall.is_zero() => {
+                base.wall.as_secs_f64() / row.wall.as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// Python's time over Rust's for the same work (scaled up for CPU: per round).
+    fn ratio(&self, i: usize, rust: &SpeedupTable) -> Option<f64> {
+        let (row, peer) = self.rows.get(i)?;
+        let (_, r) = find(rust, peer)?;
+        (!r.wall.is_zero()).then(|| row.wall.as_secs_f64() * self.scale / r.wall.as_secs_f64())
+    }
+}
+
+impl WorkloadReport {
+    fn all_agree(&self) -> bool {
+        self.rust.all_agree()
+            && self
+                .python
+                .iter()
+                .flat_map(|p| &p.rows)
+                .all(|(r, _)| r.agrees != Some(false))
+    }
+
+    fn python_json(&self) -> Option<serde_json::Value> {
+        let py = self.python.as_ref()?;
+        let rows: Vec<serde_json::Value> = py
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, (row, peer))| {
+                let mut v = serde_json::to_value(row).expect("a Row always serializes");
+                v["speedup"] = serde_json::json!(py.speedup(i));
+                v["rust_peer"] = serde_json::json!(peer);
+                v["python_over_rust"] = serde_json::json!(py.ratio(i, &self.rust));
+                v
+            })
+            .collect();
+        Some(serde_json::json!({ "scale": py.scale, "rows": rows }))
+    }
+
+    /// Rust's table as before; with Python, one table for both languages: each language's
+    /// speedup is over its own sequential row, and the last figure is Python's time over
+    /// Rust's for the same approach and the same work.
+    fn print(&self) {
+        let Some(py) = &self.python else {
+            self.rust.print();
+            return;
+        };
+        let fmt_opt = |d: Option<Duration>| d.map_or_else(|| "-".into(), report::fmt_duration);
+        let fmt_kib =
+            |k: Option<u64>| k.map_or_else(|| "-".into(), |k| report::fmt_bytes(k * 1024));
+        let agree = |a: Option<bool>| match a {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "-",
+        };
+        let ratio_header = if py.scale == 1.0 {
+            "Python ÷ Rust"
+        } else {
+            "Python ÷ Rust per round"
+        };
+        let mut lines = vec![
+            [
+                "approach",
+                "wall",
+                "speedup",
+                "cpu",
+                "peak rss",
+                "same result",
+                ratio_header,
+                "note",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        for (i, r) in self.rust.rows().iter().enumerate() {
+            lines.push(vec![
+                format!("Rust {}", r.name),
+                report::fmt_duration(r.wall),
+                format!("{:.2}x", self.rust.speedup(i)),
+                fmt_opt(r.cpu),
+                fmt_kib(r.peak_rss_kib),
+                agree(r.agrees).into(),
+                String::new(),
+                r.note.clone(),
+            ]);
+        }
+        for (i, (r, _)) in py.rows.iter().enumerate() {
+            lines.push(vec![
+                r.name.clone(),
+                report::fmt_duration(r.wall),
+                format!("{:.2}x", py.speedup(i)),
+                fmt_opt(r.cpu),
+                fmt_kib(r.peak_rss_kib),
+                agree(r.agrees).into(),
+                py.ratio(i, &self.rust)
+                    .map_or_else(|| "-".into(), |x| format!("{x:.1}x")),
+                r.note.clone(),
+            ]);
+        }
+        println!("{}", self.rust.title());
+        if py.scale != 1.0 {
+            println!(
+                "Python runs each task with 1/{:.0} of the rounds (pure-Python arithmetic): \
+                 compare the speedups; the last column is per round",
+                py.scale
+            );
+        }
+        print!("{}", align(&lines));
+    }
+}
+
+/// Columns padded to their widest cell: names and notes left, figures right.
+fn align(lines: &[Vec<String>]) -> String {
+    let ncols = lines.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..ncols)
+        .map(|c| {
+            lines
+                .iter()
+                .map(|l| l[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for (li, l) in lines.iter().enumerate() {
+        let mut line = String::new();
+        for (c, cell) in l.iter().enumerate() {
+            let pad = " ".repeat(widths[c] - cell.chars().count());
+            if c == 0 || c == ncols - 1 {
+                line.push_str(cell);
+                line.push_str(&pad);
+            } else {
+                line.push_str(&pad);
+                line.push_str(cell);
+            }
+            line.push_str("  ");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+        if li == 0 {
+            out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * ncols.saturating_sub(1)));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Rounds per task on the Python side.
+fn python_rounds(args: &Args) -> u32 {
+    (args.rounds / args.python_scale).max(1)
+}
+
+/// Runs the recipe once (one approach, one workload, a fresh interpreter: its peak memory is
+/// that approach's alone) and turns its JSON into a row checked against `expected`.
+fn python_row(
+    py: &Python,
+    recipe_args: &[String],
+    (approach, name, _): (&str, &str, &str),
+    expected: u64,
+    note: String,
+) -> Result<Row> {
+    let mut args: Vec<&str> = recipe_args.iter().map(String::as_str).collect();
+    args.extend(["--approach", approach]);
+    let out = py
+        .run_recipe(RECIPE, &args)
+        .with_context(|| format!("the Python recipe, {approach}"))?;
+    let field = |key: &str| {
+        out.json[key]
+            .as_f64()
+            .with_context(|| format!("{RECIPE} printed no number {key:?}: {}", out.json))
+    };
+    let result = out.json["result"]
+        .as_u64()
+        .with_context(|| format!("{RECIPE} printed no integer \"result\": {}", out.json))?;
+    let wall = Duration::try_from_secs_f64(field("wall_s")?).context("wall_s")?;
+    let cpu = Duration::try_from_secs_f64(field("cpu_s")?.max(0.0)).context("cpu_s")?;
+    Ok(Row::new(name, wall)
+        .cpu(cpu)
+        .rss(field("peak_rss_kib")? as u64)
+        .agrees(result == expected)
+        .note(note))
+}
+
+fn python_io_rows(py: &Python, base: &str, n: usize, c: usize, size: usize) -> Result<PythonRows> {
+    // What the recipe must find: the bodies the server sends, checksummed as Python does.
+    let expected = (0..n).fold(0u64, |acc, i| {
+        let body = shared::server::expected_body(&shared::server::file_name(i), size);
+        acc.wrapping_add((i as u64 + 1).wrapping_mul(u64::from(crc32(&body))))
+    });
+    let recipe_args = [
+        "io".to_string(),
+        format!("--base-url={base}"),
+        format!("--requests={n}"),
+        format!("--concurrency={c}"),
+        format!("--size={size}"),
+    ];
+    let notes = [
+        "a for loop, urllib".to_string(),
+        format!("ThreadPoolExecutor({c}), urllib"),
+        format!("Pool({c}), urllib in each process"),
+        format!("aiohttp, Semaphore({c}), one event loop"),
+    ];
+    let rows = PYTHON_APPROACHES
+        .into_iter()
+        .zip(notes)
+        .map(|(a, note)| Ok((python_row(py, &recipe_args, a, expected, note)?, a.2)))
+        .collect::<Result<_>>()?;
+    Ok(PythonRows { rows, scale: 1.0 })
+}
+
+fn python_cpu_rows(py: &Python, args: &Args, cores: usize) -> Result<PythonRows> {
+    let (n, rounds) = (args.tasks, python_rounds(args));
+    // Python's total for its rounds, computed here: Rust's sequential loop, fewer rounds.
+    let expected = six_ways::sequential(n, |i| Ok::<u64, Infallible>(task(i, rounds)))?;
+    let recipe_args = [
+        "cpu".to_string(),
+        format!("--tasks={n}"),
+        format!("--rounds={rounds}"),
+        format!("--workers={cores}"),
+    ];
+    let notes = [
+        "a for loop".to_string(),
+        format!("ThreadPoolExecutor({cores}): one thread runs bytecode at a time (the GIL)"),
+        format!("Pool({cores}): a process per core, no shared GIL"),
+        "gather on one event loop: tasks take turns".to_string(),
+    ];
+    let rows = PYTHON_APPROACHES
+        .into_iter()
+        .zip(notes)
+        .map(|(a, note)| Ok((python_row(py, &recipe_args, a, expected, note)?, a.2)))
+        .collect::<Result<_>>()?;
+    Ok(PythonRows {
+        rows,
+        scale: f64::from(args.rounds) / f64::from(rounds),
+    })
+}
+
+/// CRC-32 (IEEE), the checksum Python's `zlib.crc32` computes; bitwise, since only the
+/// `--python` check uses it, on a few megabytes.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+        }
+    }
+    !crc
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -783,8 +1120,15 @@ fn find<'a>(t: &'a SpeedupTable, name: &str) -> Option<(usize, &'a Row)> {
     t.rows().iter().enumerate().find(|(_, r)| r.name == name)
 }
 
-fn interpret(io: Option<&SpeedupTable>, cpu: Option<&SpeedupTable>, cores: usize) {
+fn interpret(io: Option<&WorkloadReport>, cpu: Option<&WorkloadReport>, cores: usize) {
     println!("What this says (compare with the course's table):");
+    if let Some(py) = cpu.and_then(|w| w.python.as_ref().map(|p| (p, &w.rust))) {
+        python_says_cpu(py, cores);
+    }
+    if let Some(py) = io.and_then(|w| w.python.as_ref().map(|p| (p, &w.rust))) {
+        python_says_io(py);
+    }
+    let (io, cpu) = (io.map(|w| &w.rust), cpu.map(|w| &w.rust));
     if let Some(cpu) = cpu {
         if let Some((i, _)) = find(cpu, "threads") {
             println!(
@@ -854,9 +1198,59 @@ fn interpret(io: Option<&SpeedupTable>, cpu: Option<&SpeedupTable>, cores: usize
     }
 }
 
+/// The GIL as a number: the same threads, in both languages, on the same CPU tasks.
+fn python_says_cpu((py, rust): (&PythonRows, &SpeedupTable), cores: usize) {
+    let py_speedup = |name: &str| {
+        let i = py.rows.iter().position(|(r, _)| r.name == name)?;
+        Some((py.speedup(i), py.ratio(i, rust)))
+    };
+    let rust_speedup = |name: &str| find(rust, name).map(|(i, _)| rust.speedup(i));
+    if let (Some(r), Some((p, _))) = (rust_speedup("threads"), py_speedup("Python threading")) {
+        println!(
+            "- The GIL, measured: on {cores} cores, threads run the CPU tasks {r:.2}x faster than \
+             one thread in Rust, {p:.2}x in Python. Python needs processes for this row:"
+        );
+    }
+    if let Some((p, _)) = py_speedup("Python multiprocessing") {
+        println!("  multiprocessing reaches {p:.2}x, at the price of separate interpreters.");
+    }
+    if let Some((_, Some(ratio))) = py_speedup("Python sequential") {
+        println!(
+            "- Per round of the same arithmetic, one Python thread takes {ratio:.0}x Rust's \
+             time: an interpreter executing bytecode on boxed integers against compiled code."
+        );
+    }
+}
+
+/// I/O: every language overlaps the waiting; what is left is the cost per request.
+fn python_says_io((py, rust): (&PythonRows, &SpeedupTable)) {
+    let ratios: Vec<String> = py
+        .rows
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter_map(|(i, (r, peer))| {
+            let ratio = py.ratio(i, rust)?;
+            Some(format!("{} {ratio:.1}x of Rust {peer}", r.name))
+        })
+        .collect();
+    println!(
+        "- I/O-bound in Python: threads, processes and asyncio all overlap the waiting too (the \
+         GIL is released while a thread waits). Wall time: {}.",
+        ratios.join(", ")
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crc32_is_zlibs() {
+        // The check value every CRC-32 (IEEE) implementation publishes, and `zlib.crc32(b"")`.
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
 
     #[test]
     fn combine_depends_on_index_and_value() {
