@@ -11,7 +11,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use shared::server::{Faults, ServerConfig, TestServer, check_body, file_name, url_list};
+use shared::server::{
+    Faults, ServerConfig, TestServer, check_body, check_colliding_downloads, colliding_url_list,
+    file_name, url_file_with_a_non_utf8_line, url_list,
+};
 
 fn download(urls: &str, out: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
     let list = out.parent().unwrap().join("urls.txt");
@@ -230,47 +233,14 @@ fn ctrl_c_stops_downloads_in_flight_and_leaves_no_part_file() {
 #[test]
 fn distinct_urls_with_the_same_file_name_are_distinct_files() {
     let server = TestServer::spawn(ServerConfig::default().file_size(3000)).unwrap();
-    let paths = [
-        "a/file.txt",
-        "b/file.txt",
-        "ok/file-2.txt",
-        "c/FILE.TXT",
-        "k.bin",
-        "k.bin.part",
-    ];
-    let urls: String = paths
-        .iter()
-        .map(|p| format!("{}\n", server.url(&format!("/files/{p}"))))
-        .collect();
+    let (list, _) = colliding_url_list(&server.base_url());
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let (output, json) = download(&urls, &out, &[]);
+    let (output, json) = download(&list, &out, &[]);
     assert!(output.status.success(), "{json}");
     assert_eq!(json["ok"], 6, "{json}");
     // The rule (shared::urls), the same as url-downloader's.
-    let expected = [
-        ("file.txt", "a/file.txt"),
-        ("file-3.txt", "b/file.txt"),
-        ("file-2.txt", "ok/file-2.txt"),
-        ("FILE-4.TXT", "c/FILE.TXT"),
-        ("k.bin", "k.bin"),
-        ("k.bin.part", "k.bin.part"),
-    ];
-    let mut on_disk: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    on_disk.sort_unstable();
-    let mut names: Vec<&str> = expected.iter().map(|(n, _)| *n).collect();
-    names.sort_unstable();
-    assert_eq!(on_disk, names);
-    for (name, served) in expected {
-        let body = std::fs::read(out.join(name)).unwrap();
-        assert!(
-            body.len() == 3000 && check_body(served, &body),
-            "{name} does not hold /files/{served}"
-        );
-    }
+    check_colliding_downloads(&out, 3000).unwrap();
 }
 
 /// Issue 12, defect 10: one non-UTF-8 byte rejected the whole list.
@@ -279,10 +249,7 @@ fn a_line_that_is_not_utf8_is_reported_and_the_others_are_downloaded() {
     let server = TestServer::spawn(ServerConfig::default().file_size(1000)).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let list = tmp.path().join("urls.txt");
-    let mut text = format!("{}\n", server.file_url(1)).into_bytes();
-    text.extend_from_slice(b"http://127.0.0.1/caf\xE9.bin\n");
-    text.extend_from_slice(format!("{}\n", server.file_url(2)).as_bytes());
-    std::fs::write(&list, text).unwrap();
+    std::fs::write(&list, url_file_with_a_non_utf8_line(&server.base_url())).unwrap();
     let out = tmp.path().join("out");
     let output = Command::new(env!("CARGO_BIN_EXE_async-downloader"))
         .arg("--urls")
@@ -342,13 +309,6 @@ fn failures_name_their_root_cause() {
     );
 }
 
-#[cfg(unix)]
-fn signal(child: &std::process::Child, sig: i32) {
-    let pid = i32::try_from(child.id()).unwrap();
-    // SAFETY: kill(2) on our own child; no memory involved.
-    assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
-}
-
 /// Starts the downloader on `stalled` files that stall after half their body (300 KB, of which
 /// 256 KiB are already spilled to each `.part` file) and a few good ones; returns once every
 /// stalled download has its `.part` file on disk.
@@ -386,69 +346,75 @@ fn start_stalled(out: &Path, server: &TestServer, stalled: usize) -> std::proces
     child
 }
 
-/// Issue 12, defect 5: one Ctrl-C forwarded twice (under `timeout`) exited at once and left
-/// the `.part` files of the downloads in flight (here 200 of them: the clean stop takes a few
-/// milliseconds to delete them, and the old second-signal path cut it short). Two SIGINTs 1 ms
-/// apart are one press.
+/// Runs `start_stalled` with `stalled` stalling files, sends each signal after its pause, checks
+/// that no `.part` file is left, and returns the exit code, the JSON summary (if printed) and
+/// stderr.
+#[cfg(unix)]
+fn stop_stalled(
+    stalled: usize,
+    signals: &[(Duration, i32)],
+) -> (Option<i32>, Option<serde_json::Value>, String) {
+    let server =
+        TestServer::spawn(ServerConfig::default().grace(Duration::from_millis(50))).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let child = start_stalled(&out, &server, stalled);
+    for &(pause, sig) in signals {
+        std::thread::sleep(pause);
+        // The process may be gone already (the clean stop won): ignore that error.
+        // SAFETY: kill(2) on our own child; no memory involved.
+        let _ = unsafe { libc::kill(i32::try_from(child.id()).unwrap(), sig) };
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+    let json = serde_json::from_slice(&output.stdout).ok();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), json, stderr)
+}
+
+/// The stalled downloads were cancelled; the good ones may have finished first.
+fn assert_cancelled_at_least(json: &serde_json::Value, stalled: u64) {
+    let n = |k: &str| json[k].as_u64().unwrap();
+    assert!(n("cancelled") >= stalled, "{json}");
+    assert_eq!(n("ok") + n("cancelled"), n("urls"), "{json}");
+}
+
+/// Issue 12, defect 5: one Ctrl-C forwarded twice (under `timeout`) exited at once and cut the
+/// clean stop short (here 200 downloads in flight: deleting their `.part` files takes a few
+/// milliseconds). Two SIGINTs 1 ms apart are one press: a clean stop with its summary.
 #[cfg(unix)]
 #[test]
 fn two_sigints_a_millisecond_apart_are_one_clean_stop() {
-    let server =
-        TestServer::spawn(ServerConfig::default().grace(Duration::from_millis(50))).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    let child = start_stalled(&out, &server, 200);
-    signal(&child, libc::SIGINT);
-    std::thread::sleep(Duration::from_millis(1));
-    signal(&child, libc::SIGINT);
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{stderr}");
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("no summary ({e}): a clean stop prints one; {stderr}"));
-    assert!(json["cancelled"].as_u64().unwrap() >= 1, "{json}");
-    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+    let twice = [
+        (Duration::ZERO, libc::SIGINT),
+        (Duration::from_millis(1), libc::SIGINT),
+    ];
+    let (code, json, stderr) = stop_stalled(200, &twice);
+    assert_eq!(code, Some(130), "{stderr}");
+    let json = json.unwrap_or_else(|| panic!("no summary: a clean stop prints one; {stderr}"));
+    assert_cancelled_at_least(&json, 200);
 }
 
-/// Issue 12, defect 5: a separate second Ctrl-C forces the exit (130) and still leaves no
-/// `.part` file (the forced-exit cleanup deletes every temporary name).
+/// Issue 12, defect 5: a separate second Ctrl-C forces the exit (130) if the clean stop is not
+/// over yet, and still leaves no `.part` file (the forced-exit cleanup deletes every
+/// temporary name).
 #[cfg(unix)]
 #[test]
 fn a_second_sigint_forces_the_exit_and_leaves_no_partial_file() {
-    let server =
-        TestServer::spawn(ServerConfig::default().grace(Duration::from_millis(50))).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    let child = start_stalled(&out, &server, 200);
-    signal(&child, libc::SIGINT);
-    std::thread::sleep(Duration::from_millis(500));
-    // The clean stop may already be over; if not, this forces it.
-    let _ = unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+    let twice = [
+        (Duration::ZERO, libc::SIGINT),
+        (Duration::from_millis(500), libc::SIGINT),
+    ];
+    let (code, _, stderr) = stop_stalled(200, &twice);
+    assert_eq!(code, Some(130), "{stderr}");
 }
 
 /// SIGTERM (docker stop, systemd, Kubernetes) takes the Ctrl-C path: summary, 130, no `.part`.
 #[cfg(unix)]
 #[test]
 fn sigterm_stops_cleanly_like_ctrl_c() {
-    let server =
-        TestServer::spawn(ServerConfig::default().grace(Duration::from_millis(50))).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    let child = start_stalled(&out, &server, 1);
-    signal(&child, libc::SIGTERM);
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{stderr}");
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("no summary ({e}); {stderr}"));
-    assert!(json["cancelled"].as_u64().unwrap() >= 1, "{json}");
-    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+    let (code, json, stderr) = stop_stalled(1, &[(Duration::ZERO, libc::SIGTERM)]);
+    assert_eq!(code, Some(130), "{stderr}");
+    let json = json.unwrap_or_else(|| panic!("no summary; {stderr}"));
+    assert_cancelled_at_least(&json, 1);
 }

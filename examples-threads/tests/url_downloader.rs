@@ -9,7 +9,10 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use shared::server::{ServerConfig, TestServer, check_body};
+use shared::server::{
+    ServerConfig, TestServer, check_body, check_colliding_downloads, colliding_url_list,
+    url_file_with_a_non_utf8_line,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_url-downloader");
 
@@ -364,20 +367,9 @@ fn run_list(dir: &Path, text: &[u8], extra: &[&str]) -> (Output, std::path::Path
 #[test]
 fn distinct_urls_with_the_same_file_name_are_distinct_files() {
     let server = TestServer::spawn(ServerConfig::default().file_size(3000)).unwrap();
-    let paths = [
-        "a/file.txt",
-        "b/file.txt",
-        "ok/file-2.txt",
-        "c/FILE.TXT",
-        "k.bin",
-        "k.bin.part",
-    ];
-    let text: String = paths
-        .iter()
-        .map(|p| format!("{}\n", server.url(&format!("/files/{p}"))))
-        .collect();
+    let (list, _) = colliding_url_list(&server.base_url());
     let dir = tempfile::tempdir().unwrap();
-    let (out, out_dir) = run_list(dir.path(), text.as_bytes(), &["--json"]);
+    let (out, out_dir) = run_list(dir.path(), list.as_bytes(), &["--json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -386,33 +378,14 @@ fn distinct_urls_with_the_same_file_name_are_distinct_files() {
     assert_eq!(json(&out)["ok"], 6);
     // The rule (shared::urls): first come keeps its name; a later one gets the first number no
     // other line's name has, compared without case; `.part` is only ever a hidden temp name.
-    let expected = [
-        ("file.txt", "a/file.txt"),
-        ("file-3.txt", "b/file.txt"),
-        ("file-2.txt", "ok/file-2.txt"),
-        ("FILE-4.TXT", "c/FILE.TXT"),
-        ("k.bin", "k.bin"),
-        ("k.bin.part", "k.bin.part"),
-    ];
-    let mut names: Vec<&str> = expected.iter().map(|(n, _)| *n).collect();
-    names.sort_unstable();
-    assert_eq!(files(&out_dir), names);
-    for (name, served) in expected {
-        let body = std::fs::read(out_dir.join(name)).unwrap();
-        assert!(
-            body.len() == 3000 && check_body(served, &body),
-            "{name} does not hold /files/{served}"
-        );
-    }
+    check_colliding_downloads(&out_dir, 3000).unwrap();
 }
 
 /// Issue 12, defect 10: one non-UTF-8 byte rejected the whole list.
 #[test]
 fn a_line_that_is_not_utf8_is_reported_and_the_others_are_downloaded() {
     let server = TestServer::spawn(ServerConfig::default().file_size(1000)).unwrap();
-    let mut text = format!("{}\n", server.file_url(1)).into_bytes();
-    text.extend_from_slice(b"http://127.0.0.1/caf\xE9.bin\n");
-    text.extend_from_slice(format!("{}\n", server.file_url(2)).as_bytes());
+    let text = url_file_with_a_non_utf8_line(&server.base_url());
     let dir = tempfile::tempdir().unwrap();
     let (out, out_dir) = run_list(dir.path(), &text, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -482,24 +455,38 @@ fn start_stalled(dir: &Path, server: &TestServer, timeout: &str) -> std::process
     child
 }
 
-/// Issue 12, defect 5: under `timeout` (or any wrapper that forwards the terminal's signal), one
-/// Ctrl-C arrives as two SIGINTs. They count as one press: a clean stop, no `.part` left.
+/// Runs the stalled list of `start_stalled`, sends each signal after its pause, checks that
+/// no `.part` file is left, and returns the exit code, stdout and stderr.
 #[cfg(unix)]
-#[test]
-fn two_sigints_a_millisecond_apart_are_one_clean_stop() {
+fn stop_stalled(timeout: &str, signals: &[(Duration, i32)]) -> (Option<i32>, String, String) {
     let server =
         TestServer::spawn(ServerConfig::default().grace(Duration::from_millis(50))).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let child = start_stalled(dir.path(), &server, "3");
-    signal(&child, libc::SIGINT);
-    std::thread::sleep(Duration::from_millis(1));
-    signal(&child, libc::SIGINT);
+    let child = start_stalled(dir.path(), &server, timeout);
+    for &(pause, sig) in signals {
+        std::thread::sleep(pause);
+        signal(&child, sig);
+    }
     let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_only_complete_files(&dir.path().join("out"));
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// Issue 12, defect 5: under `timeout` (or any wrapper that forwards the terminal's signal), one
+/// Ctrl-C arrives as two SIGINTs. They count as one press: a clean stop (the stuck read ends at
+/// its 3 s timeout), no `.part` left.
+#[cfg(unix)]
+#[test]
+fn two_sigints_a_millisecond_apart_are_one_clean_stop() {
+    let twice = [
+        (Duration::ZERO, libc::SIGINT),
+        (Duration::from_millis(1), libc::SIGINT),
+    ];
+    let (code, _, stderr) = stop_stalled("3", &twice);
+    assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("interrupted:"), "clean path: {stderr}");
     assert!(!stderr.contains("second interrupt"), "{stderr}");
-    assert_only_complete_files(&dir.path().join("out"));
 }
 
 /// Issue 12, defect 5: a real second Ctrl-C (the worker is stuck in a read for two minutes)
@@ -507,51 +494,21 @@ fn two_sigints_a_millisecond_apart_are_one_clean_stop() {
 #[cfg(unix)]
 #[test]
 fn a_second_sigint_forces_the_exit_and_leaves_no_partial_file() {
-    let server =
-        TestServer::spawn(ServerConfig::default().grace(Duration::from_millis(50))).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let child = start_stalled(dir.path(), &server, "120");
-    signal(&child, libc::SIGINT);
-    std::thread::sleep(Duration::from_millis(500));
-    signal(&child, libc::SIGINT);
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let twice = [
+        (Duration::ZERO, libc::SIGINT),
+        (Duration::from_millis(500), libc::SIGINT),
+    ];
+    let (code, _, stderr) = stop_stalled("120", &twice);
+    assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("second interrupt"), "forced path: {stderr}");
-    assert_only_complete_files(&dir.path().join("out"));
 }
 
 /// SIGTERM (docker stop, systemd, Kubernetes) takes the Ctrl-C path: summary, 130, no `.part`.
 #[cfg(unix)]
 #[test]
 fn sigterm_stops_cleanly_like_ctrl_c() {
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(BIN)
-        .args([
-            "--count",
-            "400",
-            "--latency-ms",
-            "100",
-            "--workers",
-            "4",
-            "--size",
-            "300000",
-        ])
-        .args(["--out", dir.path().to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !files(dir.path()).iter().any(|n| n.ends_with(".bin")) {
-        assert!(Instant::now() < deadline, "no file downloaded in 60 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    signal(&child, libc::SIGTERM);
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let (code, stdout, stderr) = stop_stalled("3", &[(Duration::ZERO, libc::SIGTERM)]);
+    assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("interrupted:"), "{stderr}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("downloaded "));
-    assert!(assert_only_complete_files(dir.path()) < 400);
+    assert!(stdout.contains("downloaded "), "{stdout}");
 }

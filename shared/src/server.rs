@@ -154,6 +154,44 @@ pub struct Faults {
     pub reset: f64,
 }
 
+/// The four fault-rate flags of a program that runs a test server (`test-server`, the
+/// downloaders): `#[command(flatten)] faults: FaultFlags`.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct FaultFlags {
+    /// Probability that a /files request gets a 500.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = crate::cli::probability)]
+    pub error_rate: f64,
+    /// Probability that a /files request never gets an answer (a client needs a timeout).
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = crate::cli::probability)]
+    pub hang_rate: f64,
+    /// Probability that a /files body is cut after about half (connection closed early).
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = crate::cli::probability)]
+    pub truncate_rate: f64,
+    /// Probability that a /files request gets its TCP connection reset.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = crate::cli::probability)]
+    pub reset_rate: f64,
+}
+
+impl FaultFlags {
+    /// The faults. Each rate is in `[0, 1]` (its value parser checked it); a sum over 1 is a
+    /// usage error of the command `A`, reported like any other bad value: clap's message and
+    /// exit status 2.
+    pub fn faults<A: clap::CommandFactory>(&self) -> Faults {
+        let faults = Faults {
+            error_500: self.error_rate,
+            hang: self.hang_rate,
+            truncate: self.truncate_rate,
+            reset: self.reset_rate,
+        };
+        if let Err(e) = faults.validate() {
+            A::command()
+                .error(clap::error::ErrorKind::ValueValidation, e)
+                .exit();
+        }
+        faults
+    }
+}
+
 /// Why a [`Faults`] value was rejected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("invalid fault probabilities ({faults}): {reason}")]
@@ -612,6 +650,60 @@ pub fn write_url_file(path: impl AsRef<FsPath>, urls: &[String]) -> io::Result<(
         text.push('\n');
     }
     std::fs::write(path, text)
+}
+
+/// A URL list that exercises the downloaders' output-name rule (`shared::urls`): one last
+/// segment in two folders, the same in another case, a name a numbered duplicate would take, a
+/// `.part` suffix. Returns the list (one URL per line) and, per line, the file name the rule
+/// gives it and the `{name}` its body comes from.
+pub fn colliding_url_list(base_url: &str) -> (String, [(&'static str, &'static str); 6]) {
+    let expected = [
+        ("file.txt", "a/file.txt"),
+        ("file-3.txt", "b/file.txt"),
+        ("file-2.txt", "ok/file-2.txt"),
+        ("FILE-4.TXT", "c/FILE.TXT"),
+        ("k.bin", "k.bin"),
+        ("k.bin.part", "k.bin.part"),
+    ];
+    let base = base_url.trim_end_matches('/');
+    let list = expected
+        .iter()
+        .map(|(_, served)| format!("{base}/files/{served}\n"))
+        .collect();
+    (list, expected)
+}
+
+/// Checks that `dir` holds exactly the files of [`colliding_url_list`], each with its own body
+/// of `size` bytes; the error says what is wrong.
+pub fn check_colliding_downloads(dir: &FsPath, size: usize) -> Result<(), String> {
+    let (_, expected) = colliding_url_list("");
+    let mut want: Vec<&str> = expected.iter().map(|(name, _)| *name).collect();
+    want.sort_unstable();
+    let mut found: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    found.sort_unstable();
+    if found != want {
+        return Err(format!("files {found:?}, expected {want:?}"));
+    }
+    for (name, served) in expected {
+        let body = std::fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
+        if body.len() != size || !check_body(served, &body) {
+            return Err(format!("{name} does not hold /files/{served}"));
+        }
+    }
+    Ok(())
+}
+
+/// A URL file whose line 2 is not UTF-8 (`caf\xE9`) between the URLs of files 1 and 2: the
+/// downloaders must report that line and download the others.
+pub fn url_file_with_a_non_utf8_line(base_url: &str) -> Vec<u8> {
+    let base = base_url.trim_end_matches('/');
+    let mut text = format!("{base}/files/{}\n", file_name(1)).into_bytes();
+    text.extend_from_slice(b"http://127.0.0.1/caf\xE9.bin\n");
+    text.extend_from_slice(format!("{base}/files/{}\n", file_name(2)).as_bytes());
+    text
 }
 
 /// The `{name}` of a `…/files/{name}?…` URL, if it is one.

@@ -4,6 +4,8 @@
 //! No assertion depends on speed: latencies are checked as lower bounds only, and timeouts
 //! are hang guards (or the client timeout a hang fault is meant to trigger).
 #![cfg(feature = "http")]
+// Test helpers panic on failure like the tests themselves (clippy.toml only exempts `#[test]` fns).
+#![allow(clippy::unwrap_used)]
 
 use std::error::Error as _;
 use std::io::{Read, Write};
@@ -630,12 +632,48 @@ fn spawned_server_serves_blocking_clients_and_stops_on_drop() {
     assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 503"));
 }
 
+/// Starts the `test-server` binary as `command` says, stdout piped: the child, its stdout past
+/// the first line, and the base URL that line announces.
+fn start_binary(
+    command: &mut std::process::Command,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+    String,
+) {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains("listening on"), "{first}");
+    let base = first.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(base.starts_with("http://127.0.0.1:"), "{first}");
+    (child, stdout, base)
+}
+
+/// `GET path` on a new connection to `base` (`Connection: close`): the raw response.
+fn raw_get(base: &str, path: &str) -> Vec<u8> {
+    let mut socket = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    socket.set_read_timeout(Some(GUARD)).unwrap();
+    write!(
+        socket,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    socket.read_to_end(&mut response).unwrap();
+    response
+}
+
 /// The `test-server` binary: `--help` lists the routes; it prints its URL, serves, writes the
 /// URL list and stops on its own with `--duration`.
 #[test]
 fn binary_prints_its_url_serves_and_stops() {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     let exe = env!("CARGO_BIN_EXE_test-server");
 
     let help = Command::new(exe).arg("--help").output().unwrap();
@@ -648,34 +686,18 @@ fn binary_prints_its_url_serves_and_stops() {
 
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("urls.txt");
-    let mut child = Command::new(exe)
-        .args(["--duration", "2", "--count", "5", "--size", "123", "--urls"])
-        .arg(&list)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let base = first.trim().rsplit(' ').next().unwrap().to_string();
-    assert!(base.starts_with("http://127.0.0.1:"), "{first}");
+    let (mut child, mut stdout, base) = start_binary(
+        Command::new(exe)
+            .args(["--duration", "2", "--count", "5", "--size", "123", "--urls"])
+            .arg(&list),
+    );
 
     let urls = std::fs::read_to_string(&list).unwrap();
     let urls: Vec<&str> = urls.lines().collect();
     assert_eq!(urls.len(), 5);
     assert!(urls[4].starts_with(&base) && urls[4].ends_with("/files/000004.bin?size=123"));
 
-    let addr = base.trim_start_matches("http://");
-    let mut socket = std::net::TcpStream::connect(addr).unwrap();
-    socket.set_read_timeout(Some(GUARD)).unwrap();
-    let path = &urls[4][base.len()..];
-    write!(
-        socket,
-        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    socket.read_to_end(&mut response).unwrap();
+    let response = raw_get(&base, &urls[4][base.len()..]);
     assert!(response.starts_with(b"HTTP/1.1 200"));
     assert_eq!(
         response[response.len() - 123..],
@@ -694,16 +716,8 @@ fn binary_prints_its_url_serves_and_stops() {
 #[cfg(unix)]
 #[test]
 fn binary_stops_gracefully_on_sigterm() {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_test-server"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    assert!(first.contains("listening on"), "{first}");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_test-server"));
+    let (mut child, mut stdout, _) = start_binary(&mut command);
     let pid = i32::try_from(child.id()).unwrap();
     // SAFETY: kill(2) on our own child; no memory involved.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
@@ -717,36 +731,16 @@ fn binary_stops_gracefully_on_sigterm() {
 /// `RUST_LOG` turns on the server's spans: a request logs its connection and request spans.
 #[test]
 fn binary_logs_requests_with_rust_log() {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_test-server"))
-        .args(["--duration", "2"])
-        .env("RUST_LOG", "shared::server=debug")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let addr = first
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .trim_start_matches("http://");
-    let mut socket = std::net::TcpStream::connect(addr).unwrap();
-    socket.set_read_timeout(Some(GUARD)).unwrap();
-    write!(
-        socket,
-        "GET /files/a/x.bin?size=10&fail=500 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    socket.read_to_end(&mut response).unwrap();
+    let (mut child, mut stdout, base) = start_binary(
+        std::process::Command::new(env!("CARGO_BIN_EXE_test-server"))
+            .args(["--duration", "2"])
+            .env("RUST_LOG", "shared::server=debug")
+            .env("NO_COLOR", "1")
+            .stderr(std::fs::File::create(&log).unwrap()),
+    );
+    let response = raw_get(&base, "/files/a/x.bin?size=10&fail=500");
     assert!(response.starts_with(b"HTTP/1.1 500"));
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();

@@ -366,7 +366,7 @@ use clap::Parser;
 
 /// A tour of async/await in tokio, each step timed.
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(name = "async-basics", version)]
 struct Args {
     /// Duration of one simulated I/O step, in milliseconds.
     #[arg(long, default_value_t = 200, value_parser = shared::cli::u64_in(1, 10_000))]

@@ -550,7 +550,7 @@ use shared::urls::UrlList;
 
 /// Download every URL of a list concurrently, with retries, timeouts and atomic files.
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(name = "async-downloader", version)]
 struct Args {
     /// File with one URL per line (blank lines and `#` comments are skipped). Default: a
     /// generated list served by a local test server.

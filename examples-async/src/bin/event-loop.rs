@@ -206,7 +206,7 @@ use shared::cli;
 
 /// A ticker measures its own lateness while another task blocks the event loop (or not).
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(name = "event-loop", version)]
 struct Args {
     /// How long the misbehaving task blocks each time, in milliseconds.
     #[arg(long, default_value_t = 100, value_parser = cli::u64_in(1, 10_000))]

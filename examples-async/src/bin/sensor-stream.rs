@@ -277,7 +277,7 @@ use shared::cli;
 
 /// Simulated sensors → merged stream → bounded channel → slow windowed sink.
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(name = "sensor-stream", version)]
 struct Args {
     /// How long each of the two runs lasts.
     #[arg(long, default_value = "1500ms", value_parser = cli::duration_in(Duration::from_millis(1), Duration::from_secs(3600)))]

@@ -629,7 +629,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::{CommandFactory as _, Parser};
+use clap::Parser;
 use fetch::{FileReport, Job, RetryPolicy};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use pool::{PoolEvent, run_pool};
@@ -637,12 +637,12 @@ use reqwest::blocking::Client;
 use serde::Serialize;
 use shared::cli;
 use shared::report::{Row, SpeedupTable, fmt_bytes, fmt_duration, fmt_rate, print_json};
-use shared::server::{Faults, ServerConfig, TestServer};
+use shared::server::{FaultFlags, ServerConfig, TestServer};
 use shared::urls::{BadLine, UrlJob, UrlList};
 
 /// Download many URLs on a fixed pool of threads, with timeouts, retries and atomic files.
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(name = "url-downloader", version)]
 struct Args {
     /// File of URLs, one per line (`#` starts a comment line). Default: a local test server.
     #[arg(long)]
@@ -679,40 +679,11 @@ struct Args {
     /// Local server: latency of each response, in milliseconds (at most a minute).
     #[arg(long, default_value_t = 100, help_heading = "Local test server", value_parser = cli::u64_in(0, 60_000))]
     latency_ms: u64,
-    /// Local server: probability that a request gets a 500.
-    #[arg(long, default_value_t = 0.0, help_heading = "Local test server", value_parser = cli::probability)]
-    error_rate: f64,
-    /// Local server: probability that a request never gets an answer (needs --timeout).
-    #[arg(long, default_value_t = 0.0, help_heading = "Local test server", value_parser = cli::probability)]
-    hang_rate: f64,
-    /// Local server: probability that a body is cut in half (connection closed early).
-    #[arg(long, default_value_t = 0.0, help_heading = "Local test server", value_parser = cli::probability)]
-    truncate_rate: f64,
-    /// Local server: probability that the connection is reset before the response.
-    #[arg(long, default_value_t = 0.0, help_heading = "Local test server", value_parser = cli::probability)]
-    reset_rate: f64,
+    #[command(flatten, next_help_heading = "Local test server")]
+    rates: FaultFlags,
     /// Local server: seed of the fault draws (same seed, same fault rate).
     #[arg(long, default_value_t = 42, help_heading = "Local test server")]
     seed: u64,
-}
-
-impl Args {
-    /// The fault rates; their sum must be at most 1, which no single flag can check, so a bad
-    /// sum is a usage error (exit 2) like any other bad value.
-    fn faults(&self) -> Faults {
-        let faults = Faults {
-            error_500: self.error_rate,
-            hang: self.hang_rate,
-            truncate: self.truncate_rate,
-            reset: self.reset_rate,
-        };
-        if let Err(e) = faults.validate() {
-            Args::command()
-                .error(clap::error::ErrorKind::ValueValidation, e)
-                .exit();
-        }
-        faults
-    }
 }
 
 /// One run over the whole list: each started job's report, in job order.
@@ -859,7 +830,7 @@ impl Downloads<'_> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let faults = args.faults();
+    let faults = args.rates.faults::<Args>();
     // SIGTERM too: a second, separate signal runs the forced-exit cleanups and exits (130).
     let stop = shared::shutdown::stop_flag_on_ctrl_c().context("installing the Ctrl-C handler")?;
 

@@ -69,7 +69,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser};
 use shared::cli;
-use shared::server::{Faults, ROUTES, ServerConfig, TestServer, url_list, write_url_file};
+use shared::server::{
+    FaultFlags, Faults, ROUTES, ServerConfig, TestServer, url_list, write_url_file,
+};
 
 /// Default address: loopback only. `--host 0.0.0.0` exposes it to the network (do that only
 /// on a network you trust: it serves anything to anyone).
@@ -104,18 +106,9 @@ struct Args {
     /// Size of /files bodies in bytes (when the URL has no ?size=), at most 1 GiB.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024, value_parser = cli::usize_in(0, MAX_SIZE))]
     size: usize,
-    /// Probability that a /files request gets a 500.
-    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = cli::probability)]
-    error_rate: f64,
-    /// Probability that a /files request never gets an answer.
-    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = cli::probability)]
-    hang_rate: f64,
-    /// Probability that a /files body is cut after about half.
-    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = cli::probability)]
-    truncate_rate: f64,
-    /// Probability that a /files request gets its TCP connection reset.
-    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = cli::probability)]
-    reset_rate: f64,
+    #[command(flatten)]
+    rates: FaultFlags,
+
     /// Seed of the fault and jitter draws (same seed, same fault rates).
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -141,28 +134,11 @@ impl Args {
         let mut matches = command.get_matches();
         Args::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.exit())
     }
-
-    /// The fault rates; their sum must be at most 1, which no single flag can check: a bad sum
-    /// is a usage error (exit 2) like any other bad value.
-    fn faults(&self) -> Faults {
-        let faults = Faults {
-            error_500: self.error_rate,
-            hang: self.hang_rate,
-            truncate: self.truncate_rate,
-            reset: self.reset_rate,
-        };
-        if let Err(e) = faults.validate() {
-            Args::command()
-                .error(clap::error::ErrorKind::ValueValidation, e)
-                .exit();
-        }
-        faults
-    }
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse_with_help();
-    let faults = args.faults();
+    let faults = args.rates.faults::<Args>();
     // Logs go to stderr, off unless RUST_LOG asks: stdout stays the URL, the tips and the stats.
     tracing_subscriber::fmt()
         .with_env_filter(
