@@ -159,3 +159,36 @@ fn shared_memory_and_multiprocessing_reach_the_same_totals_and_checksums() {
         }
     }
 }
+
+const PIPE_IPC: &str = env!("CARGO_BIN_EXE_pipe-ipc");
+
+#[test]
+fn pipe_ipc_and_multiprocessing_move_the_same_messages() {
+    if !python_or_skip() {
+        return;
+    }
+    let args = [
+        "--python",
+        "--mib",
+        "1",
+        "--max-messages",
+        "300",
+        "--round-trips",
+        "50",
+    ];
+    let (out, json) = run_json(PIPE_IPC, &args);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json["agree"], true);
+    let python = json["python"]["one_way"].as_array().unwrap();
+    let ours = json["one_way"].as_array().unwrap();
+    assert_eq!(python.len(), ours.len());
+    for (p, o) in python.iter().zip(ours) {
+        assert_eq!(p["messages"], o["messages"], "{p}");
+        assert_eq!(p["counts_agree"], true, "{p}");
+    }
+    assert!(json["python"]["round_trip_us"].as_f64().unwrap() > 0.0);
+}

@@ -2,7 +2,8 @@
 //!
 //! Course section **8.1 — Threading et multiprocessing** (*Communication plus complexe*, *Queue :
 //! communication sécurisée entre threads/processus*). A `multiprocessing.Queue` is a pipe plus
-//! pickling; a `queue.Queue` is a deque plus a lock. Here are their Rust cores.
+//! pickling; a `queue.Queue` is a deque plus a lock. Here are their Rust cores; the course's
+//! Python (`multiprocessing.Pipe` and `Queue`) is `python/pipe_ipc.py` (`--python`).
 //!
 //! Crates: `anyhow = "1"`, `crossbeam-channel = "0.5"` (the harness adds clap and serde).
 //!
@@ -21,6 +22,7 @@
 //! cargo run --release -p examples-processes --bin pipe-ipc
 //! cargo run --release -p examples-processes --bin pipe-ipc -- --mib 512 --round-trips 100000
 //! cargo run --release -p examples-processes --bin pipe-ipc -- --json
+//! cargo run --release -p examples-processes --bin pipe-ipc -- --python --mib 32 --max-messages 100000
 //! ```
 //!
 //! # What to observe
@@ -36,6 +38,9 @@
 //!   machine, both alike on a busy one: each round trip is two wake-ups of a sleeping thread or
 //!   process, which costs far more than copying 64 bytes. A pool that sends one tiny task per
 //!   message is bounded by this, whatever the transport. Figures: the crate README, *Measured*.
+//! - `--python`: the same messages, every one counted alike. `Pipe.send_bytes` is the same OS
+//!   pipe plus a Python call per message (tens to hundreds of times ours at 64 B, a few times at
+//!   16 KiB and up, where copying dominates); `Queue` adds pickling and a feeder thread.
 //!
 //! # Exercises
 //! 1. Batch the channel: send `Vec<Vec<u8>>` of 256 messages at a time. Who wins at 64 bytes now?
@@ -300,6 +305,7 @@ mod transport {
 
 // === Harness: not part of the lesson ===
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -307,6 +313,7 @@ use clap::Parser;
 use clap::builder::PossibleValuesParser;
 use serde::Serialize;
 use shared::cli;
+use shared::python::Python;
 use transport::{channel_one_way, channel_round_trip, pipe_one_way, pipe_round_trip};
 
 /// Throughput and latency of pipes between processes vs channels between threads.
@@ -322,6 +329,10 @@ struct Args {
     /// Request/response round trips for the latency measurement.
     #[arg(long, default_value_t = 20_000, value_parser = cli::usize_in(1, 1_000_000))]
     round_trips: usize,
+    /// Also run the course's Python version (python/pipe_ipc.py: `multiprocessing.Pipe` and
+    /// `Queue`) on the same sizes and counts: two more columns, every count checked.
+    #[arg(long)]
+    python: bool,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -331,6 +342,81 @@ struct Args {
 }
 
 const SIZES: [usize; 4] = [64, 1024, 16 * 1024, 256 * 1024];
+
+/// The course's version (`multiprocessing.Pipe` and `Queue`), run by `--python`.
+const PYTHON_RECIPE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/pipe_ipc.py");
+
+/// One message size as `python/pipe_ipc.py` measured it.
+#[derive(Serialize, Debug)]
+struct PythonOneWay {
+    size: usize,
+    messages: usize,
+    pipe_s: f64,
+    queue_s: f64,
+    /// Every message arrived, with every byte, through both.
+    counts_agree: bool,
+}
+
+#[derive(Serialize, Debug)]
+struct PythonIpc {
+    version: String,
+    one_way: Vec<PythonOneWay>,
+    round_trip_us: f64,
+}
+
+/// Runs the recipe with our settings and checks that it moved the same messages we did.
+fn run_python(py: &Python, args: &Args, ours: &[OneWay]) -> anyhow::Result<PythonIpc> {
+    let (mib, max, trips) = (
+        args.mib.to_string(),
+        args.max_messages.to_string(),
+        args.round_trips.to_string(),
+    );
+    let recipe_args = [
+        "--mib",
+        &mib,
+        "--max-messages",
+        &max,
+        "--round-trips",
+        &trips,
+    ];
+    let json = py.run_recipe(PYTHON_RECIPE, &recipe_args)?.json;
+    let rows = json["one_way"]
+        .as_array()
+        .context("no one_way list in the recipe's output")?;
+    anyhow::ensure!(
+        rows.len() == ours.len(),
+        "the recipe measured {} sizes",
+        rows.len()
+    );
+    let mut one_way = Vec::new();
+    for (row, ours) in rows.iter().zip(ours) {
+        let secs = |key: &str| row[key].as_f64().filter(|s| s.is_finite() && *s > 0.0);
+        let (Some(pipe_s), Some(queue_s)) = (secs("pipe_s"), secs("queue_s")) else {
+            anyhow::bail!("the recipe's times are missing or not positive: {row}");
+        };
+        let expected = serde_json::json!([ours.messages, ours.messages * ours.size]);
+        let counts_agree = row["size"] == ours.size
+            && row["messages"] == ours.messages
+            && row["pipe_received"] == expected
+            && row["queue_received"] == expected;
+        one_way.push(PythonOneWay {
+            size: ours.size,
+            messages: ours.messages,
+            pipe_s,
+            queue_s,
+            counts_agree,
+        });
+    }
+    let round_trip_us = json["round_trip"]["pipe_us"]
+        .as_f64()
+        .filter(|us| us.is_finite() && *us > 0.0)
+        .context("the recipe's round trip time is missing")?;
+    Ok(PythonIpc {
+        version: py.version.clone(),
+        one_way,
+        round_trip_us,
+    })
+}
 
 #[derive(Serialize)]
 struct OneWay {
@@ -350,13 +436,21 @@ struct RoundTrip {
     pipe_us: f64,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     match args.child.as_deref() {
-        Some("sink") => return transport::child_sink(),
-        Some(_) => return transport::child_echo(),
+        Some("sink") => return transport::child_sink().map(|()| ExitCode::SUCCESS),
+        Some(_) => return transport::child_echo().map(|()| ExitCode::SUCCESS),
         None => {}
     }
+    // A missing python3 is a usage error (exit 2) that names the fix, found before measuring.
+    let python = match args.python.then(|| Python::find(&[])).transpose() {
+        Ok(python) => python,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let exe = std::env::current_exe().context("finding our own binary")?;
 
     let mut one_way = Vec::new();
@@ -382,38 +476,73 @@ fn main() -> anyhow::Result<()> {
         pipe_us: per_trip(pipe_round_trip(&exe, 64, args.round_trips)?),
     };
 
+    let python = match &python {
+        Some(py) => Some(run_python(py, &args, &one_way)?),
+        None => None,
+    };
+    let agree = python
+        .as_ref()
+        .is_none_or(|p| p.one_way.iter().all(|r| r.counts_agree));
+
     if args.json {
-        shared::report::print_json(
-            &serde_json::json!({ "one_way": one_way, "round_trip": round_trip }),
-        );
-        return Ok(());
+        shared::report::print_json(&serde_json::json!({
+            "one_way": one_way,
+            "round_trip": round_trip,
+            "python": python,
+            "agree": agree,
+        }));
+    } else {
+        print_tables(&one_way, &round_trip, python.as_ref());
     }
-    print_tables(&one_way, &round_trip);
-    Ok(())
+    if !agree {
+        eprintln!("Python's messages or bytes differ from ours: see counts_agree in --json");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
-fn print_tables(one_way: &[OneWay], round_trip: &RoundTrip) {
+fn print_tables(one_way: &[OneWay], round_trip: &RoundTrip, python: Option<&PythonIpc>) {
     println!("one way, streaming: a producer sends, a consumer receives and counts");
-    println!(
+    let rate = |bytes: usize, secs: f64| {
+        let mib_s = bytes as f64 / (1024.0 * 1024.0) / secs;
+        let time = shared::report::fmt_duration(Duration::from_secs_f64(secs));
+        format!("{mib_s:>6.0} MiB/s {time:>9}")
+    };
+    let mut header = format!(
         "{:>9} {:>9} | {:>22} | {:>22} | {:>17}",
         "size", "messages", "channel (threads)", "pipe (processes)", "time pipe/channel"
     );
-    for r in one_way {
-        let rate = |mib_s: f64, secs: f64| {
-            format!(
-                "{:>6.0} MiB/s {:>9}",
-                mib_s,
-                shared::report::fmt_duration(Duration::from_secs_f64(secs))
-            )
-        };
-        println!(
+    if python.is_some() {
+        header.push_str(&format!(
+            " | {:>22} | {:>22} | {:>16}",
+            "Python Pipe", "Python Queue", "Python Pipe/ours"
+        ));
+    }
+    println!("{header}");
+    for (i, r) in one_way.iter().enumerate() {
+        let bytes = r.size * r.messages;
+        let mut line = format!(
             "{:>9} {:>9} | {:>22} | {:>22} | {:>16.2}x",
             shared::report::fmt_bytes(r.size as u64),
             r.messages,
-            rate(r.channel_mib_s, r.channel_s),
-            rate(r.pipe_mib_s, r.pipe_s),
+            rate(bytes, r.channel_s),
+            rate(bytes, r.pipe_s),
             r.pipe_s / r.channel_s
         );
+        if let Some(p) = python.and_then(|p| p.one_way.get(i)) {
+            let same = if p.counts_agree {
+                ""
+            } else {
+                " DIFFERENT COUNTS"
+            };
+            line.push_str(&format!(
+                " | {:>22} | {:>22} | {:>15.1}x{same}",
+                rate(bytes, p.pipe_s),
+                rate(bytes, p.queue_s),
+                p.pipe_s / r.pipe_s
+            ));
+        }
+        println!("{line}");
     }
     println!();
     println!(
@@ -424,10 +553,28 @@ fn print_tables(one_way: &[OneWay], round_trip: &RoundTrip) {
         round_trip.pipe_us,
         round_trip.pipe_us / round_trip.channel_us
     );
+    if let Some(p) = python {
+        println!(
+            "{} multiprocessing.Pipe: {:.2} µs ({:.1}x our pipe); every message and byte counted alike: {}",
+            p.version,
+            p.round_trip_us,
+            p.round_trip_us / round_trip.pipe_us,
+            if p.one_way.iter().all(|r| r.counts_agree) {
+                "yes"
+            } else {
+                "NO"
+            }
+        );
+    }
     println!();
     println!("Big messages: a channel moves ownership (no copy); a pipe copies every byte twice");
     println!(
         "through the kernel. Small messages: what counts is how many wake-ups and system calls"
     );
     println!("each message costs, so batch them. For a process pool: few messages, each worth it.");
+    if python.is_some() {
+        println!(
+            "Python pays pickling (Queue) or a Python call per message on top of the same pipe."
+        );
+    }
 }
