@@ -27,7 +27,8 @@
 //! cargo run -p examples-patterns --bin producer-consumer -- --capacity 1    # a rendezvous-like hand-off
 //! cargo run -p examples-patterns --bin producer-consumer -- --stop-after 1  # early stop, still exactly once
 //! cargo run --release -p examples-patterns --bin producer-consumer -- --produce-rate 0 --consume-rate 0 --items 1000000
-//!                                                 # raw channel throughput (compare: ../shared/peers/py_queues.py)
+//!                                                 # raw channel throughput
+//! cargo run -p examples-patterns --bin producer-consumer -- --python   # + python/producer_consumer.py
 //! ```
 //! Rates are per thread, in items per second; 0 means "as fast as possible".
 //!
@@ -38,7 +39,9 @@
 //!   capacity does not change it (try `--capacity 1` and `--capacity 1000`): a buffer only
 //!   absorbs bursts, it cannot make the slow side faster.
 //! - With rates at 0, a crossbeam channel moves millions of items per second, tens of times
-//!   more than Python's `queue.Queue` (its lock and the GIL): see the crate README's figures.
+//!   more than Python's `queue.Queue` (its lock and the GIL): `--python` runs the course's
+//!   version (threads, `queue.Queue(maxsize)`, a sentinel per consumer) beside it. At paced
+//!   rates both languages run at the slower side's pace.
 //!
 //! # Exercises
 //! 1. Make the queue unbounded (`crossbeam_channel::unbounded()`) with fast producers and slow
@@ -423,6 +426,7 @@ mod exactly_once {
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use exactly_once::{DeliveryCheck, verify};
+use examples_patterns::python_peer;
 use indicatif::ProgressBar;
 use producer_consumer::{DepthStats, QueueConfig, run_producer_consumer};
 use serde::Serialize;
@@ -458,6 +462,10 @@ struct Args {
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Also run the course's Python (python/producer_consumer.py: `queue.Queue(maxsize)`,
+    /// threads, a sentinel per consumer) with the same flags, and print both in one table.
+    #[arg(long)]
+    python: bool,
 }
 
 /// The figures of one run, as printed by `--json`.
@@ -479,6 +487,9 @@ struct ProducerConsumerReport {
     bottleneck: &'static str,
     per_consumer: Vec<u64>,
     depth: DepthJson,
+    /// `--python`: the recipe's JSON, as it printed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    python: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -525,6 +536,7 @@ impl From<&DepthStats> for DepthJson {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    let python = args.python.then(|| python_peer::python_or_exit(&[]));
     let stop = shared::shutdown::stop_flag_on_ctrl_c()?;
     let cfg = QueueConfig {
         producers: args.producers,
@@ -608,16 +620,117 @@ fn main() -> Result<()> {
         bottleneck,
         per_consumer,
         depth: DepthJson::from(&run.depth),
+        python: None,
     };
+    let mut report = report;
+    // A stop by Ctrl-C or SIGTERM skips the Python run: the user asked to stop.
+    if let Some(py) = python.filter(|_| !stop.load(std::sync::atomic::Ordering::Acquire)) {
+        report.python = Some(python_run(&py, &args)?);
+    }
     if args.json {
         print_json(&report);
     } else {
         print_report(&report, run.wall);
+        if let Some(py) = &report.python {
+            print_python_table(&report, py);
+        }
     }
     if !report.exactly_once {
         bail!("exactly-once check failed: {check:?}");
     }
+    if let Some(py) = &report.python {
+        python_agrees(&report, &args, py)?;
+    }
     Ok(())
+}
+
+/// Runs python/producer_consumer.py with the same flags.
+fn python_run(py: &shared::python::Python, args: &Args) -> Result<serde_json::Value> {
+    let mut a = vec![
+        format!("--producers={}", args.producers),
+        format!("--consumers={}", args.consumers),
+        format!("--items={}", args.items),
+        format!("--produce-rate={}", args.produce_rate),
+        format!("--consume-rate={}", args.consume_rate),
+        format!("--capacity={}", args.capacity),
+    ];
+    if let Some(d) = args.stop_after {
+        a.push(format!("--stop-after={}", d.as_secs_f64()));
+    }
+    python_peer::run_recipe(py, "producer_consumer", &a)
+}
+
+/// The results that must agree: both exactly once, and (when neither stopped early) the same
+/// number of items made and consumed.
+fn python_agrees(r: &ProducerConsumerReport, args: &Args, py: &serde_json::Value) -> Result<()> {
+    if py["exactly_once"] != true {
+        bail!("the Python version lost or duplicated items: {py}");
+    }
+    let produced = python_peer::u64_field(py, "produced")?;
+    let consumed = python_peer::u64_field(py, "consumed")?;
+    let full = args.items.saturating_mul(u64::from(args.producers));
+    if !r.stopped_early && produced == full && (r.check.consumed, consumed) != (full, full) {
+        bail!(
+            "Rust consumed {} items, Python {consumed}, of {full}",
+            r.check.consumed
+        );
+    }
+    Ok(())
+}
+
+fn print_python_table(r: &ProducerConsumerReport, py: &serde_json::Value) {
+    let num = |k: &str| py[k].as_f64().unwrap_or(f64::NAN);
+    let pct = |x: f64| format!("{:.0}%", x * 100.0);
+    let rows = vec![
+        vec![
+            "Rust (crossbeam bounded)".into(),
+            fmt_duration(Duration::from_secs_f64(r.wall_s)),
+            format!("{:.0}", r.items_per_s),
+            format!("{}", r.check.consumed),
+            pct(r.producers_blocked),
+            pct(r.consumers_waiting),
+            if r.exactly_once { "yes" } else { "NO" }.into(),
+        ],
+        vec![
+            "Python (queue.Queue)".into(),
+            fmt_duration(Duration::try_from_secs_f64(num("wall_s")).unwrap_or_default()),
+            format!("{:.0}", num("items_per_s")),
+            format!("{}", py["consumed"]),
+            pct(num("producers_blocked")),
+            pct(num("consumers_waiting")),
+            if py["exactly_once"] == true {
+                "yes"
+            } else {
+                "NO"
+            }
+            .into(),
+        ],
+    ];
+    println!();
+    println!(
+        "the same run in the course's Python ({}):",
+        py["interpreter"].as_str().unwrap_or("python3")
+    );
+    print!(
+        "{}",
+        python_peer::table(
+            &[
+                "version",
+                "wall",
+                "items/s",
+                "consumed",
+                "producers blocked",
+                "consumers waiting",
+                "exactly once",
+            ],
+            &rows,
+        )
+    );
+    println!(
+        "Python / Rust wall time: {} (paced rates: both run at the slower side's pace; at \
+         --produce-rate 0 --consume-rate 0 the queue itself is measured)",
+        python_peer::ratio(num("wall_s"), r.wall_s)
+    );
 }
 
 /// The slower side's total rate (a side at 0 = unlimited does not limit).

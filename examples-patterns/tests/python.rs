@@ -1,0 +1,65 @@
+//! `--python`: each binary runs the course's Python recipe (`python/*.py`) on the same small
+//! input, and the two languages give the same results (counts, totals, states), never compared
+//! on speed. Skipped, with `SKIPPED: <reason>`, only when python3 is absent (CI installs it).
+//! `compare --python` is tested in `tests/compare.rs`.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use serde_json::Value;
+
+fn python_present(imports: &[&str]) -> bool {
+    match shared::python::Python::find(imports) {
+        Ok(_) => true,
+        Err(e) => {
+            println!("SKIPPED: {e}");
+            false
+        }
+    }
+}
+
+/// Runs `bin args… --python --json`, expects success, returns the JSON.
+fn with_python(bin: &str, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--python");
+    common::json(bin, &all)
+}
+
+#[test]
+fn producer_consumer_python_consumes_every_item_exactly_once_too() {
+    if !python_present(&[]) {
+        return;
+    }
+    let v = with_python(
+        env!("CARGO_BIN_EXE_producer-consumer"),
+        &[
+            "--producers",
+            "3",
+            "--consumers",
+            "2",
+            "--items",
+            "400",
+            "--capacity",
+            "4",
+        ],
+    );
+    assert_eq!(v["exactly_once"], true);
+    assert_eq!(v["check"]["consumed"], 1200);
+    let py = &v["python"];
+    assert_eq!(py["exactly_once"], true, "{py}");
+    assert_eq!(py["produced"], 1200, "{py}");
+    assert_eq!(py["consumed"], 1200, "{py}");
+    assert_eq!(py["per_consumer"].as_array().unwrap().len(), 2, "{py}");
+}
+
+#[test]
+fn python_flag_without_python_says_what_to_install() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_producer-consumer"))
+        .args(["--items", "5", "--python"])
+        .env("PYTHON", "/nonexistent/python3")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("install"));
+}
