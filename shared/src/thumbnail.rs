@@ -581,16 +581,40 @@ fn decoded_bytes(head: &[u8], format: InputFormat, w: u32, h: u32, opts: &ThumbO
     }
 }
 
-/// Fits `w`×`h` into `max_w`×`max_h`, aspect ratio kept, never enlarged, at least 1×1.
+/// Fits `w`×`h` into `max_w`×`max_h`, aspect ratio kept, never enlarged, at least 1×1: the
+/// size Pillow's `thumbnail()` picks. The limiting side takes the box's length; the other side
+/// takes, of the two whole lengths around the exact one, the one whose aspect ratio is closest
+/// to the original's (the shorter one on a tie). That is not always the nearest pixel: 6239×329
+/// gives 256×14 (13.4996 px, but 256/14 is closer to 6239/329 than 256/13 is).
 pub fn fit_within(w: u32, h: u32, max_w: u32, max_h: u32) -> (u32, u32) {
+    let (w, h) = (w.max(1), h.max(1));
     let (max_w, max_h) = (max_w.max(1), max_h.max(1));
     if w <= max_w && h <= max_h {
-        return (w.max(1), h.max(1));
+        return (w, h);
     }
-    let scale = (max_w as f64 / w as f64).min(max_h as f64 / h as f64);
-    let dw = ((w as f64 * scale).round() as u32).clamp(1, max_w);
-    let dh = ((h as f64 * scale).round() as u32).clamp(1, max_h);
-    (dw, dh)
+    let aspect = f64::from(w) / f64::from(h);
+    // Pillow's `round_aspect`: floor or ceil, whichever `error` rates lower (floor on a tie).
+    let closest = |exact: f64, error: &dyn Fn(f64) -> f64| {
+        let (lo, hi) = (exact.floor(), exact.ceil());
+        let pick = if error(hi) < error(lo) { hi } else { lo };
+        (pick as u32).max(1)
+    };
+    let (bw, bh) = (f64::from(max_w), f64::from(max_h));
+    if bw / bh >= aspect {
+        // Height-limited: the width whose ratio n / max_h is closest to the aspect.
+        (closest(bh * aspect, &|n| (aspect - n / bh).abs()), max_h)
+    } else {
+        // Width-limited: the height whose ratio max_w / n is closest (a zero height rates best,
+        // as in Pillow, and then becomes 1).
+        let error = |n: f64| {
+            if n == 0.0 {
+                0.0
+            } else {
+                (aspect - bw / n).abs()
+            }
+        };
+        (max_w, closest(bw / aspect, &error))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1033,6 +1057,19 @@ mod tests {
         assert_eq!(fit_within(100, 50, 256, 256), (100, 50));
         assert_eq!(fit_within(10_000, 10, 256, 256), (256, 1));
         assert_eq!(fit_within(1000, 1000, 300, 100), (100, 100));
+    }
+
+    /// Pillow's `thumbnail()` keeps the length whose aspect ratio is closest to the original's
+    /// (the shorter one on a tie), not the nearest whole pixel: they differ in about 1 size in
+    /// 700. Each pair below is what Pillow 10-13 computes (`image-batch --python` compares).
+    #[test]
+    fn fit_rounds_like_pillow_thumbnail() {
+        assert_eq!(fit_within(6239, 329, 256, 256), (256, 14)); // 13.4996 px: 14 keeps the ratio
+        assert_eq!(fit_within(7794, 4856, 256, 256), (256, 160));
+        assert_eq!(fit_within(2407, 2045, 256, 256), (256, 218));
+        assert_eq!(fit_within(3, 512, 256, 256), (1, 256)); // 1.5 px: a tie keeps the shorter
+        assert_eq!(fit_within(5, 512, 256, 256), (2, 256));
+        assert_eq!(fit_within(100_000, 1, 256, 256), (256, 1)); // never 0
     }
 
     #[test]
