@@ -192,3 +192,54 @@ fn pipe_ipc_and_multiprocessing_move_the_same_messages() {
     }
     assert!(json["python"]["round_trip_us"].as_f64().unwrap() > 0.0);
 }
+
+const ISOLATION: &str = env!("CARGO_BIN_EXE_isolation");
+
+#[test]
+fn isolation_faults_are_contained_by_python_worker_processes_too() {
+    if !python_or_skip() {
+        return;
+    }
+    let (out, json) = run_json(ISOLATION, &["--python"]);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let python = json["python"].as_array().unwrap();
+    let faults: Vec<&str> = python
+        .iter()
+        .map(|r| r["fault"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        faults,
+        ["panic", "abort", "stack-overflow", "killed", "exit"]
+    );
+    assert!(
+        python.iter().all(|r| r["process_contained"] == true),
+        "{python:?}"
+    );
+    // The same verdict as Rust where the languages agree, the documented difference elsewhere.
+    let survived = |rows: &Value, fault: &str| {
+        let rows = rows.as_array().unwrap();
+        let row = rows.iter().find(|r| r["fault"] == fault).unwrap();
+        row["thread_survived"].as_bool().unwrap()
+    };
+    for fault in ["panic", "abort", "killed"] {
+        assert_eq!(
+            survived(&json["python"], fault),
+            survived(&json["faults"], fault),
+            "{fault}"
+        );
+    }
+    for fault in ["stack-overflow", "exit"] {
+        assert!(
+            survived(&json["python"], fault),
+            "Python: an exception ends the thread only"
+        );
+        assert!(
+            !survived(&json["faults"], fault),
+            "Rust: the whole process ends"
+        );
+    }
+}

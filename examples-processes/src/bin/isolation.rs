@@ -1,7 +1,8 @@
 //! What a crash takes down: a worker process versus a thread (panic, abort, stack overflow, kill, exit).
 //!
 //! Course section **8.1 — Threading et multiprocessing** (*Isolation complète entre
-//! processus*): the advantage the course lists first for multiprocessing, fault by fault.
+//! processus*): the advantage the course lists first for multiprocessing, fault by fault; the
+//! course's Python (`multiprocessing.Process`, `threading.Thread`) is `python/isolation.py`.
 //!
 //! Crates: `libc = "0.2"` (the harness adds clap and serde).
 //!
@@ -18,6 +19,7 @@
 //! ```text
 //! cargo run -p examples-processes --bin isolation
 //! cargo run -p examples-processes --bin isolation -- --json
+//! cargo run -p examples-processes --bin isolation -- --python   # each fault in Python too
 //! ```
 //!
 //! # What to observe
@@ -27,6 +29,9 @@
 //! - Column "thread": only the panic line says `caught at join()`; every other fault killed the
 //!   process that hosted the thread, and the line "main thread carried on" was never printed.
 //! - The last line: this program ran ten faults and is still here.
+//! - `--python`: a Python line under each Rust line. Processes contain every fault in both;
+//!   in a thread, Python survives deep recursion (`RecursionError`) and `sys.exit()` (it ends
+//!   only the thread), where Rust's stack overflow and `process::exit` end the process.
 //!
 //! # Exercises
 //! 1. Build with `[profile.release] panic = "abort"` and run again: what happens to the panic
@@ -248,13 +253,14 @@ mod contain {
 
 // === Harness: not part of the lesson ===
 
-use std::process::Command;
+use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use clap::builder::PossibleValuesParser;
 use serde::Serialize;
+use shared::python::Python;
 use shared::report::describe_exit;
 
 use contain::run_contained;
@@ -267,6 +273,10 @@ struct Args {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Also run the course's Python version (python/isolation.py: the same faults in a
+    /// `multiprocessing.Process` and in a `threading.Thread`); its lines join the table.
+    #[arg(long)]
+    python: bool,
     /// Hidden: be the child and commit this fault.
     #[arg(long, hide = true, value_parser = PossibleValuesParser::new(Fault::ALL.map(Fault::name)))]
     fault: Option<String>,
@@ -284,7 +294,29 @@ struct FaultRow {
     thread_survived: bool,
 }
 
-fn main() -> anyhow::Result<()> {
+/// The course's version, run by `--python`.
+const PYTHON_RECIPE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/isolation.py");
+
+/// One fault as `python/isolation.py` saw it.
+#[derive(Serialize, serde::Deserialize)]
+struct PythonFaultRow {
+    fault: String,
+    process: String,
+    process_contained: bool,
+    thread: String,
+    thread_survived: bool,
+}
+
+/// Why a Python line differs from the Rust one, where it does on purpose.
+fn why_python_differs(fault: &str) -> Option<&'static str> {
+    match fault {
+        "stack-overflow" => Some("Python raises RecursionError long before the C stack ends"),
+        "exit" => Some("sys.exit() raises SystemExit: in a thread, it ends only that thread"),
+        _ => None,
+    }
+}
+
+fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     if let Some(name) = &args.fault {
         let fault = Fault::from_name(name).context("clap checked the name")?;
@@ -293,9 +325,33 @@ fn main() -> anyhow::Result<()> {
         } else {
             fault::commit(fault);
         }
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
-    print_fault_table(args.json)
+    let python = match args.python.then(|| Python::find(&[])).transpose() {
+        Ok(python) => python,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let python_rows = match &python {
+        Some(py) => {
+            let out = py.run_recipe(PYTHON_RECIPE, &[])?;
+            let rows: Vec<PythonFaultRow> = serde_json::from_value(out.json["faults"].clone())
+                .context("the recipe's faults list")?;
+            Some(rows)
+        }
+        None => None,
+    };
+    print_fault_table(args.json, python_rows.as_deref())?;
+    // The promise both languages make: a fault in a worker process never reaches the parent.
+    if let Some(rows) = &python_rows
+        && (rows.len() != Fault::ALL.len() || !rows.iter().all(|r| r.process_contained))
+    {
+        eprintln!("a Python worker process did not report its fault: see the table");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// This binary, re-executed to commit `fault` (in its main thread, or in a spawned one).
@@ -309,7 +365,7 @@ fn fault_child(fault: Fault, in_thread: bool) -> anyhow::Result<Command> {
     Ok(cmd)
 }
 
-fn print_fault_table(json: bool) -> anyhow::Result<()> {
+fn print_fault_table(json: bool, python: Option<&[PythonFaultRow]>) -> anyhow::Result<()> {
     // First, the one case that is safe to show in *this* process: a panicking thread.
     // (The default panic hook still prints the panic on stderr; the thread's death is caught.)
     let joined =
@@ -355,7 +411,11 @@ fn print_fault_table(json: bool) -> anyhow::Result<()> {
     }
 
     if json {
-        shared::report::print_json(&serde_json::json!({ "faults": rows }));
+        shared::report::print_json(&serde_json::json!({ "faults": rows, "python": python }));
+        return Ok(());
+    }
+    if let Some(python) = python {
+        print_with_python(&rows, python);
         return Ok(());
     }
     println!(
@@ -383,4 +443,40 @@ fn truncate(s: &str, max: usize) -> String {
     } else {
         format!("{}…", s.chars().take(max).collect::<String>())
     }
+}
+
+/// One table, two lines per fault: what Rust's parent saw, then Python's.
+fn print_with_python(rows: &[FaultRow], python: &[PythonFaultRow]) {
+    println!(
+        "{:<15} {:<7} | {:<56} | thread (hosted in a child process)",
+        "fault", "", "worker process: the parent sees"
+    );
+    println!("{}", "-".repeat(140));
+    for r in rows {
+        println!(
+            "{:<15} {:<7} | {:<56} | {}",
+            r.fault,
+            "Rust",
+            truncate(&r.process, 55),
+            r.thread
+        );
+        if let Some(p) = python.iter().find(|p| p.fault == r.fault) {
+            let differs = (p.thread_survived != r.thread_survived)
+                .then(|| why_python_differs(&p.fault))
+                .flatten()
+                .map_or(String::new(), |why| format!("  <- {why}"));
+            println!(
+                "{:<15} {:<7} | {:<56} | {}{differs}",
+                "", "Python", p.process, p.thread
+            );
+        }
+    }
+    let contained = python.iter().filter(|p| p.process_contained).count();
+    println!();
+    println!(
+        "Worker processes: every fault contained in both languages (Python: {contained} of {}).",
+        python.len()
+    );
+    println!("Threads: an abort or a SIGKILL ends the whole process in both; Python turns deep");
+    println!("recursion and sys.exit() into exceptions that end only the thread, Rust does not.");
 }
