@@ -63,3 +63,41 @@ fn python_flag_without_python_says_what_to_install() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("install"));
 }
+
+#[test]
+fn worker_pool_python_ends_every_order_the_same_way() {
+    if !python_present(&[]) {
+        return;
+    }
+    let v = with_python(
+        env!("CARGO_BIN_EXE_worker-pool"),
+        &[
+            "--orders",
+            "60",
+            "--rate",
+            "2000",
+            "--fail-rate",
+            "0.3",
+            "--workers",
+            "4",
+        ],
+    );
+    let py = &v["python"];
+    // The same seeded orders and failures per (order, attempt): the same ends, whatever the timing.
+    for key in [
+        "completed",
+        "failed_validate",
+        "failed_charge",
+        "failed_email",
+        "retries",
+    ] {
+        assert_eq!(py[key], v[key], "{key}: {py}");
+    }
+    assert_eq!(py["submitted"], 60);
+    assert_eq!(py["double_charges"], 0);
+    assert_eq!(py["mails_received"], py["completed"]);
+    assert!(
+        v["retries"].as_u64().unwrap() > 0,
+        "a 30% failure rate retries: {v}"
+    );
+}

@@ -29,6 +29,7 @@
 //! cargo run -p examples-patterns --bin worker-pool -- --workers 2 --stop-after 1   # graceful stop
 //! cargo run -p examples-patterns --bin worker-pool -- --fail-rate 0.5 --max-attempts 2
 //! cargo run -p examples-patterns --bin worker-pool -- --json
+//! cargo run -p examples-patterns --bin worker-pool -- --python   # + ThreadPoolExecutor
 //! ```
 //!
 //! # What to observe
@@ -37,6 +38,8 @@
 //! - Orders per worker are even: idle workers pull from the same queue.
 //! - With `--stop-after` or Ctrl-C, in-flight orders complete (no half-charged order) and the
 //!   rest are listed as not processed; the accounting line still balances.
+//! - `--python` runs the course's `ThreadPoolExecutor` on the same orders and seeded failures:
+//!   the same counts at about the same speed (I/O-bound), but its queue is unbounded.
 //!
 //! # Exercises
 //! 1. Make the queue unbounded and the burst 20× faster. What grows, and what would a real shop
@@ -724,6 +727,7 @@ mod pool {
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use examples_patterns::python_peer;
 use orders::{Mailer, Order, OrderStatus, PaymentGateway, RetryPolicy, Step};
 use pool::{PoolConfig, PoolReport, StopSignal, WorkerPool};
 use queue_monitor::QueueSample;
@@ -773,6 +777,10 @@ struct Args {
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Also run the course's Python (python/worker_pool.py: a `ThreadPoolExecutor`) on the same
+    /// orders and failures, against a mail server of its own, and print both in one table.
+    #[arg(long)]
+    python: bool,
 }
 
 /// Simulated latency of the payment gateway per call.
@@ -782,6 +790,7 @@ const BACKOFF: Duration = Duration::from_millis(5);
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    let python = args.python.then(|| python_peer::python_or_exit(&[]));
     let stop = shared::shutdown::stop_flag_on_ctrl_c()?;
     let gateway = Arc::new(FakeGateway {
         seed: args.seed,
@@ -837,10 +846,25 @@ fn main() -> Result<()> {
         args.workers,
         wall,
     );
+    // A stop by Ctrl-C or SIGTERM skips the Python run: the user asked to stop.
+    let python = match python.filter(|_| !stop.flag.load(Ordering::Acquire)) {
+        Some(py) => Some(python_run(&py, &args)?),
+        None => None,
+    };
     if args.json {
-        print_json(&books);
+        let mut out = serde_json::to_value(&books).context("serializing the books")?;
+        if let Some(py) = &python {
+            out["python"] = py.clone();
+        }
+        print_json(&out);
     } else {
         print_books(&books, &report.not_processed, wall);
+        if let Some(py) = &python {
+            print_python_table(&books, py, args.workers);
+        }
+    }
+    if let Some(py) = &python {
+        python_agrees(&books, py)?;
     }
     if !books.accounted || books.double_charges > 0 || !books.mails_match_completed {
         bail!(
@@ -1097,6 +1121,145 @@ impl TcpMailer {
             r => Err(r.to_string()),
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// --python: the course's ThreadPoolExecutor on the same orders
+// ---------------------------------------------------------------------------------------------
+
+/// Writes the same seeded orders for python/worker_pool.py, starts a mail server of its own
+/// (same seed, same failures), runs the recipe, and adds what that server received.
+fn python_run(py: &shared::python::Python, args: &Args) -> Result<serde_json::Value> {
+    let dir = tempfile::tempdir().context("a temporary folder for the orders")?;
+    let path = dir.path().join("orders.json");
+    let orders: Vec<serde_json::Value> = make_orders(args.orders, args.seed)
+        .map(|o| {
+            serde_json::json!({
+                "id": o.id, "email": o.email, "items": o.items, "amount_cents": o.amount_cents,
+            })
+        })
+        .collect();
+    std::fs::write(&path, serde_json::to_vec(&orders)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let mail = MailServer::start(args.seed, args.fail_rate)?;
+    let mut a = vec![
+        path.display().to_string(),
+        format!("--mail-addr={}", mail.addr),
+        format!("--workers={}", args.workers),
+        format!("--rate={}", args.rate),
+        format!("--fail-rate={}", args.fail_rate),
+        format!("--max-attempts={}", args.max_attempts),
+        format!("--seed={}", args.seed),
+    ];
+    if let Some(d) = args.stop_after {
+        a.push(format!("--stop-after={}", d.as_secs_f64()));
+    }
+    let out = python_peer::run_recipe(py, "worker_pool", &a);
+    let mails = mail.shutdown();
+    let mut out = out?;
+    out["mails_received"] = serde_json::json!(mails.len());
+    Ok(out)
+}
+
+/// Seeded failures per (order, attempt): the same orders end the same way in both languages,
+/// whatever the timing. Compared when neither run was stopped early.
+fn python_agrees(b: &OrderBooks, py: &serde_json::Value) -> Result<()> {
+    let field = |k: &str| python_peer::u64_field(py, k);
+    if field("double_charges")? > 0 {
+        bail!("the Python version charged an order twice: {py}");
+    }
+    if field("mails_received")? != field("completed")? {
+        bail!("the Python version's mails do not match its completed orders: {py}");
+    }
+    if b.stopped_early || field("submitted")? != b.submitted {
+        return Ok(());
+    }
+    let rust = [
+        b.completed,
+        b.failed_validate,
+        b.failed_charge,
+        b.failed_email,
+        b.retries,
+    ];
+    let python = [
+        field("completed")?,
+        field("failed_validate")?,
+        field("failed_charge")?,
+        field("failed_email")?,
+        field("retries")?,
+    ];
+    if rust != python {
+        bail!(
+            "the languages disagree on the same orders (completed, failed validate/charge/e-mail, \
+             retries): Rust {rust:?}, Python {python:?}"
+        );
+    }
+    Ok(())
+}
+
+fn print_python_table(b: &OrderBooks, py: &serde_json::Value, workers: usize) {
+    let num = |k: &str| py[k].as_f64().unwrap_or(f64::NAN);
+    let int = |k: &str| py[k].as_u64().map_or_else(|| "-".into(), |n| n.to_string());
+    let secs = |s: f64| fmt_duration(Duration::try_from_secs_f64(s).unwrap_or_default());
+    let rows = vec![
+        vec![
+            format!("Rust ({workers} threads, bounded queue)"),
+            secs(b.wall_s),
+            format!("{:.0}", b.orders_per_s),
+            b.completed.to_string(),
+            format!(
+                "{}/{}/{}",
+                b.failed_validate, b.failed_charge, b.failed_email
+            ),
+            b.retries.to_string(),
+            format!("{:.0} ms", b.latency_p50_ms),
+            format!("{:.0} ms", b.latency_p99_ms),
+            b.double_charges.to_string(),
+        ],
+        vec![
+            format!("Python (ThreadPoolExecutor({workers}))"),
+            secs(num("wall_s")),
+            format!("{:.0}", num("orders_per_s")),
+            int("completed"),
+            format!(
+                "{}/{}/{}",
+                int("failed_validate"),
+                int("failed_charge"),
+                int("failed_email")
+            ),
+            int("retries"),
+            format!("{:.0} ms", num("latency_p50_ms")),
+            format!("{:.0} ms", num("latency_p99_ms")),
+            int("double_charges"),
+        ],
+    ];
+    println!();
+    println!(
+        "the same orders in the course's Python ({}):",
+        py["interpreter"].as_str().unwrap_or("python3")
+    );
+    print!(
+        "{}",
+        python_peer::table(
+            &[
+                "version",
+                "wall",
+                "orders/s",
+                "completed",
+                "failed v/c/e",
+                "retries",
+                "p50",
+                "p99",
+                "charged twice",
+            ],
+            &rows,
+        )
+    );
+    println!(
+        "Python / Rust wall time: {} (I/O-bound: both wait on the gateway and the mail server; \
+         the executor's queue is unbounded, so a burst waits in memory, not at the storefront)",
+        python_peer::ratio(num("wall_s"), b.wall_s)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
