@@ -1280,7 +1280,7 @@ fn run_local_cluster(args: &Args) -> Result<()> {
         print_json(&report);
     } else {
         println!(
-            "{:>7} {:>8} {:>11} {:>13} {:>13} {:>12} {:>14} {:>9}",
+            "{:>7} {:>8} {:>11} {:>13} {:>13} {:>13} {:>15} {:>10}",
             "process",
             "workers",
             "read",
@@ -1318,7 +1318,7 @@ fn print_share_row(s: &ProcessShare) {
     let first = s.workers.iter().map(|w| w.worker).min().unwrap_or(0);
     let last = s.workers.iter().map(|w| w.worker).max().unwrap_or(0);
     println!(
-        "{:>7} {:>8} {:>11} {:>13} {:>13} {:>12} {:>14} {:>9}",
+        "{:>7} {:>8} {:>11} {:>13} {:>13} {:>13} {:>15} {:>10}",
         s.process,
         format!("{first}-{last}"),
         fmt_bytes(s.total(|w| w.bytes_read)),
