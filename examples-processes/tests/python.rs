@@ -243,3 +243,47 @@ fn isolation_faults_are_contained_by_python_worker_processes_too() {
         );
     }
 }
+
+const SPAWN_PROCESS: &str = env!("CARGO_BIN_EXE_spawn-process");
+
+#[test]
+fn spawn_process_and_subprocess_see_the_same_endings_and_counts() {
+    if !python_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b", ".hidden"] {
+        std::fs::write(dir.path().join(name), b"").unwrap();
+    }
+    let out = Command::new(SPAWN_PROCESS)
+        .args([
+            "--python",
+            "--stdin-mib",
+            "1",
+            "--timeout-ms",
+            "50",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("the same steps with Python"))
+        .filter(|l| l.contains(" | "))
+        .skip(1)
+        .collect();
+    assert_eq!(table.len(), 8, "one row per step (4 for step 2):\n{stdout}");
+    assert!(table.iter().all(|row| row.ends_with("| yes")), "{stdout}");
+    let pipeline = table.iter().find(|r| r.starts_with("4.")).unwrap();
+    assert!(
+        pipeline.matches("| 3 ").count() == 2,
+        "ls -A counts 3 entries: {pipeline}"
+    );
+}

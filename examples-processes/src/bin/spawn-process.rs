@@ -1,7 +1,7 @@
 //! Starting and steering child processes with `std::process::Command`: Python's `subprocess`.
 //!
 //! Course section **8.1 — Threading et multiprocessing** (*Processus parallèles*): the building
-//! block under every process pool.
+//! block under every process pool; the course's Python is `python/spawn_process.py` (`--python`).
 //!
 //! Crates: `anyhow = "1"`, `libc = "0.2"` (the harness adds clap).
 //!
@@ -20,6 +20,7 @@
 //! cargo run -p examples-processes --bin spawn-process
 //! cargo run -p examples-processes --bin spawn-process -- --timeout-ms 50 --dir /usr/bin
 //! cargo run -p examples-processes --bin spawn-process -- --stdin-mib 64
+//! cargo run -p examples-processes --bin spawn-process -- --python   # the same steps in subprocess
 //! ```
 //!
 //! # What to observe
@@ -30,6 +31,8 @@
 //! - Step 4: `ls | wc -l` counts the same entries as `read_dir` in Rust.
 //! - Step 5: megabytes go through `cat` and back without a deadlock, because a thread writes
 //!   while the main thread reads.
+//! - `--python`: a table, step by step, Rust against `subprocess` (`run`, `Popen`, `wait(timeout)`,
+//!   `communicate`): the same endings and counts; Python's `returncode` is negative for a signal.
 //!
 //! # Exercises
 //! 1. Describe how a child ended, code or signal (`exit 300`? a core dump?), checked:
@@ -110,7 +113,8 @@ mod tour {
         std::process::exit(3);
     }
 
-    pub fn step1_args_env_cwd() -> anyhow::Result<()> {
+    /// Returns the child's exit code (3).
+    pub fn step1_args_env_cwd() -> anyhow::Result<i32> {
         println!("== 1. arguments, environment, working directory, captured output ==");
         let exe = std::env::current_exe().context("finding our own binary")?;
         // Each `.arg` is one argv entry, passed as is: no shell parses it, so spaces, quotes
@@ -133,19 +137,25 @@ mod tour {
         // A non-zero exit is a *result*, not an `Err`: `output()` only fails if the child could
         // not be started at all. Check the status yourself (Python's `check=True`).
         ensure!(out.status.code() == Some(3), "the child should exit with 3");
-        Ok(())
+        Ok(3)
     }
 
-    pub fn step2_signals() -> anyhow::Result<()> {
+    /// The scripts of step 2, each with how it ended.
+    pub const STEP2_SCRIPTS: [&str; 4] = ["exit 0", "exit 42", "kill -TERM $$", "kill -KILL $$"];
+
+    /// Returns how each of `STEP2_SCRIPTS` ended, in words.
+    pub fn step2_signals() -> anyhow::Result<Vec<String>> {
         println!("\n== 2. exit codes and signals ==");
-        for script in ["exit 0", "exit 42", "kill -TERM $$", "kill -KILL $$"] {
+        let mut endings = Vec::new();
+        for script in STEP2_SCRIPTS {
             let status = Command::new("sh")
                 .args(["-c", script])
                 .status()
                 .context("running sh")?;
             println!("sh -c {script:<16} -> {}", describe(status));
+            endings.push(describe(status));
         }
-        Ok(())
+        Ok(endings)
     }
 
     /// Waits for `child` until `deadline`, then kills *and reaps* it: a killed child that is
@@ -166,7 +176,8 @@ mod tour {
         }
     }
 
-    pub fn step3_timeout(deadline: Duration) -> anyhow::Result<()> {
+    /// Returns how `sleep 30` ended, and when.
+    pub fn step3_timeout(deadline: Duration) -> anyhow::Result<(String, Duration)> {
         println!("\n== 3. a child that outlives its deadline is killed and reaped ==");
         let start = Instant::now();
         let mut child = Command::new("sleep")
@@ -181,7 +192,7 @@ mod tour {
             status.signal() == Some(libc::SIGKILL),
             "the child should have been killed"
         );
-        Ok(())
+        Ok((how, elapsed))
     }
 
     /// `ls -A dir | wc -l`: two children connected by a kernel pipe.
@@ -212,7 +223,8 @@ mod tour {
         text.trim().parse().context("parsing wc's output")
     }
 
-    pub fn step4_pipeline(dir: &Path) -> anyhow::Result<()> {
+    /// Returns what `ls -A dir | wc -l` counted.
+    pub fn step4_pipeline(dir: &Path) -> anyhow::Result<usize> {
         println!("\n== 4. a pipeline: ls -A {} | wc -l ==", dir.display());
         let counted = count_with_ls_wc(dir)?;
         let listing =
@@ -226,7 +238,7 @@ mod tour {
                 "they differ: a file name contains a newline, or the directory changed meanwhile"
             );
         }
-        Ok(())
+        Ok(counted)
     }
 
     /// Pushes `input` through `cat` and reads it back, with no deadlock whatever its size.
@@ -255,7 +267,8 @@ mod tour {
         Ok((echoed, cat.wait().context("waiting for cat")?))
     }
 
-    pub fn step5_stdin(mib: usize) -> anyhow::Result<()> {
+    /// Returns how many bytes came back through `cat`, identical, and how long it took.
+    pub fn step5_stdin(mib: usize) -> anyhow::Result<(usize, Duration)> {
         println!("\n== 5. writing to a child's stdin while reading its stdout ==");
         let input: Vec<u8> = (0..mib * 1024 * 1024).map(|i| (i % 251) as u8).collect();
         let start = Instant::now();
@@ -263,7 +276,7 @@ mod tour {
         ensure!(echoed == input, "cat changed the bytes");
         let (elapsed, status) = (start.elapsed(), describe(status));
         println!("{mib} MiB through cat and back in {elapsed:?}, identical, cat {status}");
-        Ok(())
+        Ok((echoed.len(), elapsed))
     }
 
     #[cfg(test)]
@@ -305,10 +318,15 @@ mod tour {
 // === Harness: not part of the lesson ===
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use shared::cli;
+use shared::python::Python;
+
+/// The course's version (`subprocess`), run by `--python`.
+const PYTHON_RECIPE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/spawn_process.py");
 
 /// A tour of `std::process::Command`: args, env, cwd, capture, status, timeout, pipes, stdin.
 #[derive(Parser, Debug)]
@@ -323,6 +341,10 @@ struct Args {
     /// MiB pushed through `cat` in step 5 (held twice in memory).
     #[arg(long, default_value_t = 8, value_parser = cli::usize_in(1, 256))]
     stdin_mib: usize,
+    /// Also run the course's Python version (python/spawn_process.py: `subprocess.run`,
+    /// `Popen`, `communicate`) on the same steps, and compare each step's result.
+    #[arg(long)]
+    python: bool,
     /// Hidden: run as the child of step 1 (print what we were given).
     #[arg(long, hide = true)]
     child: bool,
@@ -331,16 +353,138 @@ struct Args {
     rest: Vec<String>,
 }
 
-fn main() -> anyhow::Result<()> {
+/// What the tour found, step by step (the Python recipe reports the same).
+struct TourResults {
+    step1_code: i32,
+    step2: Vec<String>,
+    step3: String,
+    step3_elapsed: Duration,
+    step4: usize,
+    step5_bytes: usize,
+    step5_elapsed: Duration,
+}
+
+fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     if args.child {
-        return tour::child_main(&args.rest);
+        tour::child_main(&args.rest)?;
+        return Ok(ExitCode::SUCCESS);
     }
-    tour::step1_args_env_cwd()?;
-    tour::step2_signals()?;
-    tour::step3_timeout(Duration::from_millis(args.timeout_ms))?;
-    tour::step4_pipeline(&args.dir)?;
-    tour::step5_stdin(args.stdin_mib)?;
+    let python = match args.python.then(|| Python::find(&[])).transpose() {
+        Ok(python) => python,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let step1_code = tour::step1_args_env_cwd()?;
+    let step2 = tour::step2_signals()?;
+    let (step3, step3_elapsed) = tour::step3_timeout(Duration::from_millis(args.timeout_ms))?;
+    let step4 = tour::step4_pipeline(&args.dir)?;
+    let (step5_bytes, step5_elapsed) = tour::step5_stdin(args.stdin_mib)?;
     println!("\nall children were waited for: none is left as a zombie or an orphan");
-    Ok(())
+    let ours = TourResults {
+        step1_code,
+        step2,
+        step3,
+        step3_elapsed,
+        step4,
+        step5_bytes,
+        step5_elapsed,
+    };
+    let Some(py) = python else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let (timeout, dir, mib) = (
+        args.timeout_ms.to_string(),
+        args.dir.to_string_lossy().into_owned(),
+        args.stdin_mib.to_string(),
+    );
+    let recipe_args = ["--timeout-ms", &timeout, "--dir", &dir, "--stdin-mib", &mib];
+    let theirs = py.run_recipe(PYTHON_RECIPE, &recipe_args)?.json;
+    let all_same = compare_with_python(&ours, &theirs, &py.version);
+    if !all_same {
+        eprintln!("Python's subprocess saw something else: see the table");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints one table, step by step, Rust against Python; true when every step agrees.
+fn compare_with_python(ours: &TourResults, theirs: &serde_json::Value, version: &str) -> bool {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_owned();
+    let secs = |v: &serde_json::Value| {
+        let s = v.as_f64().filter(|s| s.is_finite() && *s >= 0.0);
+        s.map_or_else(
+            || "?".into(),
+            |s| shared::report::fmt_duration(Duration::from_secs_f64(s)),
+        )
+    };
+    let mut rows: Vec<(String, String, String, bool)> = Vec::new();
+    let code = theirs["step1_code"].as_i64();
+    let same = code == Some(i64::from(ours.step1_code));
+    rows.push((
+        "1. child's exit code".into(),
+        ours.step1_code.to_string(),
+        code.map_or_else(|| "?".into(), |c| c.to_string()),
+        same,
+    ));
+    for (i, script) in tour::STEP2_SCRIPTS.iter().enumerate() {
+        let python = text(&theirs["step2"][i]);
+        let same = python == ours.step2[i];
+        rows.push((
+            format!("2. sh -c '{script}'"),
+            ours.step2[i].clone(),
+            python,
+            same,
+        ));
+    }
+    let python = text(&theirs["step3"]["status"]);
+    rows.push((
+        "3. sleep 30 past its deadline".into(),
+        format!(
+            "{}, after {}",
+            ours.step3,
+            shared::report::fmt_duration(ours.step3_elapsed)
+        ),
+        format!("{python}, after {}", secs(&theirs["step3"]["elapsed_s"])),
+        python == ours.step3,
+    ));
+    let count = theirs["step4"].as_u64();
+    rows.push((
+        "4. ls -A | wc -l".into(),
+        ours.step4.to_string(),
+        count.map_or_else(|| "?".into(), |c| c.to_string()),
+        count == Some(ours.step4 as u64),
+    ));
+    let bytes = theirs["step5"]["bytes"].as_u64();
+    let identical = theirs["step5"]["identical"] == true;
+    rows.push((
+        "5. stdin through cat".into(),
+        format!(
+            "{} bytes in {}",
+            ours.step5_bytes,
+            shared::report::fmt_duration(ours.step5_elapsed)
+        ),
+        format!(
+            "{} bytes in {}",
+            bytes.unwrap_or(0),
+            secs(&theirs["step5"]["wall_s"])
+        ),
+        identical && bytes == Some(ours.step5_bytes as u64),
+    ));
+    println!("\nthe same steps with Python's subprocess ({version}, python/spawn_process.py):");
+    println!(
+        "{:<31} | {:<44} | {:<44} | same",
+        "step", "Rust (std::process)", "Python (subprocess)"
+    );
+    println!("{}", "-".repeat(134));
+    for (step, rust, python, same) in &rows {
+        let same = if *same { "yes" } else { "NO" };
+        println!("{step:<31} | {rust:<44} | {python:<44} | {same}");
+    }
+    println!(
+        "Python's returncode is negative for a signal (-9); described here in the same words."
+    );
+    rows.iter().all(|r| r.3)
 }
