@@ -45,8 +45,8 @@
 //! - The bounded capacity is back-pressure: fast producers block instead of filling memory.
 //!
 //! # Exercises
-//! 1. Replace a `while` by an `if` in `BoundedBuffer::pop` and run the unit tests and the loom
-//!    tests. Which one catches it?
+//! 1. Checked: write the bounded queue yourself (`cargo run -p shared --bin exercises -- check
+//!    sync/03`: loom, stress, a watchdog; `if` for `while` and one shared condvar are the traps).
 //! 2. Notify while still holding the lock instead of after `drop(state)`. Measure.
 //! 3. Add `pop_timeout(d) -> Option<T>` with `Condvar::wait_timeout`, like Python's
 //!    `queue.get(timeout=...)`.

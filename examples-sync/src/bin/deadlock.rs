@@ -53,6 +53,8 @@
 //! 3. In the try-lock fix, remove the random back-off. Run with `--seats 5`: does it livelock?
 //! 4. Replace `parking_lot::Mutex` by `std::sync::Mutex` in the unfixed version. What happens
 //!    now, and which of the two detectors still fires?
+//! 5. Checked: transfers between N accounts by lock ordering, self-transfers and an auditor
+//!    included (`cargo run -p shared --bin exercises -- check sync/01`: loom and a watchdog).
 
 // === Lesson: copy from here ===
 

@@ -45,8 +45,11 @@
 //! 2. Give the polite thread a `--think-us 0`: it is now greedy too. What happens to the shares?
 //! 3. Readers starving a writer: replace the lock by a `std::sync::RwLock`, make the greedy
 //!    threads readers that overlap, and the polite one a writer. Then try `parking_lot::RwLock`.
+//!    Checked: a writer-first `RwLock` (`cargo run -p shared --bin exercises -- check sync/06`).
 //! 4. Make the ticket lock spin (an `AtomicU64` pair, no `Condvar`) and run with `--greedy 4` on
 //!    2 cores. Why does it collapse?
+//! 5. Checked: write the ticket lock yourself (`cargo run -p shared --bin exercises -- check
+//!    sync/05`: loom, spurious wake-ups, a watchdog).
 
 // === Lesson: copy from here ===
 

@@ -1,0 +1,70 @@
+// A plausible wrong solution of sync/02: check with `is_set()`, then sleep. Each step takes the
+// lock, but not both together: a `set()` that lands after the check and before the `wait` has
+// already notified nobody, and the waiter then sleeps with the flag set (a lost wake-up). The
+// window is a few dozen nanoseconds wide, so most runs pass.
+
+use examples_sync::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+pub struct Event {
+    flag: Mutex<bool>,
+    changed: Condvar,
+}
+
+impl Event {
+    pub fn new() -> Self {
+        Event {
+            flag: Mutex::new(false),
+            changed: Condvar::new(),
+        }
+    }
+
+    pub fn set(&self) {
+        *self.flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        // Every waiter can proceed: `notify_all`. Notifying after the guard is dropped spares
+        // the woken threads from blocking on our lock.
+        self.changed.notify_all();
+    }
+
+    pub fn clear(&self) {
+        *self.flag.lock().unwrap_or_else(|e| e.into_inner()) = false;
+    }
+
+    pub fn is_set(&self) -> bool {
+        *self.flag.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn wait(&self) {
+        while !self.is_set() {
+            let flag = self.flag.lock().unwrap_or_else(|e| e.into_inner());
+            let _woken = self.changed.wait(flag).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        // `None`: a deadline too far to represent; wait as long as it takes.
+        let deadline = Instant::now().checked_add(timeout);
+        let mut flag = self.flag.lock().unwrap_or_else(|e| e.into_inner());
+        while !*flag {
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return false;
+            }
+            // Only what is left: a spurious wake-up must not restart the full timeout.
+            flag = match self.changed.wait_timeout(flag, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        true
+    }
+}
+
+impl Default for Event {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,81 @@
+// A plausible wrong solution of sync/05: `notify_one` on unlock. It wakes one waiter, any one,
+// which is the next ticket only by chance: another waiter finds it is not its turn and sleeps
+// again, and the thread whose turn it is was never woken. With a single waiter it always works.
+
+use examples_sync::sync::{Condvar, Mutex};
+
+struct Tickets {
+    /// The number the next caller takes.
+    next: u64,
+    /// The number allowed in.
+    serving: u64,
+}
+
+pub struct FairLock {
+    tickets: Mutex<Tickets>,
+    /// Signalled whenever `serving` moves on.
+    turn_changed: Condvar,
+}
+
+/// Proof of holding the lock; dropping it serves the next ticket.
+pub struct FairGuard<'a> {
+    lock: &'a FairLock,
+    ticket: u64,
+}
+
+impl FairLock {
+    pub fn new() -> Self {
+        FairLock {
+            tickets: Mutex::new(Tickets {
+                next: 0,
+                serving: 0,
+            }),
+            turn_changed: Condvar::new(),
+        }
+    }
+
+    /// Takes a ticket and blocks until it is served.
+    pub fn lock(&self) -> FairGuard<'_> {
+        let mut tickets = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
+        let ticket = tickets.next;
+        tickets.next += 1;
+        // `while`: woken by every hand-over, each waiter checks whether it is its turn.
+        while tickets.serving != ticket {
+            tickets = self
+                .turn_changed
+                .wait(tickets)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        FairGuard { lock: self, ticket }
+    }
+
+    /// Tickets taken and not yet done: the holder plus the waiters (0 when free).
+    pub fn queued(&self) -> u64 {
+        let tickets = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
+        tickets.next - tickets.serving
+    }
+}
+
+impl FairGuard<'_> {
+    /// This holder's ticket.
+    pub fn ticket(&self) -> u64 {
+        self.ticket
+    }
+}
+
+impl Drop for FairGuard<'_> {
+    fn drop(&mut self) {
+        self.lock
+            .tickets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .serving += 1;
+        self.lock.turn_changed.notify_one();
+    }
+}
+
+impl Default for FairLock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
