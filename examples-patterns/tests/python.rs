@@ -101,3 +101,46 @@ fn worker_pool_python_ends_every_order_the_same_way() {
         "a 30% failure rate retries: {v}"
     );
 }
+
+#[test]
+fn pipeline_python_writes_the_same_report_from_the_same_files() {
+    if !python_present(&[]) {
+        return;
+    }
+    // A bad record in file 3, tolerated: both must reject it and count the rest the same.
+    let v = with_python(
+        env!("CARGO_BIN_EXE_pipeline"),
+        &[
+            "--files",
+            "8",
+            "--rows",
+            "50",
+            "--read-us",
+            "10",
+            "--transform-us",
+            "10",
+            "--readers",
+            "2",
+            "--transformers",
+            "2",
+            "--fail-at",
+            "3",
+            "--max-rejected",
+            "1",
+        ],
+    );
+    assert_eq!(v["ok"], true, "{v}");
+    let py = &v["python"];
+    assert_eq!(py["ok"], true, "{py}");
+    for key in ["files", "records", "rows", "rejected"] {
+        assert_eq!(py[key], v[key], "{key}: {py}");
+    }
+    assert_eq!(py["rejected"], 1);
+    let csv = py["report_csv"].as_str().unwrap();
+    assert!(
+        csv.starts_with("region,product,rows,qty,revenue_eur,large_orders\n"),
+        "{csv}"
+    );
+    // The binary compared the report line for line (it exits non-zero otherwise).
+    assert_eq!(csv.lines().count(), 1 + 30, "5 regions x 6 products: {csv}");
+}

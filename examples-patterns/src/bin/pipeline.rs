@@ -34,6 +34,7 @@
 //! cargo run -p examples-patterns --bin pipeline -- --fail-at 40 --max-rejected 10  # skip it, list it
 //! cargo run -p examples-patterns --bin pipeline -- --panic-at 40         # a bug in a stage: clean error
 //! cargo run -p examples-patterns --bin pipeline -- --input ./my-csvs --out report.csv
+//! cargo run -p examples-patterns --bin pipeline -- --python   # + threads and queue.Queue
 //! ```
 //! Inputs are generated (seeded) in a temporary directory unless `--input DIR` is given (CSV:
 //! `date,region,product,currency,qty,unit_price`).
@@ -44,6 +45,8 @@
 //!   number of cores) becomes the limit. Doubling any other stage changes nothing.
 //! - With `--panic-at`, the panic message is printed by the thread, the pipeline stops within
 //!   milliseconds, and the exit code is non-zero.
+//! - `--python`: the course's version (threads, `queue.Queue`) writes the same report; with
+//!   `--transformers 2` its CPU-bound transform does not speed up (the GIL), Rust's does.
 //!
 //! # Exercises
 //! 1. Set `--queue 1` and then `--queue 1000`. Does the throughput change? What does change
@@ -958,6 +961,7 @@ mod totals {
 
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser};
+use examples_patterns::python_peer;
 use indicatif::ProgressBar;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -1022,6 +1026,10 @@ struct Args {
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Also run the course's Python (python/pipeline.py: threads per stage, `queue.Queue`s)
+    /// on the same files with the same threads and costs, and print both in one table.
+    #[arg(long)]
+    python: bool,
 }
 
 /// The most generated rows (`--files` × `--rows`): about 2 GB of CSV.
@@ -1040,6 +1048,7 @@ fn main() -> Result<ExitCode> {
             )
             .exit();
     }
+    let python = args.python.then(|| python_peer::python_or_exit(&[]));
     let stop = shared::shutdown::stop_flag_on_ctrl_c()?;
     // The generated inputs live in a temporary directory removed when `main` returns.
     let tmp;
@@ -1107,8 +1116,18 @@ fn main() -> Result<ExitCode> {
         run.wall,
     );
     let done = table[3].items_out;
+    // The Python run needs a finished Rust run to compare with (and no Ctrl-C).
+    let python = match python.filter(|_| !run.interrupted && run.result.is_ok()) {
+        Some(py) => Some(python_run(&py, &args, &dir)?),
+        None => None,
+    };
     if args.json {
-        print_json(&PipelineJson::new(&run, &table, cfg.files.len()));
+        let mut out = serde_json::to_value(PipelineJson::new(&run, &table, cfg.files.len()))
+            .context("serializing the figures")?;
+        if let Some(py) = &python {
+            out["python"] = py.clone();
+        }
+        print_json(&out);
     } else {
         print_stage_table(&table, done, run.wall);
     }
@@ -1136,7 +1155,111 @@ fn main() -> Result<ExitCode> {
     if !args.json {
         print_report_summary(&report, &text, args.out.as_deref());
     }
+    if let Some(py) = &python {
+        if !args.json {
+            print_python_table(&table, run.wall, py);
+        }
+        python_agrees(&report, &text, py)?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs python/pipeline.py on the same folder with the same threads, costs and queues.
+fn python_run(py: &shared::python::Python, args: &Args, dir: &Path) -> Result<serde_json::Value> {
+    let a = [
+        dir.display().to_string(),
+        format!("--readers={}", args.readers),
+        format!("--parsers={}", args.parsers),
+        format!("--transformers={}", args.transformers),
+        format!("--read-us={}", args.read_us),
+        format!("--transform-us={}", args.transform_us),
+        format!("--queue={}", args.queue),
+        format!("--max-rejected={}", args.max_rejected),
+    ];
+    python_peer::run_recipe(py, "pipeline", &a)
+}
+
+/// The same files must give the same report, line for line, and the same counts.
+fn python_agrees(report: &SalesReport, text: &str, py: &serde_json::Value) -> Result<()> {
+    anyhow::ensure!(
+        py["ok"] == true,
+        "the Python version stopped where Rust did not: {}",
+        py["error"]
+    );
+    let rust = [
+        report.per_file.len() as u64,
+        report.records(),
+        report.records() - report.rejected(),
+        report.rejected(),
+    ];
+    let field = |k: &str| python_peer::u64_field(py, k);
+    let python = [
+        field("files")?,
+        field("records")?,
+        field("rows")?,
+        field("rejected")?,
+    ];
+    anyhow::ensure!(
+        rust == python,
+        "files, records, rows, rejected differ: Rust {rust:?}, Python {python:?}"
+    );
+    anyhow::ensure!(
+        py["report_csv"].as_str() == Some(text),
+        "the reports differ:\nRust:\n{text}\nPython:\n{}",
+        py["report_csv"].as_str().unwrap_or("")
+    );
+    Ok(())
+}
+
+fn print_python_table(table: &[StageRow], wall: Duration, py: &serde_json::Value) {
+    let wall_py = py["wall_s"].as_f64().unwrap_or(f64::NAN);
+    let pct = |x: Option<f64>| x.map_or_else(|| "-".into(), |u| format!("{:.0}%", u * 100.0));
+    let threads: Vec<String> = table.iter().map(|r| r.threads.to_string()).collect();
+    let mut rust = vec![
+        "Rust (crossbeam bounded)".to_string(),
+        fmt_duration(wall),
+        format!(
+            "{:.0}",
+            table[3].items_out as f64 / wall.as_secs_f64().max(1e-9)
+        ),
+    ];
+    rust.extend(table.iter().map(|r| pct(Some(r.utilisation))));
+    rust.push(bottleneck(table).to_string());
+    let mut python = vec![
+        "Python (queue.Queue)".to_string(),
+        fmt_duration(Duration::try_from_secs_f64(wall_py).unwrap_or_default()),
+        format!("{:.0}", py["files_per_s"].as_f64().unwrap_or(f64::NAN)),
+    ];
+    python.extend(STAGES.iter().map(|s| pct(py["utilisation"][s].as_f64())));
+    python.push(py["bottleneck"].as_str().unwrap_or("-").to_string());
+    println!();
+    println!(
+        "the same files in the course's Python ({}), threads per stage {}:",
+        py["interpreter"].as_str().unwrap_or("python3"),
+        threads.join("/")
+    );
+    print!(
+        "{}",
+        python_peer::table(
+            &[
+                "version",
+                "wall",
+                "files/s",
+                "read",
+                "parse",
+                "transform",
+                "aggregate",
+                "bottleneck",
+            ],
+            &[rust, python],
+        )
+    );
+    println!(
+        "Python / Rust wall time: {}; the same report, line for line. Stage columns: busy share \
+         of each stage's threads. Python's transform holds the GIL: more transform threads do \
+         not help it, and parsing in Python costs far more than in Rust",
+        python_peer::ratio(wall_py, wall.as_secs_f64())
+    );
 }
 
 /// The `.csv` files of `dir`, sorted (a stable order makes runs comparable).
