@@ -13,9 +13,9 @@
 //! - **Chunks end on word boundaries** (a word cut in two counts as two wrong words), and are
 //!   many more than threads (≈ 4 MiB each) so that work stealing balances them.
 //! - **The shuffle.** With a large vocabulary every job's map holds most words, and merging
-//!   those maps costs nearly as much as counting. A shuffle routes each word to one of P shards
-//!   by a hash during the map; each shard is then reduced on its own, in parallel, and never
-//!   merged with another. Spark and Hadoop do this between their map and reduce stages;
+//!   those maps costs a fifth or more of the counting. A shuffle routes each word to one of P
+//!   shards by a hash during the map; each shard is then reduced on its own, in parallel, and
+//!   never merged with another. Spark and Hadoop do this between their map and reduce stages;
 //!   `map-reduce-distributed` does it across processes.
 //! - **Streamed input** (`--input stream`): blocks read with `read`, the partial last word
 //!   carried to the next block, words capped at 1 KiB: memory stays bounded whatever the file.
@@ -36,9 +36,9 @@
 //! # What to observe
 //! - Every row agrees with the sequential loop (`same result`), on any input.
 //! - The `cpu` column is the price of parallelism: fold/reduce on 2 threads spends a fifth or
-//!   more above its one-thread row (the merges), the shuffle only a few percent, and it has no
-//!   serial tail. Which is faster depends on the vocabulary (`--vocabulary 300000`, or real
-//!   text) and the cores: the README's *Measured* table has the figures.
+//!   more above its one-thread row (the merges), the shuffle less, and it has no serial tail.
+//!   Which is faster depends on the vocabulary (`--vocabulary 300000`, or real text) and the
+//!   cores: the README's *Measured* table has the figures.
 //! - With `--python`, Rust is several times the recipe's throughput on the same file, for
 //!   reasons visible in the code: no decoding of ASCII words, no per-word objects, no pickling.
 //!
@@ -47,8 +47,8 @@
 //!    Measure with 1 and 2 threads: what happens to the speedup, and why?
 //! 2. Run `--shards 1`, `2`, `64`, `4096` with `--vocabulary 300000`. Why is one shard per
 //!    thread not enough, and what do thousands of shards cost?
-//! 3. In `shard_of`, use the low bits of the hash (`hash % shards`). Why does every shard's map
-//!    get slower? (Hint: which bits does the map itself use to pick a bucket?)
+//! 3. In `Hashed::shard`, use the low bits of the hash (`hash % shards`). Why does every shard's
+//!    map get slower? (Hint: which bits does the map itself use to pick a bucket?)
 //! 4. Swap `FxHashMap` for `std::collections::HashMap` (SipHash). How much slower is it, and why
 //!    is SipHash still the right default for a web server's maps?
 //! 5. Count bigrams (pairs of consecutive words). What must change at chunk boundaries?
