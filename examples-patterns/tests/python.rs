@@ -144,3 +144,40 @@ fn pipeline_python_writes_the_same_report_from_the_same_files() {
     // The binary compared the report line for line (it exits non-zero otherwise).
     assert_eq!(csv.lines().count(), 1 + 30, "5 regions x 6 products: {csv}");
 }
+
+#[test]
+fn circuit_breaker_python_decides_every_call_of_the_script_the_same_way() {
+    if !python_present(&[]) {
+        return;
+    }
+    for extra in [
+        &["--probes", "2"][..],
+        &["--probes", "3", "--threshold", "3", "--cool-down-ms", "100"],
+    ] {
+        let mut a = vec![
+            "--rate",
+            "200",
+            "--duration",
+            "1.5",
+            "--outage-start",
+            "0.3",
+        ];
+        a.extend_from_slice(&["--outage-len", "0.6", "--timeout-ms", "100"]);
+        a.extend_from_slice(extra);
+        let v = with_python(env!("CARGO_BIN_EXE_circuit-breaker"), &a);
+        let py = &v["python"];
+        assert_eq!(py["same_decisions"], true, "{py}");
+        assert_eq!(py["same_transitions"], true, "{py}");
+        assert_eq!(py["calls"], 300, "1.5 s at 200/s: {py}");
+        let states: Vec<&str> = py["transitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t[2].as_str().unwrap())
+            .collect();
+        // The outage opens the breaker; the recovery closes it through half-open.
+        assert_eq!(states.first(), Some(&"open"), "{py}");
+        assert!(states.ends_with(&["half-open", "closed"]), "{states:?}");
+        assert!(py["rejected"].as_u64().unwrap() > 0, "{py}");
+    }
+}

@@ -31,6 +31,7 @@
 //! cargo run -p examples-patterns --bin circuit-breaker -- --threshold 20 --cool-down-ms 1000
 //! cargo run -p examples-patterns --bin circuit-breaker -- --target http://127.0.0.1:9/  # a dead port
 //! cargo run -p examples-patterns --bin circuit-breaker -- --json
+//! cargo run -p examples-patterns --bin circuit-breaker -- --python   # + the asyncio breaker
 //! ```
 //!
 //! # What to observe
@@ -44,6 +45,8 @@
 //!   availability for protection; a shorter `--cool-down-ms` recovers sooner but probes more.
 //! - With `--target` on a dead port, every call fails fast (connection refused) and the breaker
 //!   still opens: it saves the attempts, not the waiting.
+//! - `--python` replays this traffic as a seeded script on a fake clock through the course's
+//!   asyncio breaker and this one: the same calls let through, the same transitions.
 //!
 //! # Exercises
 //! 1. Make the outage fast (`error_500` instead of `hang`, in `outage_faults`). Does the breaker
@@ -428,6 +431,7 @@ mod breaker {
 use anyhow::{Context, Result};
 use breaker::{BreakerConfig, CallError, CircuitBreaker, Transition};
 use clap::Parser;
+use examples_patterns::python_peer;
 use serde::Serialize;
 use shared::cli;
 use shared::report::{fmt_duration, print_json};
@@ -485,6 +489,11 @@ struct Args {
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Also replay a seeded script of this traffic (the same rate, outage and timeout, on a
+    /// fake clock) through the course's asyncio breaker (python/circuit_breaker.py) and this
+    /// one: the same calls must be let through, with the same transitions.
+    #[arg(long)]
+    python: bool,
 }
 
 /// During the outage 90% of requests hang (the slow kind of failure, caught by the timeout).
@@ -557,6 +566,7 @@ enum CallResult {
 #[tokio::main]
 async fn main() -> Result<ExitCode> {
     let args = Args::parse();
+    let python = args.python.then(|| python_peer::python_or_exit(&[]));
     let cancel = shared::shutdown::cancel_on_ctrl_c();
     if !args.json {
         let load = format!(
@@ -596,12 +606,275 @@ async fn main() -> Result<ExitCode> {
         with,
         peak_rss_kib: shared::report::peak_rss_kib(),
     };
+    let python = match python {
+        Some(py) => Some(python_replay(&py, &args).await?),
+        None => None,
+    };
     if args.json {
-        print_json(&comparison);
+        let mut out = serde_json::to_value(&comparison).context("serializing the figures")?;
+        if let Some(r) = &python {
+            out["python"] = r.json();
+        }
+        print_json(&out);
     } else {
         print_comparison(&comparison);
+        if let Some(r) = &python {
+            r.print();
+        }
+    }
+    if let Some(r) = &python {
+        r.check()?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------------------------
+// --python: the same script of calls through both breakers, on a fake clock
+// ---------------------------------------------------------------------------------------------
+
+/// One step of a script: call `call` starts, or ends (`ok`, `fail`, `cancel`), at `at_ms`.
+#[derive(Debug, Clone, Serialize)]
+struct ScriptOp {
+    at_ms: u64,
+    op: &'static str,
+    call: u64,
+}
+
+/// The live traffic in virtual time: a call every `1/rate`, lasting ~10 ms when the service is
+/// up; during the outage 90% hang until the timeout (a failure), and 2% of callers give up
+/// halfway (cancelled: the breaker must free a probe slot and count nothing).
+fn script(args: &Args, seed: u64) -> Vec<ScriptOp> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let ms = |d: Duration| d.as_millis() as u64;
+    let (period, duration) = (1000.0 / args.rate, ms(args.duration));
+    let outage = ms(args.outage_start)..ms(args.outage_start + args.outage_len);
+    let mut ops = Vec::new();
+    for call in 0.. {
+        let start = (call as f64 * period) as u64;
+        if start >= duration {
+            break;
+        }
+        let (end, outcome) = if outage.contains(&start) && rng.random_bool(0.9) {
+            (start + args.timeout_ms, "fail")
+        } else {
+            (start + rng.random_range(5..15), "ok")
+        };
+        let (end, outcome) = if rng.random_bool(0.02) {
+            ((start + end) / 2, "cancel")
+        } else {
+            (end, outcome)
+        };
+        ops.push(ScriptOp {
+            at_ms: start,
+            op: "start",
+            call,
+        });
+        ops.push(ScriptOp {
+            at_ms: end,
+            op: outcome,
+            call,
+        });
+    }
+    // By time; at the same millisecond, ends before starts, then by call: one fixed order that
+    // both languages replay as written.
+    ops.sort_by_key(|o| (o.at_ms, o.op == "start", o.call));
+    ops
+}
+
+/// What one breaker decided on the script.
+#[derive(Debug, PartialEq, Eq)]
+struct ScriptVerdict {
+    /// One character per `start`: 1 = let through, 0 = rejected.
+    granted: String,
+    /// (ms since the start, from, to).
+    transitions: Vec<(u64, String, String)>,
+}
+
+/// Replays the script through this example's breaker on a paused tokio clock (a runtime of
+/// its own, on a thread of its own: the paused clock must not slow the real traffic).
+fn rust_verdict(script: &[ScriptOp], cfg: BreakerConfig) -> Result<ScriptVerdict> {
+    let run = move || -> Result<ScriptVerdict> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .context("a paused runtime for the replay")?;
+        rt.block_on(async {
+            let breaker = CircuitBreaker::new(cfg);
+            let start = Instant::now();
+            let mut permits = std::collections::HashMap::new();
+            let mut granted = String::new();
+            for op in script {
+                let at = start + Duration::from_millis(op.at_ms);
+                let now = Instant::now();
+                if at > now {
+                    tokio::time::advance(at - now).await;
+                }
+                match op.op {
+                    "start" => match breaker.try_acquire() {
+                        Some(p) => {
+                            permits.insert(op.call, p);
+                            granted.push('1');
+                        }
+                        None => granted.push('0'),
+                    },
+                    outcome => match (permits.remove(&op.call), outcome) {
+                        (Some(p), "ok") => p.record(true),
+                        (Some(p), "fail") => p.record(false),
+                        (p, _) => drop(p), // cancelled (or rejected at its start)
+                    },
+                }
+            }
+            let transitions = breaker
+                .transitions()
+                .iter()
+                .map(|t| {
+                    let at = t.at_ms.round() as u64;
+                    (at, t.from.as_str().to_string(), t.to.as_str().to_string())
+                })
+                .collect();
+            Ok(ScriptVerdict {
+                granted,
+                transitions,
+            })
+        })
+    };
+    std::thread::scope(|s| s.spawn(run).join().expect("the replay does not panic"))
+}
+
+fn python_verdict(json: &serde_json::Value) -> Result<ScriptVerdict> {
+    let granted = json["granted"]
+        .as_str()
+        .context("the recipe printed no \"granted\"")?
+        .to_string();
+    let transitions = json["transitions"]
+        .as_array()
+        .context("the recipe printed no \"transitions\"")?
+        .iter()
+        .map(|t| {
+            let at = t[0].as_u64().context("a transition's time")?;
+            let s = |i: usize| t[i].as_str().map(str::to_string).context("a state");
+            Ok((at, s(1)?, s(2)?))
+        })
+        .collect::<Result<_>>()?;
+    Ok(ScriptVerdict {
+        granted,
+        transitions,
+    })
+}
+
+struct BreakerReplay {
+    ops: usize,
+    rust: ScriptVerdict,
+    python: ScriptVerdict,
+    recipe: serde_json::Value,
+}
+
+async fn python_replay(py: &shared::python::Python, args: &Args) -> Result<BreakerReplay> {
+    let script = script(args, 42);
+    let dir = tempfile::tempdir().context("a temporary folder for the script")?;
+    let path = dir.path().join("script.json");
+    std::fs::write(&path, serde_json::to_vec(&script)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let cfg = BreakerConfig {
+        threshold: args.threshold,
+        window: Duration::from_millis(args.window_ms),
+        cool_down: Duration::from_millis(args.cool_down_ms),
+        probes: args.probes,
+    };
+    let rust = rust_verdict(&script, cfg)?;
+    let a = vec![
+        path.display().to_string(),
+        format!("--threshold={}", args.threshold),
+        format!("--window-ms={}", args.window_ms),
+        format!("--cool-down-ms={}", args.cool_down_ms),
+        format!("--probes={}", args.probes),
+    ];
+    let py = py.clone();
+    let recipe =
+        tokio::task::spawn_blocking(move || python_peer::run_recipe(&py, "circuit_breaker", &a))
+            .await
+            .context("the Python run panicked")??;
+    Ok(BreakerReplay {
+        ops: script.len(),
+        python: python_verdict(&recipe)?,
+        rust,
+        recipe,
+    })
+}
+
+impl BreakerReplay {
+    fn json(&self) -> serde_json::Value {
+        let mut v = self.recipe.clone();
+        v["script_ops"] = serde_json::json!(self.ops);
+        v["same_decisions"] = serde_json::json!(self.rust.granted == self.python.granted);
+        v["same_transitions"] = serde_json::json!(self.rust.transitions == self.python.transitions);
+        v["rust_transitions"] = serde_json::json!(self.rust.transitions.len());
+        v
+    }
+
+    fn print(&self) {
+        let row = |name: &str, v: &ScriptVerdict| {
+            let through = v.granted.bytes().filter(|&b| b == b'1').count();
+            let path: Vec<&str> = v.transitions.iter().map(|t| t.2.as_str()).collect();
+            vec![
+                name.to_string(),
+                v.granted.len().to_string(),
+                through.to_string(),
+                (v.granted.len() - through).to_string(),
+                v.transitions.len().to_string(),
+                format!("closed -> {}", path.join(" -> ")),
+            ]
+        };
+        println!();
+        println!(
+            "the same traffic as a script of {} steps on a fake clock, through both breakers \
+             ({}):",
+            self.ops,
+            self.recipe["interpreter"].as_str().unwrap_or("python3")
+        );
+        print!(
+            "{}",
+            python_peer::table(
+                &[
+                    "breaker",
+                    "calls",
+                    "let through",
+                    "rejected",
+                    "transitions",
+                    "states"
+                ],
+                &[
+                    row("Rust (this lesson)", &self.rust),
+                    row("Python (asyncio)", &self.python),
+                ],
+            )
+        );
+        println!(
+            "same decisions, call by call: {}; same transitions at the same milliseconds: {}",
+            if self.rust.granted == self.python.granted {
+                "yes"
+            } else {
+                "NO"
+            },
+            if self.rust.transitions == self.python.transitions {
+                "yes"
+            } else {
+                "NO"
+            },
+        );
+    }
+
+    fn check(&self) -> Result<()> {
+        anyhow::ensure!(
+            self.rust == self.python,
+            "the breakers disagree on the same script: Rust {:?}, Python {:?}",
+            self.rust.transitions,
+            self.python.transitions
+        );
+        Ok(())
+    }
 }
 
 /// Where the traffic goes: the local server (with its outage schedule) or `--target`.
