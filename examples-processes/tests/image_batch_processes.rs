@@ -133,6 +133,36 @@ fn image_batch_processes_reports_broken_files_and_matches_threads() {
     );
 }
 
+/// `--python` runs the course's own `Pool` + Pillow recipe (examples-threads/python/image_batch.py)
+/// on the same folder: the same files, with the same dimensions, read back from both folders.
+/// Skipped (with a printed reason) where python3 or Pillow is missing; CI installs them.
+#[test]
+fn python_pool_with_pillow_writes_the_same_files_with_the_same_dimensions() {
+    if let Err(e) = shared::python::Python::find(&["PIL"]) {
+        println!("SKIPPED: {e}");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let (in_dir, out_dir) = (root.path().join("in"), root.path().join("out"));
+    let good = small_images(&in_dir, 4);
+    let broken = shared::images::write_broken_files(&in_dir).unwrap();
+    let out = Command::new(BIN)
+        .arg(&in_dir)
+        .arg(&out_dir)
+        .args(["--workers", "2", "--size", "80x50", "--python", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "broken files make the run fail");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let python = &json["python"];
+    assert_eq!(python["same_files_and_dimensions"], true, "{python}");
+    assert_eq!(python["ok"], good.len(), "{python}");
+    assert_eq!(python["failed"], broken.len(), "{python}");
+    let rows = json["comparison"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "rayon, processes, Python: {rows:?}");
+    assert_eq!(rows[2]["agrees"], true);
+}
+
 fn chmod(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();

@@ -79,6 +79,12 @@ pub struct BatchArgs {
     /// Print the results as one JSON object (no progress bar).
     #[arg(long)]
     pub json: bool,
+    /// Also run the course's Python version (examples-threads/python/image_batch.py:
+    /// `multiprocessing.Pool` + Pillow's `thumbnail()`) on the same folder with as many worker
+    /// processes, into a temporary folder, and check that it writes the same files with the same
+    /// dimensions. Needs python3 and Pillow (`pip install Pillow`).
+    #[arg(long)]
+    pub python: bool,
 }
 
 /// Largest `--blur` sigma: the kernel is 6σ wide, and more than a thumbnail's width is a grey
@@ -678,6 +684,174 @@ impl BatchReport {
             .map(|(n, mp)| serde_json::json!({"images": n, "megapixels": mp}))
             .collect();
         v
+    }
+}
+
+/// The course's Python version of both batches, run by `--python`.
+pub const PYTHON_RECIPE: &str = "examples-threads/python/image_batch.py";
+
+/// What the course's Python version did on the same folder, and where it differs from ours.
+#[derive(Debug)]
+pub struct PythonBatch {
+    /// `Python 3.11.7, Pillow 13.0.0`
+    pub version: String,
+    pub workers: usize,
+    /// Timed inside Python: the pool's start, the work and the pool's end, not the interpreter's.
+    pub wall: Duration,
+    /// Every worker's CPU time included.
+    pub cpu: Duration,
+    pub ok: usize,
+    pub failed: usize,
+    /// Outputs only one side wrote, and thumbnails whose dimensions differ.
+    pub differences: Vec<String>,
+}
+
+impl PythonBatch {
+    /// python3 with Pillow, or an error that says what to install.
+    pub fn find() -> anyhow::Result<crate::python::Python> {
+        crate::python::Python::find(&["PIL"])
+    }
+
+    /// Runs the recipe on `folders.in_dir` with the flags of `args` and `workers` processes, into
+    /// a temporary folder, then compares its files with the `results` our run wrote under
+    /// `folders.out_dir`: the same names, and each thumbnail the same width and height (read
+    /// back from the files, not taken from either side's word).
+    pub fn run(
+        py: &crate::python::Python,
+        args: &BatchArgs,
+        folders: &BatchFolders,
+        plan: &BatchPlan,
+        results: &[ItemResult],
+        workers: usize,
+    ) -> anyhow::Result<PythonBatch> {
+        let scratch = tempfile::Builder::new()
+            .prefix("image-batch-python-")
+            .tempdir()
+            .context("creating a scratch folder for the Python run")?;
+        let mut cli: Vec<String> = vec![
+            folders.in_dir.display().to_string(),
+            scratch.path().display().to_string(),
+            "--workers".into(),
+            workers.to_string(),
+            "--size".into(),
+            format!("{}x{}", args.size.0, args.size.1),
+            "--format".into(),
+            match args.format {
+                Format::Jpeg => "jpeg".into(),
+                Format::Png => "png".into(),
+            },
+            "--quality".into(),
+            args.quality.to_string(),
+            "--max-megapixels".into(),
+            args.max_megapixels.to_string(),
+        ];
+        if let Some(sigma) = args.blur {
+            cli.extend(["--blur".into(), sigma.to_string()]);
+        }
+        cli.extend(args.grayscale.then(|| "--grayscale".into()));
+        cli.extend(args.recursive.then(|| "--recursive".into()));
+        let cli: Vec<&str> = cli.iter().map(String::as_str).collect();
+        let out = py.run_recipe(PYTHON_RECIPE, &cli)?;
+        let json = &out.json;
+        let secs = |key: &str| {
+            json[key]
+                .as_f64()
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(Duration::from_secs_f64)
+                .with_context(|| format!("the recipe's {key:?} is not a duration: {}", json[key]))
+        };
+        let theirs: std::collections::BTreeSet<PathBuf> = json["outputs"]
+            .as_object()
+            .context("the recipe reported no \"outputs\" object")?
+            .keys()
+            .map(PathBuf::from)
+            .collect();
+        let ours: std::collections::BTreeSet<PathBuf> = plan
+            .jobs
+            .iter()
+            .zip(results)
+            .filter(|(_, r)| matches!(r, ItemResult::Done { .. }))
+            .map(|(job, _)| job.rel_output.clone())
+            .collect();
+        let mut differences = Vec::new();
+        for only in ours.difference(&theirs) {
+            differences.push(format!("{}: written by Rust only", only.display()));
+        }
+        for only in theirs.difference(&ours) {
+            differences.push(format!("{}: written by Python only", only.display()));
+        }
+        for rel in ours.intersection(&theirs) {
+            let size = |dir: &Path| {
+                let p = dir.join(rel);
+                image::image_dimensions(&p).with_context(|| format!("reading {}", p.display()))
+            };
+            let (a, b) = (size(&folders.out_dir)?, size(scratch.path())?);
+            if a != b {
+                differences.push(format!(
+                    "{}: Rust {}x{}, Python {}x{}",
+                    rel.display(),
+                    a.0,
+                    a.1,
+                    b.0,
+                    b.1
+                ));
+            }
+        }
+        let failed = json["failed"].as_object().map_or(0, |f| f.len());
+        Ok(PythonBatch {
+            version: format!(
+                "{}, Pillow {}",
+                py.version,
+                json["pillow"].as_str().unwrap_or("?")
+            ),
+            workers,
+            wall: secs("wall_s")?,
+            cpu: secs("cpu_s")?,
+            ok: theirs.len(),
+            failed,
+            differences,
+        })
+    }
+
+    /// Same files, same dimensions.
+    pub fn agrees(&self) -> bool {
+        self.differences.is_empty()
+    }
+
+    /// Its row in a [`crate::report::SpeedupTable`], with its time against `rust_wall`.
+    pub fn row(&self, rust_wall: Duration) -> crate::report::Row {
+        let ratio = self.wall.as_secs_f64() / rust_wall.as_secs_f64().max(1e-9);
+        crate::report::Row::new(format!("Python Pool({}) + Pillow", self.workers), self.wall)
+            .cpu(self.cpu)
+            .agrees(self.agrees())
+            .note(format!(
+                "{}: {ratio:.2}x our time; {} ok, {} failed",
+                self.version, self.ok, self.failed
+            ))
+    }
+
+    pub fn to_json(&self, rust_wall: Duration) -> serde_json::Value {
+        serde_json::json!({
+            "version": self.version,
+            "workers": self.workers,
+            "wall_s": self.wall.as_secs_f64(),
+            "cpu_s": self.cpu.as_secs_f64(),
+            "ok": self.ok,
+            "failed": self.failed,
+            "same_files_and_dimensions": self.agrees(),
+            "differences": self.differences,
+            "time_vs_rust": self.wall.as_secs_f64() / rust_wall.as_secs_f64().max(1e-9),
+        })
+    }
+
+    /// The differences, one per line on stderr (at most 20).
+    pub fn print_differences(&self) {
+        for d in self.differences.iter().take(20) {
+            eprintln!("python differs: {d}");
+        }
+        if self.differences.len() > 20 {
+            eprintln!("… and {} more", self.differences.len() - 20);
+        }
     }
 }
 

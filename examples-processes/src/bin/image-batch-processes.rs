@@ -3,7 +3,8 @@
 //!
 //! Course section **8.1 — Threading et multiprocessing**: "Traiter chaque image d'un dossier sur
 //! un cœur différent" with *processes*, as the course's Python readers do it
-//! (`Pool(2).map(thumbnail, files)`). The pool is built by hand: spawn, protocol, failures.
+//! (`Pool(2).map(thumbnail, files)`; `--python` runs exactly that with Pillow,
+//! `examples-threads/python/image_batch.py`). The pool is built by hand: spawn, protocol, failures.
 //!
 //! Crates: `serde_json = "1"`, `libc = "0.2"`
 //!
@@ -31,6 +32,7 @@
 //! ```text
 //! cargo run --release -p examples-processes --bin image-batch-processes              # + rayon
 //! cargo run --release -p examples-processes --bin image-batch-processes -- --with-broken
+//! cargo run --release -p examples-processes --bin image-batch-processes -- --python  # + Pillow
 //! cargo run --release -p examples-processes --bin image-batch-processes -- ~/Photos /tmp/t --recursive
 //! cargo run --release -p examples-processes --bin image-batch-processes -- --samples-dir /tmp/s --json
 //! printf '%s\n' '{"max_width":64,"max_height":64,"jpeg_quality":85,"png":false,"grayscale":false,"blur":null,"max_pixels":100000000,"scaled_decode":true}' \
@@ -44,6 +46,7 @@
 //!   round trip per image) disappears, but threads needed no protocol at all.
 //! - The per-worker lines: different image counts, similar megapixels (dynamic dispatch).
 //! - `--with-broken`: every bad file listed with the reason the *worker* gave, exit code 1.
+//! - `--python`: the course's Pool + Pillow writes the same files, with the same dimensions.
 //!
 //! # Exercises
 //! 1. Send the image bytes through the pipe instead of the path (length-prefixed frames) and
@@ -728,7 +731,7 @@ use process_pool::{PoolControl, Task, TaskResult, run_on_workers};
 use serde::{Deserialize, Serialize};
 use shared::batch::{
     self, BatchArgs, BatchFolders, BatchJob, BatchReport, BudgetFigures, ItemDone, ItemResult,
-    JobOrder, Lanes, PreparedBatch,
+    JobOrder, Lanes, PreparedBatch, PythonBatch,
 };
 use shared::report::{Row, SpeedupTable, print_json, timed};
 use shared::thumbnail::{self, OutputFormat, ThumbOptions};
@@ -818,6 +821,15 @@ fn main() -> anyhow::Result<ExitCode> {
         worker_main(args.parent_pid)?;
         return Ok(ExitCode::SUCCESS);
     }
+    // `--python`: find python3 and Pillow before any work; missing, it is a usage error (exit 2)
+    // whose message says what to install.
+    let python = match args.batch.python.then(PythonBatch::find).transpose() {
+        Ok(python) => python,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let opts = args.batch.thumb_options();
     let workers = args
         .workers
@@ -887,6 +899,30 @@ fn main() -> anyhow::Result<ExitCode> {
         );
     }
 
+    // --- The course's own Pool + Pillow on the same folder, with as many workers.
+    let python_run = match &python {
+        Some(py) if !interrupted => {
+            if !args.batch.json {
+                println!(
+                    "running the Python version ({}) on the same folder…",
+                    py.version
+                );
+            }
+            let run = PythonBatch::run(py, &args.batch, &folders, &plan, &results, workers)?;
+            if table.rows().is_empty() {
+                // --no-compare: our processes are the baseline row.
+                table.push(
+                    Row::new(format!("{workers} worker processes"), processes.wall)
+                        .cpu(processes.cpu),
+                );
+            }
+            table.push(run.row(processes.wall));
+            run.print_differences();
+            Some(run)
+        }
+        _ => None,
+    };
+
     // --- Report.
     let lanes = Lanes {
         count: workers,
@@ -903,13 +939,16 @@ fn main() -> anyhow::Result<ExitCode> {
             table.to_json()
         };
         v["identical"] = serde_json::json!(identical);
+        v["python"] = python_run
+            .as_ref()
+            .map_or(serde_json::Value::Null, |p| p.to_json(processes.wall));
         v["memory_budget"] = budget.to_json();
         print_json(&v);
     } else {
         report.print(&folders);
         println!("(cpu includes the workers, once reaped)");
         budget.print();
-        if let [threads, processes] = table.rows() {
+        if let (Some(_), [threads, processes, ..]) = (identical, table.rows()) {
             println!();
             table.print();
             let ratio = processes.wall.as_secs_f64() / threads.wall.as_secs_f64();
@@ -926,12 +965,31 @@ fn main() -> anyhow::Result<ExitCode> {
             if identical == Some(false) {
                 println!("processes and threads wrote DIFFERENT outputs (see above)");
             }
+        } else if python_run.is_some() {
+            println!();
+            table.print();
+        }
+        if let Some(p) = &python_run {
+            println!(
+                "Python wrote {}: {:.2}x the time of our {workers} worker processes.",
+                if p.agrees() {
+                    "the same files, with the same dimensions"
+                } else {
+                    "DIFFERENT files or dimensions (see above)"
+                },
+                p.wall.as_secs_f64() / processes.wall.as_secs_f64().max(1e-9),
+            );
         }
     }
     if interrupted {
         eprintln!("interrupted: the images in flight were finished, every worker was reaped");
     }
-    Ok(batch::exit_code(interrupted, &report, identical))
+    // Any comparison that was made must agree: threads vs processes, Python vs Rust.
+    let agrees = match (identical, &python_run) {
+        (None, None) => None,
+        (same, python) => Some(same != Some(false) && python.as_ref().is_none_or(|p| p.agrees())),
+    };
+    Ok(batch::exit_code(interrupted, &report, agrees))
 }
 
 /// The worker process: the lesson's loop around `shared::thumbnail::thumbnail_file`, the very

@@ -2,9 +2,10 @@
 //! budget.
 //!
 //! Course section **8.1 — Threading et multiprocessing**: "Traiter chaque image d'un dossier sur
-//! un cœur différent", the course's case for `multiprocessing.Pool`. In Python the GIL forces one
-//! process per core and every task crosses a pipe. Here threads share the job list by reference,
-//! results come back as plain values, and a broken file is just an `Err` among the results.
+//! un cœur différent", the course's case for `multiprocessing.Pool` (its Python version:
+//! `python/image_batch.py`, `--python`). In Python the GIL forces one process per core and every
+//! task crosses a pipe. Here threads share the job list by reference, results come back as plain
+//! values, and a broken file is just an `Err` among the results.
 //!
 //! Crates: `rayon = "1.12"`
 //!
@@ -23,14 +24,14 @@
 //!   thread that *submits* takes the budget, never a pool thread: a rayon thread that waits
 //!   inside a job (jpeg-decoder runs rayon inside) may start another job on the same stack, and
 //!   blocking there can deadlock.
-//! - Progress reaches the lesson as a callback, the per-image work (decode, resize, encode in
-//!   `shared::thumbnail`) as a closure.
+//! - Progress and the per-image work (`shared::thumbnail`) reach the lesson as closures.
 //!
 //! # Run
 //! ```text
 //! cargo run --release -p examples-threads --bin image-batch                     # 50 seeded samples
 //! cargo run --release -p examples-threads --bin image-batch -- --sequential     # + speedup table
 //! cargo run --release -p examples-threads --bin image-batch -- --with-broken    # bad files: exit 1
+//! cargo run --release -p examples-threads --bin image-batch -- --python   # + Pool(2) and Pillow
 //! cargo run --release -p examples-threads --bin image-batch -- ~/Photos /tmp/thumbs --recursive
 //! cargo run --release -p examples-threads --bin image-batch -- --memory-budget 64 --json
 //! cargo run --release -p examples-threads --bin image-batch -- --name-order --full-decode
@@ -39,8 +40,9 @@
 //! # What to observe
 //! - `--sequential` on 2 cores: about 1.9× faster, `cpu` about the same in both rows (the same
 //!   CPU time in less wall time), and `agrees: yes` (byte-identical thumbnails).
-//! - The per-thread lines: different image counts, similar megapixels.
-//! - `--name-order`: the run ends with one core alone on a late big image.
+//! - `--python`: Pool + Pillow write the same files with the same dimensions, in more time.
+//! - The per-thread lines: different image counts, similar megapixels; `--name-order`: the run
+//!   ends with one core alone on a late big image.
 //! - `--with-broken`: each bad file listed with its reason, no output for it, exit code 1.
 //! - Two 16-bit 100 MP PNGs (1.2 GB each once decoded): `memory_budget` in `--json` shows they
 //!   ran one after the other, and `peak_rss_kib` is about half of what both at once take.
@@ -53,7 +55,9 @@
 //! 3. With `--memory-budget 16`, read `waits` in `--json`: one submitter admits in job order, so
 //!    a big image at the head holds back small ones that would fit. Admit the first job that
 //!    fits instead: what can now happen to the big one?
-//! 4. Run `--threads 4` on 2 cores: throughput stays flat, memory grows. Why?
+//! 4. Write the decode budget yourself, for waiters of different weights, checked for lost
+//!    wake-ups: `cargo run -p shared --bin exercises -- check threads/05`.
+//! 5. Run `--threads 4` on 2 cores: throughput stays flat, memory grows. Why?
 
 // === Lesson: copy from here ===
 
@@ -411,7 +415,7 @@ use indicatif::ProgressBar;
 use parallel_batch::{BatchControl, JobResult, run_batch};
 use shared::batch::{
     self, BatchArgs, BatchJob, BatchReport, BudgetFigures, ItemDone, ItemResult, JobOrder, Lanes,
-    PreparedBatch,
+    PreparedBatch, PythonBatch,
 };
 use shared::report::{Row, SpeedupTable, print_json, timed};
 use shared::thumbnail::{self, ThumbOptions};
@@ -443,6 +447,15 @@ struct Args {
 
 fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
+    // `--python`: find python3 and Pillow before any work; missing, it is a usage error (exit 2)
+    // whose message says what to install.
+    let python = match args.batch.python.then(PythonBatch::find).transpose() {
+        Ok(python) => python,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     if !args.default_malloc {
         keep_freed_buffers();
     }
@@ -510,6 +523,12 @@ fn main() -> anyhow::Result<ExitCode> {
     };
 
     let mut identical = None;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rayon_row = || {
+        Row::new(format!("rayon ({threads} threads)"), parallel.wall)
+            .cpu(parallel.cpu)
+            .note("jobs spawned on a local pool")
+    };
     if let Some((scratch, seq_results, seq_wall)) = &baseline {
         let same = batch::same_results(
             &plan.jobs,
@@ -519,15 +538,33 @@ fn main() -> anyhow::Result<ExitCode> {
             &folders.out_dir,
         )?;
         identical = Some(same);
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         table.push(
-            Row::new(format!("rayon ({threads} threads)"), parallel.wall)
-                .cpu(parallel.cpu)
+            rayon_row()
                 .ideal(seq_wall.div_f64(threads.min(cores) as f64))
-                .agrees(same)
-                .note("jobs spawned on a local pool"),
+                .agrees(same),
         );
     }
+
+    // --- The course's Python (Pool + Pillow) on the same folder, as many workers as threads.
+    let interrupted = stop.load(Ordering::Acquire);
+    let python_run = match &python {
+        Some(py) if !interrupted => {
+            if !args.batch.json {
+                println!(
+                    "running the Python version ({}) on the same folder…",
+                    py.version
+                );
+            }
+            let run = PythonBatch::run(py, &args.batch, &folders, &plan, &results, threads)?;
+            if baseline.is_none() {
+                table.push(rayon_row());
+            }
+            table.push(run.row(parallel.wall));
+            run.print_differences();
+            Some(run)
+        }
+        _ => None,
+    };
 
     // --- Report.
     let lanes = Lanes {
@@ -539,31 +576,50 @@ fn main() -> anyhow::Result<ExitCode> {
     let report = BatchReport::new(&plan, &results, lanes, parallel.wall, parallel.cpu);
     if args.batch.json {
         let mut v = report.to_json(&folders);
-        v["speedup"] = if args.sequential {
-            table.to_json()
-        } else {
+        v["speedup"] = if table.rows().is_empty() {
             serde_json::Value::Null
+        } else {
+            table.to_json()
         };
         v["identical"] = serde_json::json!(identical);
+        v["python"] = python_run
+            .as_ref()
+            .map_or(serde_json::Value::Null, |p| p.to_json(parallel.wall));
         v["memory_budget"] = budget.to_json();
         v["peak_rss_kib"] = shared::report::peak_rss_kib().into();
         print_json(&v);
     } else {
         report.print(&folders);
         budget.print();
-        if args.sequential {
+        if !table.rows().is_empty() {
             println!();
             table.print();
             if identical == Some(false) {
                 println!("sequential and parallel outputs DIFFER (see above)");
             }
+            if let Some(p) = &python_run {
+                println!(
+                    "Python wrote {}: {:.2}x the time of rayon's {} threads.",
+                    if p.agrees() {
+                        "the same files, with the same dimensions"
+                    } else {
+                        "DIFFERENT files or dimensions (see above)"
+                    },
+                    p.wall.as_secs_f64() / parallel.wall.as_secs_f64().max(1e-9),
+                    threads
+                );
+            }
         }
     }
-    let interrupted = stop.load(Ordering::Acquire);
     if interrupted {
         eprintln!("interrupted: the images in flight were finished, the others skipped");
     }
-    Ok(batch::exit_code(interrupted, &report, identical))
+    // Any comparison that was made must agree: sequential vs parallel, Python vs Rust.
+    let agrees = match (identical, &python_run) {
+        (None, None) => None,
+        (same, python) => Some(same != Some(false) && python.as_ref().is_none_or(|p| p.agrees())),
+    };
+    Ok(batch::exit_code(interrupted, &report, agrees))
 }
 
 /// The lesson's batch on the thumbnail job; results in the shared harness's terms.
