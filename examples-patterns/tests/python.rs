@@ -181,3 +181,34 @@ fn circuit_breaker_python_decides_every_call_of_the_script_the_same_way() {
         assert!(py["rejected"].as_u64().unwrap() > 0, "{py}");
     }
 }
+
+#[test]
+fn actor_python_handles_the_same_messages_and_never_oversells() {
+    if !python_present(&[]) {
+        return;
+    }
+    // Supply exceeds demand here (1,000 units of each product), so every reservation is
+    // granted in both languages, whatever the order the tasks ran in.
+    let v = with_python(
+        env!("CARGO_BIN_EXE_actor"),
+        &["--customers", "300", "--stock", "1000", "--mailbox", "4"],
+    );
+    let py = &v["python"];
+    assert_eq!(py["conserved"], true, "{py}");
+    assert_eq!(py["messages"], v["messages"], "{py}");
+    assert_eq!(
+        py["messages"],
+        2 * 300 + 300 / 50,
+        "a reserve and a look each, plus restocks"
+    );
+    assert_eq!(py["granted"], 300, "{py}");
+    assert_eq!(v["granted"], 300);
+    assert_eq!(
+        py["final_state"]["stock"], v["final_state"]["stock"],
+        "{py}"
+    );
+    assert_eq!(
+        py["final_state"]["reserved"], v["final_state"]["reserved"],
+        "{py}"
+    );
+}

@@ -32,12 +32,14 @@
 //! cargo run -p examples-patterns --bin actor -- --customers 2000 --stock 50
 //! cargo run --release -p examples-patterns --bin actor -- --customers 100000 --mailbox 1024
 //! cargo run -p examples-patterns --bin actor -- --json
+//! cargo run -p examples-patterns --bin actor -- --python   # + the asyncio actor
 //! ```
 //!
 //! # What to observe
 //! - Reservations granted never exceed the stock: the final check `stock + reserved = initial +
 //!   restocked` holds for every product, however the tasks interleave.
 //! - The actor ends by itself after the last handle is dropped, and hands back its state.
+//!   The asyncio version (`--python`) needs a stop message: an `asyncio.Queue` cannot close.
 //! - Messages per second: an actor is a single task, so it is a serialisation point. Measure it
 //!   in release; if one actor is the bottleneck, shard (one actor per product range).
 //!
@@ -302,6 +304,7 @@ mod inventory {
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use examples_patterns::python_peer;
 use inventory::{Inventory, InventoryError, InventoryHandle};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -330,6 +333,10 @@ struct Args {
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Also run the course's Python (python/actor.py: an asyncio task reading an
+    /// `asyncio.Queue`, replies through Futures) on the same customers, in one table.
+    #[arg(long)]
+    python: bool,
 }
 
 const PRODUCTS: [&str; 4] = ["laptop", "phone", "tablet", "headphones"];
@@ -376,18 +383,19 @@ async fn main() -> Result<()> {
         .iter()
         .map(|p| (p.to_string(), args.stock))
         .collect();
+    let python = args.python.then(|| python_peer::python_or_exit(&[]));
+    let plan = customers(&args);
     let (inventory, actor) = InventoryHandle::spawn(initial.clone(), args.mailbox);
     let start = Instant::now();
 
     let mut customers = tokio::task::JoinSet::new();
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    for c in 0..args.customers {
+    for &Customer {
+        product,
+        qty,
+        restock,
+    } in &plan
+    {
         let inv = inventory.clone(); // a handle per task: a clone of the mpsc Sender
-        let (product, qty) = (
-            PRODUCTS[rng.random_range(0..PRODUCTS.len())],
-            rng.random_range(1..=3),
-        );
-        let restock = c % 50 == 49; // now and then, a delivery arrives
         customers.spawn(async move {
             if restock {
                 inv.restock(product, RESTOCK).await?;
@@ -431,15 +439,139 @@ async fn main() -> Result<()> {
         conserved,
         final_state: InventoryJson::from(state),
     };
+    let python = match python {
+        Some(py) => Some(python_run(&py, &args, &plan).await?),
+        None => None,
+    };
     if args.json {
-        print_json(&report);
+        let mut out = serde_json::to_value(&report).context("serializing the report")?;
+        if let Some(py) = &python {
+            out["python"] = py.clone();
+        }
+        print_json(&out);
     } else {
         print_report(&report, &initial, wall);
+        if let Some(py) = &python {
+            print_python_table(&report, py);
+        }
     }
     if !conserved {
         bail!("inventory not conserved: this is a bug");
     }
+    if let Some(py) = &python {
+        python_agrees(&report, py)?;
+    }
     Ok(())
+}
+
+/// One customer of the flash sale: what they want, and whether they bring a delivery first.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Customer {
+    product: &'static str,
+    qty: u32,
+    restock: bool,
+}
+
+/// The seeded customers, decided before the sale (so both languages get the same ones).
+fn customers(args: &Args) -> Vec<Customer> {
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    (0..args.customers)
+        .map(|c| Customer {
+            product: PRODUCTS[rng.random_range(0..PRODUCTS.len())],
+            qty: rng.random_range(1..=3),
+            restock: c % 50 == 49, // now and then, a delivery arrives
+        })
+        .collect()
+}
+
+/// Runs python/actor.py on the same customers, stock and mailbox size.
+async fn python_run(
+    py: &shared::python::Python,
+    args: &Args,
+    plan: &[Customer],
+) -> Result<serde_json::Value> {
+    let dir = tempfile::tempdir().context("a temporary folder for the customers")?;
+    let path = dir.path().join("customers.json");
+    std::fs::write(&path, serde_json::to_vec(plan)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let a = vec![
+        path.display().to_string(),
+        format!("--stock={}", args.stock),
+        format!("--mailbox={}", args.mailbox),
+    ];
+    let py = py.clone();
+    tokio::task::spawn_blocking(move || python_peer::run_recipe(&py, "actor", &a))
+        .await
+        .context("the Python run panicked")?
+}
+
+/// What must agree: the same messages handled, every customer answered, nothing oversold.
+/// Which customers got the last units depends on the order the tasks ran in (in both
+/// languages), so the granted counts may differ when demand exceeds the stock.
+fn python_agrees(r: &FlashSaleReport, py: &serde_json::Value) -> Result<()> {
+    if py["conserved"] != true {
+        bail!("the Python actor did not conserve the stock: {py}");
+    }
+    let field = |k: &str| python_peer::u64_field(py, k);
+    let answered = field("granted")? + field("rejected")?;
+    if field("messages")? != r.messages || answered != u64::from(r.customers) {
+        bail!(
+            "Rust handled {} messages for {} customers; Python {} messages, {answered} answers",
+            r.messages,
+            r.customers,
+            field("messages")?
+        );
+    }
+    Ok(())
+}
+
+fn print_python_table(r: &FlashSaleReport, py: &serde_json::Value) {
+    let num = |k: &str| py[k].as_f64().unwrap_or(f64::NAN);
+    let rows = vec![
+        vec![
+            "Rust (tokio task, mpsc + oneshot)".to_string(),
+            fmt_duration(std::time::Duration::from_secs_f64(r.wall_s)),
+            r.messages.to_string(),
+            format!("{:.0}", r.messages_per_s),
+            r.granted.to_string(),
+            r.rejected.to_string(),
+            if r.conserved { "yes" } else { "NO" }.to_string(),
+        ],
+        vec![
+            "Python (asyncio task, Queue + Future)".to_string(),
+            fmt_duration(std::time::Duration::try_from_secs_f64(num("wall_s")).unwrap_or_default()),
+            py["messages"].to_string(),
+            format!("{:.0}", num("messages_per_s")),
+            py["granted"].to_string(),
+            py["rejected"].to_string(),
+            if py["conserved"] == true { "yes" } else { "NO" }.to_string(),
+        ],
+    ];
+    println!();
+    println!(
+        "the same customers in the course's Python ({}):",
+        py["interpreter"].as_str().unwrap_or("python3")
+    );
+    print!(
+        "{}",
+        python_peer::table(
+            &[
+                "actor",
+                "wall",
+                "messages",
+                "messages/s",
+                "granted",
+                "refused",
+                "conserved"
+            ],
+            &rows,
+        )
+    );
+    println!(
+        "Python / Rust wall time: {} (granted counts can differ when demand exceeds the stock: \
+         who gets the last units depends on the order the tasks ran in)",
+        python_peer::ratio(num("wall_s"), r.wall_s)
+    );
 }
 
 fn print_report(r: &FlashSaleReport, initial: &BTreeMap<String, u32>, wall: std::time::Duration) {
