@@ -694,6 +694,12 @@ async fn async_main(args: Args, file_list: Option<UrlList>) -> anyhow::Result<i3
         .with_context(|| format!("creating {}", out.display()))?;
     // Even a forced exit (a second Ctrl-C) leaves no `.part` file: every name is known now.
     shared::urls::remove_temp_files_on_forced_exit(&list.jobs, &out);
+    if temporary {
+        let dir = out.clone(); // nor a temporary folder nobody asked to keep
+        shared::shutdown::on_forced_exit(move || {
+            let _ = std::fs::remove_dir_all(&dir);
+        });
+    }
     if !args.json {
         println!(
             "downloading {} URLs from {source} into {} ({} at a time, {} retries, {:?} timeout)",
