@@ -122,23 +122,30 @@ pub fn stop_flag_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
 /// server as its shutdown signal (`serve(listener, shutdown_signal())`). Must be called from
 /// inside a tokio runtime.
 ///
+/// The handlers are registered when this is *called*, not when the future is first polled: a
+/// signal that arrives in between (a script that sends SIGTERM as soon as the program prints
+/// its address) is not lost to the default action, which would kill the process.
+///
 /// This only waits: it does not force an exit on a second signal. Use [`cancel_on_ctrl_c`] for
 /// the whole policy.
 #[cfg(feature = "async")]
-pub async fn shutdown_signal() {
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
+    let streams = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
+    );
+    async move {
+        match streams {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
             }
+            // No signal support (not a Unix process): never resolve rather than stop at once.
+            _ => std::future::pending().await,
         }
-        // No signal support (not a Unix process): never resolve rather than stop at once.
-        _ => std::future::pending().await,
     }
 }
 
