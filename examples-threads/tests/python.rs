@@ -128,3 +128,50 @@ fn without_pillow_python_flags_say_what_to_install() {
     assert!(stderr.contains("apt-get install python3"), "{stderr}");
     assert!(out.stdout.is_empty(), "no work before the check");
 }
+
+const CPU_SCALING: &str = env!("CARGO_BIN_EXE_cpu-scaling");
+
+#[test]
+fn cpu_scaling_python_threads_and_processes_compute_the_same_checksum() {
+    if !python_or_skip(&[]) {
+        return;
+    }
+    let args = [
+        "--python",
+        "--jobs",
+        "6",
+        "--rounds",
+        "3000",
+        "--max-threads",
+        "2",
+    ];
+    let (out, json) = run_json(CPU_SCALING, &args);
+    assert!(out.status.success(), "{json}");
+    let python = &json["python"];
+    assert_eq!(python["checksum_agrees"], true, "{python}");
+    let rows = python["rows"].as_array().unwrap();
+    let kinds: Vec<&str> = rows
+        .iter()
+        .map(|r| r["python"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"threads"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"processes"), "{kinds:?}");
+    for r in rows {
+        assert_eq!(r["python"]["checksum"], json["checksum"], "{r}");
+    }
+    // The 1-thread row is each language's baseline.
+    assert_eq!(rows[0]["python_speedup"], 1.0);
+    assert_eq!(rows[0]["rust_speedup"], 1.0);
+}
+
+#[test]
+fn without_python3_cpu_scaling_says_what_to_install() {
+    let out = Command::new(CPU_SCALING)
+        .args(["--python", "--jobs", "2"])
+        .env("PYTHON", "/nonexistent/python3")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("apt-get install python3"), "{stderr}");
+}
