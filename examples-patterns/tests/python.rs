@@ -212,3 +212,29 @@ fn actor_python_handles_the_same_messages_and_never_oversells() {
         "{py}"
     );
 }
+
+#[test]
+fn async_work_queue_python_handles_the_same_jobs_exactly_once() {
+    if !python_present(&[]) {
+        return;
+    }
+    let v = with_python(
+        env!("CARGO_BIN_EXE_async-work-queue"),
+        &[
+            "--jobs",
+            "120",
+            "--workers",
+            "7",
+            "--capacity",
+            "3",
+            "--job-ms",
+            "1",
+        ],
+    );
+    assert_eq!(v["exactly_once"], true);
+    let py = &v["python"];
+    assert_eq!(py["exactly_once"], true, "{py}");
+    assert_eq!(py["handled"], 120);
+    assert_eq!(py["value_sum"], v["value_sum"], "{py}");
+    assert_eq!(py["per_worker"].as_array().unwrap().len(), 7);
+}
