@@ -18,7 +18,11 @@
 //!   (the balance may go negative: a debt), computes when that token will have dripped in, and
 //!   sleeps until then outside the lock. Callers are served in the order they asked (FIFO).
 //!   Trade-off: a caller that gives up while sleeping (its future dropped) has still spent its
-//!   token. `governor`, the crate production code uses, makes the same choice (GCRA).
+//!   token. `governor` (GCRA), the crate production code uses, chooses the other way: its
+//!   `until_ready` loops `check()` (which takes nothing when it refuses) and a sleep until the
+//!   earliest time a token could be there. A caller that gives up has spent nothing, but there
+//!   is no queue: after each sleep the waiters race, and any of them may win
+//!   (`until_ready_with_jitter` spreads them out).
 //! - **Rejecting mode**: `try_acquire` never waits: `false` means "answer 429 Too Many Requests".
 //! - **One bucket, many tasks**: clients share it through an `Arc`; the total rate is the
 //!   bucket's, whatever the number of clients.
