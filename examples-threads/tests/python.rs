@@ -175,3 +175,45 @@ fn without_python3_cpu_scaling_says_what_to_install() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("apt-get install python3"), "{stderr}");
 }
+
+const THREAD_POOL: &str = env!("CARGO_BIN_EXE_thread-pool");
+
+#[test]
+fn thread_pool_executor_computes_the_same_values_and_stores_the_exceptions() {
+    if !python_or_skip(&[]) {
+        return;
+    }
+    let args = [
+        "--python",
+        "--jobs",
+        "12",
+        "--rounds",
+        "2000",
+        "--workers",
+        "3",
+        "--panics",
+        "2",
+    ];
+    let (out, json) = run_json(THREAD_POOL, &args);
+    assert!(out.status.success(), "{json}");
+    let python = &json["python"];
+    assert_eq!(python["values_agree"], true, "{python}");
+    assert_eq!(
+        python["raised"], 2,
+        "each failing job's exception is in its Future"
+    );
+    assert_eq!(python["workers"], 3);
+    assert_eq!(json["panicked_jobs"], 2, "and ours caught the same two");
+}
+
+#[test]
+fn without_python3_thread_pool_says_what_to_install() {
+    let out = Command::new(THREAD_POOL)
+        .args(["--python", "--jobs", "2"])
+        .env("PYTHON", "/nonexistent/python3")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("apt-get install python3"), "{stderr}");
+}

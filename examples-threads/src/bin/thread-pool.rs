@@ -1,7 +1,8 @@
 //! A thread pool built by hand (job queue, workers, shutdown in `Drop`, panics contained), then
 //! timed against `rayon::ThreadPool` and plain `thread::scope` on the same jobs.
 //!
-//! Course section **8.1 — Threading et multiprocessing** (`concurrent.futures.ThreadPoolExecutor`).
+//! Course section **8.1 — Threading et multiprocessing** (`concurrent.futures.ThreadPoolExecutor`;
+//! the course's version, on the same jobs: `python/thread_pool.py`, `--python`).
 //!
 //! Crates: `crossbeam-channel = "0.5"` (the lesson, `mod pool`; the harness adds rayon to compare).
 //!
@@ -25,6 +26,7 @@
 //! cargo run --release -p examples-threads --bin thread-pool
 //! cargo run --release -p examples-threads --bin thread-pool -- --workers 4 --jobs 1000 --panics 5
 //! cargo run --release -p examples-threads --bin thread-pool -- --json
+//! cargo run --release -p examples-threads --bin thread-pool -- --python   # + ThreadPoolExecutor
 //! ```
 //!
 //! # What to observe
@@ -34,12 +36,15 @@
 //!   last thread most of the work; the hand-built pool and rayon balance it and finish sooner.
 //! - All rows compute the same results (checked), and the pool and rayon are close: for jobs of
 //!   milliseconds, the queue's overhead is noise. Try `--rounds 1000` to see it stop being noise.
+//! - `--python`: the same values from `ThreadPoolExecutor`, and its pool about as slow as its
+//!   plain loop (the GIL), where ours is about twice as fast as ours.
 //!
 //! # Exercises
 //! 1. Remove the `catch_unwind` and run with `--panics 2 --workers 2`. What happens to the jobs
 //!    submitted after the panics, and to the program?
 //! 2. Add `fn execute_with_result<T>(&self, f) -> Receiver<thread::Result<T>>`: a minimal
-//!    `Future` that hands back the value or the panic.
+//!    `Future` that hands back the value or the panic. Checked, with the typical mistakes:
+//!    `cargo run -p shared --bin exercises -- check threads/03`.
 //! 3. Make `Drop` stop *without* draining the queue (a "shutdown now" flag checked by workers).
 //!    When would you want which?
 //! 4. Give the pool a queue capacity of 0 (a rendezvous channel): what does `execute` now wait for?
@@ -269,14 +274,24 @@ mod pool {
 // === Harness: not part of the lesson ===
 
 use std::num::NonZeroUsize;
+use std::process::ExitCode;
 use std::thread;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use rayon::prelude::*;
 use shared::cli;
-use shared::report::{Row, SpeedupTable, print_json, timed};
+use shared::python::Python;
+use shared::report::{Row, SpeedupTable, fmt_duration, print_json, timed};
 use shared::work::cpu_task;
+
+/// The course's version (`ThreadPoolExecutor`), run by `--python`.
+const PYTHON_RECIPE: &str = "examples-threads/python/thread_pool.py";
+/// `--rounds` without `--python`: the jobs take ~2 to 8 ms each in release.
+const DEFAULT_ROUNDS: u32 = 2_000_000;
+/// `--rounds` with `--python`: CPython takes ~250 ns a round (Rust ~1 ns).
+const DEFAULT_PYTHON_ROUNDS: u32 = 20_000;
 
 /// Compare a hand-built thread pool, rayon::ThreadPool and thread::scope on the same jobs.
 #[derive(Parser, Debug)]
@@ -288,31 +303,52 @@ struct Args {
     /// Number of jobs.
     #[arg(long, default_value_t = 200, value_parser = cli::usize_in(1, 100_000))]
     jobs: usize,
-    /// Base rounds of `cpu_task` per job; job i does 1× to 4× this, growing with i.
-    #[arg(long, default_value_t = 2_000_000, value_parser = cli::u32_in(1, MAX_ROUNDS))]
-    rounds: u32,
+    /// Base rounds of `cpu_task` per job; job i does 1× to 4× this, growing with i
+    /// [default: 2000000, or 20000 with --python: CPython takes ~250 ns a round].
+    #[arg(long, value_parser = cli::u32_in(1, MAX_ROUNDS))]
+    rounds: Option<u32>,
     /// Extra jobs that panic, submitted to the hand-built pool among the others.
     #[arg(long, default_value_t = 2, value_parser = cli::usize_in(0, 1_000))]
     panics: usize,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Also run the course's Python (python/thread_pool.py: a plain loop, then
+    /// `ThreadPoolExecutor(workers)`) on the same jobs, panicking ones included; every value must
+    /// agree. Needs python3 only.
+    #[arg(long)]
+    python: bool,
 }
 
 /// Largest `--rounds`: the biggest job does 4× this, and must still fit in a `u32`.
 const MAX_ROUNDS: u32 = u32::MAX / 4;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
+    // Find python3 before measuring anything: missing, it is a usage error (exit 2) whose
+    // message says what to install.
+    let python = match args.python.then(|| Python::find(&[])).transpose() {
+        Ok(python) => python,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let default_rounds = if args.python {
+        DEFAULT_PYTHON_ROUNDS
+    } else {
+        DEFAULT_ROUNDS
+    };
+    let rounds = args.rounds.unwrap_or(default_rounds);
     let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
     let workers = args.workers.unwrap_or(cores);
-    let jobs = job_sizes(args.jobs, args.rounds);
+    let jobs = job_sizes(args.jobs, rounds);
     let ideal_of = |base: std::time::Duration| base / workers.min(cores) as u32;
 
     let mut table = SpeedupTable::new(format!(
         "{} jobs (sizes 1x..4x of {} rounds) on {workers} workers, {cores} cores",
         jobs.len(),
-        args.rounds
+        rounds
     ));
 
     // Sequential baseline: the reference results.
@@ -374,6 +410,28 @@ fn main() -> anyhow::Result<()> {
             .note("static split: the last chunk has the biggest jobs"),
     );
 
+    // 4. The course's ThreadPoolExecutor on the same jobs.
+    let python_run = match &python {
+        Some(py) => {
+            if !args.json {
+                println!(
+                    "running the Python version ({}) on the same jobs…",
+                    py.version
+                );
+            }
+            let run = run_python(py, &jobs, workers, args.panics)?;
+            let rust = SideBySide {
+                sequential: seq.wall,
+                pool: hand.wall,
+            };
+            Some((run, rust))
+        }
+        None => None,
+    };
+    let python_agrees = python_run
+        .as_ref()
+        .is_none_or(|(p, _)| p.agrees(&expected, args.panics));
+
     if args.json {
         print_json(&serde_json::json!({
             "example": "thread-pool",
@@ -381,12 +439,182 @@ fn main() -> anyhow::Result<()> {
             "jobs": jobs.len(),
             "panicked_jobs": stats.panicked,
             "table": table.to_json(),
+            "python": python_run.as_ref().map(|(p, rust)| p.to_json(rust, &expected, args.panics)),
         }));
     } else {
         table.print();
+        if let Some((p, rust)) = &python_run {
+            println!();
+            print!("{}", p.render(rust, &expected, args.panics));
+        }
     }
     anyhow::ensure!(table.all_agree(), "a variant computed different results");
-    Ok(())
+    if !python_agrees {
+        eprintln!("error: the Python version computed different values");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `python/thread_pool.py` reported.
+#[derive(Debug, serde::Deserialize)]
+struct PythonPool {
+    #[serde(skip)]
+    version: String,
+    workers: usize,
+    raised: usize,
+    values: Vec<u64>,
+    sequential_values_agree: bool,
+    sequential_wall_s: f64,
+    sequential_cpu_s: f64,
+    pool_wall_s: f64,
+    pool_cpu_s: f64,
+}
+
+/// The Rust rows the Python ones stand beside.
+struct SideBySide {
+    sequential: Duration,
+    pool: Duration,
+}
+
+/// Runs the recipe on exactly these jobs (through a file: a few thousand pairs do not belong
+/// on a command line), `workers` threads and `panics` jobs that raise.
+fn run_python(
+    py: &Python,
+    jobs: &[(u64, u32)],
+    workers: usize,
+    panics: usize,
+) -> anyhow::Result<PythonPool> {
+    let file = tempfile::NamedTempFile::new().context("creating the jobs file for Python")?;
+    serde_json::to_writer(&file, &serde_json::json!({ "jobs": jobs }))
+        .context("writing the jobs file for Python")?;
+    let path = file.path().to_string_lossy().into_owned();
+    let (workers, panics) = (workers.to_string(), panics.to_string());
+    let args = [
+        "--jobs-file",
+        &path,
+        "--workers",
+        &workers,
+        "--panics",
+        &panics,
+    ];
+    let out = py.run_recipe(PYTHON_RECIPE, &args)?;
+    let mut run: PythonPool = serde_json::from_value(out.json)
+        .context("the Python recipe's JSON does not have the expected fields")?;
+    anyhow::ensure!(
+        [run.sequential_wall_s, run.pool_wall_s]
+            .iter()
+            .all(|s| s.is_finite() && *s > 0.0),
+        "the recipe reported a time that is not a duration"
+    );
+    run.version = py.version.clone();
+    Ok(run)
+}
+
+impl PythonPool {
+    /// Every value equal to ours, in job order, and every failing job reported as raised.
+    fn agrees(&self, expected: &[u64], panics: usize) -> bool {
+        self.values == expected && self.sequential_values_agree && self.raised == panics
+    }
+
+    /// One table: each language's loop and pool, each pool against its own loop, and Python's
+    /// time against ours.
+    fn render(&self, rust: &SideBySide, expected: &[u64], panics: usize) -> String {
+        let secs = |s: f64| fmt_duration(Duration::from_secs_f64(s));
+        // Speedups with two decimals; Python-over-Rust ratios (tens to hundreds) without.
+        let x = |a: f64, b: f64| format!("{:.2}x", a / b);
+        let times = |a: f64, b: f64| format!("{:.0}x", a / b);
+        let (rs, rp) = (rust.sequential.as_secs_f64(), rust.pool.as_secs_f64());
+        let (ps, pp) = (self.sequential_wall_s, self.pool_wall_s);
+        let same = if self.agrees(expected, panics) {
+            "yes"
+        } else {
+            "NO"
+        };
+        let lines = [
+            [
+                "approach",
+                "Rust wall",
+                "speedup",
+                "Python wall",
+                "speedup",
+                "Python/Rust",
+                "same results",
+            ]
+            .map(String::from),
+            [
+                "sequential loop".into(),
+                fmt_duration(rust.sequential),
+                "1.00x".into(),
+                secs(ps),
+                "1.00x".into(),
+                times(ps, rs),
+                same.into(),
+            ],
+            [
+                format!("pool of {}: ours / ThreadPoolExecutor", self.workers),
+                fmt_duration(rust.pool),
+                x(rs, rp),
+                secs(pp),
+                x(ps, pp),
+                times(pp, rp),
+                same.into(),
+            ],
+        ];
+        let widths: Vec<usize> = (0..7)
+            .map(|c| {
+                lines
+                    .iter()
+                    .map(|l| l[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut out = format!(
+            "The same {} jobs in Rust and in {} ({} raised and were stored in their Future)\n",
+            expected.len(),
+            self.version,
+            self.raised
+        );
+        for (i, l) in lines.iter().enumerate() {
+            let mut line = String::new();
+            for (c, cell) in l.iter().enumerate() {
+                let pad = " ".repeat(widths[c] - cell.chars().count());
+                if c == 0 {
+                    line.push_str(&format!("{cell}{pad}  "));
+                } else {
+                    line.push_str(&format!("{pad}{cell}  "));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+            if i == 0 {
+                out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 12));
+                out.push('\n');
+            }
+        }
+        out.push_str(
+            "CPU-bound: the GIL lets one ThreadPoolExecutor worker run Python at a time, so it is no\n\
+             faster than the loop. For I/O-bound jobs it is the right tool (see url-downloader).\n",
+        );
+        out
+    }
+
+    fn to_json(&self, rust: &SideBySide, expected: &[u64], panics: usize) -> serde_json::Value {
+        serde_json::json!({
+            "version": self.version,
+            "workers": self.workers,
+            "raised": self.raised,
+            "values_agree": self.agrees(expected, panics),
+            "sequential_wall_s": self.sequential_wall_s,
+            "sequential_cpu_s": self.sequential_cpu_s,
+            "pool_wall_s": self.pool_wall_s,
+            "pool_cpu_s": self.pool_cpu_s,
+            "pool_speedup_over_its_loop": self.sequential_wall_s / self.pool_wall_s,
+            "time_vs_rust_pool": self.pool_wall_s / rust.pool.as_secs_f64().max(1e-9),
+            "time_vs_rust_sequential": self.sequential_wall_s / rust.sequential.as_secs_f64().max(1e-9),
+        })
+    }
 }
 
 /// `(seed, rounds)` for `n` jobs; sizes grow linearly from 1× to 4× `base` so that a static split
@@ -488,6 +716,37 @@ mod tests {
         );
         assert_eq!(run_scoped_chunks(&jobs, 3), expected);
         assert_eq!(run_scoped_chunks(&jobs, 50), expected);
+    }
+
+    #[test]
+    fn python_agrees_only_with_every_value_and_every_exception() {
+        let run = |values: Vec<u64>, raised| PythonPool {
+            version: "Python 3.x".into(),
+            workers: 2,
+            raised,
+            values,
+            sequential_values_agree: true,
+            sequential_wall_s: 2.0,
+            sequential_cpu_s: 2.0,
+            pool_wall_s: 2.0,
+            pool_cpu_s: 2.0,
+        };
+        let rust = SideBySide {
+            sequential: Duration::from_millis(10),
+            pool: Duration::from_millis(5),
+        };
+        assert!(run(vec![1, 2, 3], 2).agrees(&[1, 2, 3], 2));
+        assert!(!run(vec![1, 3, 2], 2).agrees(&[1, 2, 3], 2), "job order");
+        assert!(
+            !run(vec![1, 2, 3], 1).agrees(&[1, 2, 3], 2),
+            "a lost exception"
+        );
+        let text = run(vec![1, 2, 4], 2).render(&rust, &[1, 2, 3], 2);
+        assert!(text.contains(" NO"), "{text}");
+        assert!(text.contains("400x"), "Python's pool against ours: {text}");
+        let json = run(vec![1, 2, 3], 2).to_json(&rust, &[1, 2, 3], 2);
+        assert_eq!(json["values_agree"], true);
+        assert_eq!(json["pool_speedup_over_its_loop"], 1.0);
     }
 
     #[test]
