@@ -217,3 +217,47 @@ fn without_python3_thread_pool_says_what_to_install() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("apt-get install python3"), "{stderr}");
 }
+
+const HELLO: &str = env!("CARGO_BIN_EXE_hello-threads");
+
+#[test]
+fn hello_threads_python_waits_for_its_default_threads_and_kills_daemon_ones() {
+    if !python_or_skip(&[]) {
+        return;
+    }
+    let out = Command::new(HELLO)
+        .args(["--python", "--spawn-count", "5"])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let line = |who: &str| {
+        text.lines()
+            .find(|l| l.contains(who))
+            .unwrap_or_else(|| panic!("no line for {who}:\n{text}"))
+            .to_owned()
+    };
+    let daemon = line("Python: Thread(daemon=True)");
+    assert!(daemon.contains("cleanup NEVER ran"), "{daemon}");
+    // The default thread ticks 5 times, and the interpreter waits for all of them.
+    let default = line("Python: Thread() (non-daemon");
+    assert!(
+        default.contains("5 ticks") && default.contains("cleanup ran"),
+        "{default}"
+    );
+    assert!(line("Rust: main returns").contains("cleanup NEVER ran"));
+}
+
+#[test]
+fn without_python3_hello_threads_says_what_to_install() {
+    let out = Command::new(HELLO)
+        .arg("--python")
+        .env("PYTHON", "/nonexistent/python3")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("apt-get install python3"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no part ran before the check");
+}

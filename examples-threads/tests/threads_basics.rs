@@ -48,7 +48,7 @@ fn every_binary_has_help() {
 fn hello_threads_runs_every_part_with_no_arguments() {
     let out = run(HELLO, &[]);
     let text = stdout(&out);
-    for part in 0..=6 {
+    for part in 0..=7 {
         assert!(
             text.contains(&format!("== {part}.")),
             "part {part} missing:\n{text}"
@@ -71,6 +71,23 @@ fn hello_threads_runs_every_part_with_no_arguments() {
         stderr.contains("thread 'doomed'"),
         "the panic message names the thread: {stderr}"
     );
+    // Part 7: a thread still running when main returns dies with the process, its cleanup
+    // unrun; stopped and joined, it cleans up. (Seen from outside: each in a child process.)
+    let line = |who: &str| {
+        text.lines()
+            .find(|l| l.contains(who))
+            .unwrap_or_else(|| panic!("no line for {who}:\n{text}"))
+            .to_owned()
+    };
+    assert!(
+        line("Rust: main returns, the thread not joined").contains("cleanup NEVER ran"),
+        "{text}"
+    );
+    assert!(
+        line("Rust: stop flag + join()").contains("cleanup ran"),
+        "{text}"
+    );
+    assert!(!text.contains("Python:"), "Python only with --python");
 }
 
 #[test]

@@ -14,6 +14,10 @@
 //!   *borrow* local data: no `Arc`, no `clone`.
 //! - A panic in a thread does not crash the process: `join` returns `Err(payload)`.
 //! - `available_parallelism()`: how many threads can really run at once (cores, cgroup quota).
+//! - When `main` returns, the process ends and every other thread dies where it stands, its
+//!   destructors unrun: Python's `daemon=True`. Python *waits* for its default threads; in Rust,
+//!   signal a stop and `join` (part 7, each case in a child process; Python's with `--python`,
+//!   `python/daemon_threads.py`).
 //! - Unlike CPython, there is no GIL: the threads of part 4 really run in parallel
 //!   (see `cpu-scaling` for the measurement).
 //!
@@ -21,6 +25,7 @@
 //! ```text
 //! cargo run -p examples-threads --bin hello-threads
 //! cargo run -p examples-threads --bin hello-threads -- --workers 8 --spawn-count 10000
+//! cargo run -p examples-threads --bin hello-threads -- --python    # part 7 in Python too
 //! ```
 //!
 //! # What to observe
@@ -31,12 +36,17 @@
 //! - The cost of spawning and joining a thread: tens of microseconds, several hundred when
 //!   every core is busy (figures in the README). Cheap enough for a few hundred long jobs, far
 //!   too expensive per tiny task: that is why pools exist (`thread-pool`).
+//! - Part 7: the detached ticker prints a few ticks and never its `cleaned up` line; joined, it
+//!   cleans up. Python's daemon thread is cut short the same way; its default thread ticks on
+//!   after the main thread's last line, until the interpreter has waited for it.
 //!
 //! # Exercises
 //! 1. Remove `move` from the closure in part 2 and read the compiler error: what would go wrong
 //!    if it compiled?
 //! 2. In part 4, replace `thread::scope` by `thread::spawn`. What do you have to change (hint:
-//!    `Arc<[u64]>`), and why does `scope` not need it?
+//!    `Arc<[u64]>`), and why does `scope` not need it? Then write part 4 again, at most
+//!    `workers` threads, no element dropped, checked:
+//!    `cargo run -p shared --bin exercises -- check threads/01`.
 //! 3. Set the stack size of part 3 to 16 KiB and make `depth` recurse 100 000 times. What happens,
 //!    and why can the main thread not catch it like the panic of part 5?
 //! 4. Make the doomed thread of part 5 panic with `std::panic::panic_any(42_u32)` and extend
@@ -226,15 +236,159 @@ mod tour {
     }
 }
 
+/// Part 7: threads still running when `main` returns. Rust does not wait for them: returning
+/// from `main` exits the process, and every other thread stops where it is, its destructors
+/// never run (Python's `daemon=True`). To finish them, tell them to stop and `join` them (what
+/// Python does for you with its default, non-daemon threads).
+mod when_main_returns {
+    use std::io::{self, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::thread::{self, JoinHandle};
+    use std::time::Duration;
+
+    /// How `main` ends in [`main_of_the_child`].
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Ending {
+        /// Return with the ticker still running (its `JoinHandle` dropped: detached).
+        Detach,
+        /// Set the stop flag, then `join`: the ticker finishes its tick and cleans up.
+        StopAndJoin,
+    }
+
+    /// One line on stdout, flushed at once: the process may end right after it.
+    pub fn say(line: &str) {
+        let mut out = io::stdout().lock();
+        // A closed stdout (the reader went away) is not this demo's problem.
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
+    /// Prints `tick N` every `period`, at most `max_ticks` times or until `stop` is set; then a
+    /// guard prints `cleaned up` as it is dropped (files flushed, temporary files removed: the
+    /// work a killed thread never does).
+    pub fn spawn_ticker(
+        period: Duration,
+        max_ticks: u32,
+        stop: Arc<AtomicBool>,
+    ) -> io::Result<JoinHandle<u32>> {
+        thread::Builder::new().name("ticker".into()).spawn(move || {
+            struct Cleanup;
+            impl Drop for Cleanup {
+                fn drop(&mut self) {
+                    say("ticker: cleaned up");
+                }
+            }
+            let _cleanup = Cleanup;
+            let mut ticks = 0;
+            // Acquire pairs with main's Release store: a stop is seen at the next tick.
+            while ticks < max_ticks && !stop.load(Ordering::Acquire) {
+                ticks += 1;
+                say(&format!("ticker: tick {ticks}"));
+                thread::sleep(period);
+            }
+            ticks
+        })
+    }
+
+    /// The whole `main` of a program with a background thread: start it, work for `work`, then
+    /// end the way `ending` says.
+    pub fn main_of_the_child(ending: Ending, period: Duration, work: Duration) -> io::Result<()> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = spawn_ticker(period, 1_000, Arc::clone(&stop))?;
+        thread::sleep(work);
+        if ending == Ending::StopAndJoin {
+            stop.store(true, Ordering::Release);
+            let ticks = ticker
+                .join()
+                .map_err(|_| io::Error::other("the ticker panicked"))?;
+            say(&format!("main: joined the ticker after {ticks} ticks"));
+        }
+        say("main: returning");
+        // Detach: `ticker` (the JoinHandle) is dropped here, which does not stop the thread;
+        // returning from `main` then ends the process, and the thread with it, mid-sleep.
+        Ok(())
+    }
+
+    /// What the output of one child says: ticks printed, and whether the cleanup ran.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct ChildReport {
+        pub ticks: usize,
+        pub ticks_after_main_returned: usize,
+        pub cleaned_up: bool,
+    }
+
+    pub fn read_child_output(stdout: &str) -> ChildReport {
+        let mut report = ChildReport {
+            ticks: 0,
+            ticks_after_main_returned: 0,
+            cleaned_up: false,
+        };
+        let mut main_returned = false;
+        for line in stdout.lines() {
+            if line.contains(": tick ") {
+                report.ticks += 1;
+                report.ticks_after_main_returned += usize::from(main_returned);
+            } else if line.contains("cleaned up") {
+                report.cleaned_up = true;
+            } else if line.contains("main: returning") {
+                main_returned = true;
+            }
+        }
+        report
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn stop_and_join_ends_the_ticker_and_runs_its_cleanup() {
+            let stop = Arc::new(AtomicBool::new(false));
+            let ticker = spawn_ticker(Duration::from_millis(1), 1_000, Arc::clone(&stop)).unwrap();
+            thread::sleep(Duration::from_millis(5));
+            stop.store(true, Ordering::Release);
+            let ticks = ticker.join().unwrap();
+            assert!((1..1_000).contains(&ticks), "{ticks}");
+        }
+
+        #[test]
+        fn the_report_reads_ticks_order_and_cleanup() {
+            let out = "ticker: tick 1\nticker: tick 2\nmain: returning\nticker: tick 3\n\
+                       ticker: cleaned up\n";
+            let r = read_child_output(out);
+            assert_eq!(
+                r,
+                ChildReport {
+                    ticks: 3,
+                    ticks_after_main_returned: 1,
+                    cleaned_up: true
+                }
+            );
+            assert!(!read_child_output("ticker: tick 1\nmain: returning\n").cleaned_up);
+        }
+    }
+}
+
 // === Harness: not part of the lesson ===
 
 use std::num::NonZeroUsize;
+use std::process::{Command, ExitCode, Stdio};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
 use shared::cli;
+use shared::python::Python;
 use shared::report::panic_message;
+use when_main_returns::{ChildReport, Ending, main_of_the_child, read_child_output};
+
+/// Python's daemon and default threads, run by `--python` (part 7).
+const PYTHON_RECIPE: &str = "examples-threads/python/daemon_threads.py";
+/// Part 7's child: a tick every 20 ms, `main` ends after 50 ms.
+const TICK: Duration = Duration::from_millis(20);
+const CHILD_WORK: Duration = Duration::from_millis(50);
 
 /// A guided tour of std::thread: spawn, join, move, names, Builder, scope, panics.
 #[derive(Parser, Debug)]
@@ -246,6 +400,129 @@ struct Args {
     /// How many threads to spawn and join one after the other to measure the cost of a thread.
     #[arg(long, default_value_t = 1000, value_parser = cli::u32_in(1, 1_000_000))]
     spawn_count: u32,
+    /// Part 7 in Python too (python/daemon_threads.py): a default thread and a daemon one, still
+    /// running when the main thread ends. Needs python3 only.
+    #[arg(long)]
+    python: bool,
+    /// Hidden: be part 7's child process, whose `main` returns with a thread running.
+    #[arg(long, hide = true, value_enum)]
+    main_returns: Option<ChildEnding>,
+}
+
+/// `--main-returns`: how the child's `main` ends.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ChildEnding {
+    Detach,
+    StopAndJoin,
+}
+
+impl ChildEnding {
+    fn ending(self) -> Ending {
+        match self {
+            ChildEnding::Detach => Ending::Detach,
+            ChildEnding::StopAndJoin => Ending::StopAndJoin,
+        }
+    }
+}
+
+/// Runs this binary as part 7's child and returns its stdout. The child ends on its own in
+/// ~50 ms; a hang guard kills it after 30 s all the same.
+fn run_child(ending: &str) -> anyhow::Result<String> {
+    let exe = std::env::current_exe().context("finding this binary to re-run it")?;
+    let mut child = Command::new(exe)
+        .args(["--main-returns", ending])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting the child process")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!("the child process did not end in 30 s");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    let out = child
+        .wait_with_output()
+        .context("reading the child's output")?;
+    anyhow::ensure!(out.status.success(), "the child failed: {:?}", out.status);
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// One line of part 7's report.
+fn describe(who: &str, r: &ChildReport, what_happened: &str) -> String {
+    format!(
+        "   {who:<44} {} ticks ({} after main returned), cleanup {}: {what_happened}",
+        r.ticks,
+        r.ticks_after_main_returned,
+        if r.cleaned_up { "ran" } else { "NEVER ran" },
+    )
+}
+
+/// Python's report of one case, from the recipe's JSON.
+fn python_case(json: &serde_json::Value) -> anyhow::Result<ChildReport> {
+    let count = |key: &str| {
+        json[key]
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .with_context(|| format!("the recipe's {key:?}: {json}"))
+    };
+    Ok(ChildReport {
+        ticks: count("ticks")?,
+        ticks_after_main_returned: count("ticks_after_main_returned")?,
+        cleaned_up: json["cleaned_up"]
+            .as_bool()
+            .with_context(|| format!("the recipe's \"cleaned_up\": {json}"))?,
+    })
+}
+
+/// Part 7: each ending in a child process, watched from here (and Python's, with `--python`).
+fn part_7(python: Option<&Python>) -> anyhow::Result<()> {
+    println!("\n== 7. threads still running when main returns (each case in a child process)");
+    let detached = read_child_output(&run_child("detach")?);
+    println!(
+        "{}",
+        describe(
+            "Rust: main returns, the thread not joined",
+            &detached,
+            "killed with the process (like daemon=True)"
+        )
+    );
+    let joined = read_child_output(&run_child("stop-and-join")?);
+    println!(
+        "{}",
+        describe(
+            "Rust: stop flag + join(), then main returns",
+            &joined,
+            "finished before main returned"
+        )
+    );
+    if let Some(py) = python {
+        let out = py.run_recipe(PYTHON_RECIPE, &[])?;
+        let default = python_case(&out.json["default"])?;
+        let daemon = python_case(&out.json["daemon"])?;
+        println!(
+            "{}",
+            describe(
+                "Python: Thread(daemon=True)",
+                &daemon,
+                "killed at interpreter exit"
+            )
+        );
+        println!(
+            "{}",
+            describe(
+                "Python: Thread() (non-daemon, the default)",
+                &default,
+                "the interpreter waited for it"
+            )
+        );
+    }
+    println!("   Rust never waits for a thread it was not told to join: keep the JoinHandle,");
+    println!("   signal a stop, join (or use thread::scope). A detached thread can die mid-write.");
+    Ok(())
 }
 
 /// A thread's panic, as an error for `?`.
@@ -253,8 +530,22 @@ fn panicked(what: &str) -> impl FnOnce(Box<dyn std::any::Any + Send>) -> anyhow:
     move |p| anyhow::anyhow!("{what} panicked: {}", panic_message(&*p))
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
+    if let Some(ending) = args.main_returns {
+        // Part 7's child: this `main` is the lesson's, and returning from it ends the process.
+        main_of_the_child(ending.ending(), TICK, CHILD_WORK).context("part 7's child")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Find python3 before anything runs: missing, it is a usage error (exit 2) whose message
+    // says what to install.
+    let python = match args.python.then(|| Python::find(&[])).transpose() {
+        Ok(python) => python,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let workers = args.workers;
 
     // `available_parallelism` respects CPU affinity and cgroup quotas (containers), unlike a raw
@@ -316,5 +607,7 @@ fn main() -> anyhow::Result<()> {
         per_thread.as_secs_f64() * 1e6
     );
     println!("   jobs; for many small jobs reuse threads with a pool (see thread-pool, rayon).");
-    Ok(())
+
+    part_7(python.as_ref())?;
+    Ok(ExitCode::SUCCESS)
 }
