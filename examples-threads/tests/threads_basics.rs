@@ -157,14 +157,21 @@ fn shared_state_every_variant_counts_right() {
         "Arc<RwLock<u64>>",
         "Arc<AtomicU64>",
         "Arc<RwLock<Vec<u64>>>",
+        "thread_local! + merge",
     ] {
         assert!(text.contains(name), "{name} missing:\n{text}");
     }
     assert!(text.contains("PoisonError"));
+    assert!(
+        text.contains("3 threads × 20000 calls used 3 scratch buffer(s),\n   one per thread"),
+        "{text}"
+    );
     assert!(!text.contains(" NO "), "{text}");
 
     let v = json(&run(SHARED, &["--threads", "2", "--ops", "5000", "--json"]));
-    assert_eq!(v["counter"]["rows"].as_array().unwrap().len(), 6);
+    assert_eq!(v["counter"]["rows"].as_array().unwrap().len(), 7);
+    assert_eq!(v["thread_local"]["buffers"], 2);
+    assert_eq!(v["thread_local"]["one_per_thread"], true);
     assert_eq!(v["read_mostly"]["rows"].as_array().unwrap().len(), 3);
 }
 

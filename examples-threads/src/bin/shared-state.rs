@@ -15,6 +15,9 @@
 //! - Atomics (`AtomicU64::fetch_add`): lock-free for a single word; the cheapest way to share a
 //!   counter, but still one cache line bounced between cores.
 //! - The real fix for a hot counter: do not share it. Count locally, merge once at the end.
+//! - `thread_local!` is Python's `threading.local()`: a value per thread, reachable from any
+//!   depth without passing it, created on first use, dropped when its thread ends. On a pool,
+//!   it outlives the job: take it (`OPS.take()`) before the thread takes the next one.
 //! - Poisoning: a thread that panics while holding a `Mutex` marks it poisoned; the next
 //!   `lock()` returns `Err`, and you decide whether the data is still usable.
 //!
@@ -34,6 +37,7 @@
 //!   tiny.
 //!   Atomics beat both.
 //! - Every row agrees on the final count: correctness is never traded for speed here.
+//! - Part 4: as many scratch buffers as threads, each reused on every call.
 //!
 //! # Exercises
 //! 1. Replace the `Mutex<u64>` counter with `static mut` and `unsafe`. Count how many increments
@@ -267,6 +271,105 @@ mod poisoning {
     }
 }
 
+/// Part 4: `thread_local!`, Python's `threading.local()`: one value per thread, no lock at all.
+mod per_thread {
+    use super::counters::run_threads;
+    use std::cell::{Cell, RefCell};
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Barrier, Mutex};
+
+    thread_local! {
+        /// Operations this thread has recorded. `const`: no lazy-initialisation check per access.
+        static OPS: Cell<u64> = const { Cell::new(0) };
+        /// Scratch space each thread reuses from call to call (a per-thread connection or parser
+        /// in Python's `threading.local()` recipes): created on first use in each thread, dropped
+        /// when the thread ends.
+        static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(4096));
+    }
+
+    /// Called from deep inside code that has no counter to pass around: a `Cell` of this
+    /// thread's own, so no atomic, no lock, no shared cache line.
+    pub fn record_op() {
+        OPS.set(OPS.get() + 1);
+    }
+
+    /// The count so far on this thread, reset to 0. Take it before the thread ends, or before it
+    /// goes back to a pool: a pool's thread-locals outlive the job, and the next job would
+    /// inherit the count.
+    pub fn take_ops() -> u64 {
+        OPS.take()
+    }
+
+    /// Table 1's last row: each thread counts in its `thread_local!`, then adds it to the total
+    /// once.
+    pub fn counter_thread_local(threads: usize, ops: u64) -> u64 {
+        let total = AtomicU64::new(0);
+        run_threads(threads, || {
+            for _ in 0..ops {
+                record_op();
+            }
+            total.fetch_add(take_ops(), Ordering::Relaxed);
+        });
+        total.into_inner()
+    }
+
+    /// Formats `n` in this thread's scratch buffer and returns its length and the buffer's
+    /// address (to show that each thread keeps reusing its own).
+    fn format_in_scratch(n: u64) -> (usize, usize) {
+        SCRATCH.with_borrow_mut(|buf| {
+            buf.clear();
+            buf.extend_from_slice(n.to_string().as_bytes());
+            (buf.len(), buf.as_ptr() as usize)
+        })
+    }
+
+    /// `threads` threads × `calls` calls: how many distinct buffers were used (one per thread),
+    /// and whether every thread saw the same buffer on every call.
+    pub fn scratch_buffers(threads: usize, calls: u64) -> (usize, bool) {
+        let seen = Mutex::new(BTreeSet::new());
+        let stable = AtomicU64::new(0);
+        // No thread ends (and frees its buffer, whose address the allocator could hand to a
+        // thread that starts later) before every thread has made its calls.
+        let all_done = Barrier::new(threads);
+        run_threads(threads, || {
+            let addresses: BTreeSet<usize> = (0..calls).map(|i| format_in_scratch(i).1).collect();
+            all_done.wait();
+            if addresses.len() == 1 {
+                stable.fetch_add(1, Ordering::Relaxed);
+            }
+            // A poisoned set only means another thread panicked: its addresses still count.
+            let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+            seen.extend(addresses);
+        });
+        let distinct = seen.into_inner().unwrap_or_else(|e| e.into_inner()).len();
+        (distinct, stable.into_inner() == threads as u64)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn each_thread_counts_alone_and_the_merge_loses_nothing() {
+            assert_eq!(counter_thread_local(4, 10_000), 40_000);
+            // This test's thread has a counter of its own, untouched by the four above.
+            record_op();
+            record_op();
+            assert_eq!(take_ops(), 2);
+            assert_eq!(take_ops(), 0, "take() resets it");
+        }
+
+        #[test]
+        fn one_scratch_buffer_per_thread_reused_on_every_call() {
+            let (distinct, stable) = scratch_buffers(3, 200);
+            assert!(stable, "a thread got a new buffer between two calls");
+            assert_eq!(distinct, 3);
+            assert_eq!(format_in_scratch(12345).0, 5);
+        }
+    }
+}
+
 // === Harness: not part of the lesson ===
 
 use std::num::NonZeroUsize;
@@ -276,6 +379,7 @@ use clap::Parser;
 use counters::{
     counter_atomic, counter_local_then_merge, counter_mutex, counter_parking_lot, counter_rwlock,
 };
+use per_thread::{counter_thread_local, scratch_buffers};
 use read_mostly::{SLOTS, WRITE_EVERY, table_atomics, table_mutex, table_rwlock};
 use shared::cli;
 use shared::report::{Row, SpeedupTable, Timed, print_json, timed};
@@ -327,6 +431,11 @@ fn main() -> anyhow::Result<()> {
     counter.push(
         row("thread-local + merge", &t, expected).note("the fix: share nothing until the end"),
     );
+    let t = timed(|| counter_thread_local(threads, ops));
+    counter.push(
+        row("thread_local! + merge", &t, expected)
+            .note("a Cell per thread (threading.local), reachable from any depth"),
+    );
 
     // ---- Table 2: read-mostly (a lookup table updated now and then) -------------------------
     let writes = threads as u64 * ops.div_ceil(WRITE_EVERY);
@@ -347,6 +456,10 @@ fn main() -> anyhow::Result<()> {
     // ---- Poisoning ----------------------------------------------------------------------------
     let poison = poisoning::poisoning_demo().map_err(anyhow::Error::msg)?;
 
+    // ---- thread_local!: one buffer per thread, reused ------------------------------------------
+    let calls = ops.min(100_000);
+    let (buffers, stable) = scratch_buffers(threads, calls);
+
     if args.json {
         print_json(&serde_json::json!({
             "example": "shared-state",
@@ -354,13 +467,27 @@ fn main() -> anyhow::Result<()> {
             "ops_per_thread": ops,
             "counter": counter.to_json(),
             "read_mostly": read_mostly.to_json(),
+            "thread_local": { "threads": threads, "calls": calls, "buffers": buffers, "one_per_thread": stable },
         }));
     } else {
         counter.print();
         println!();
         read_mostly.print();
         println!("\n3. Poisoning: {poison}");
+        println!(
+            "\n4. thread_local! (Python's threading.local()): {threads} threads × {calls} calls used \
+             {buffers} scratch buffer(s),\n   {}.",
+            if stable {
+                "one per thread, created on its first use and reused on every call"
+            } else {
+                "NOT one per thread"
+            }
+        );
     }
+    anyhow::ensure!(
+        buffers == threads && stable,
+        "thread_local! gave {buffers} buffers to {threads} threads"
+    );
     anyhow::ensure!(
         counter.all_agree() && read_mostly.all_agree(),
         "a variant lost updates: this would be a bug in the example"
