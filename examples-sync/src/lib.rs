@@ -12,6 +12,7 @@
 //! | [`event`] | `threading.Event` | `cargo run -p examples-sync --bin event` |
 //! | [`bounded`] | `queue.Queue(maxsize)` / `Condition` | `cargo run -p examples-sync --bin condition` |
 //! | [`ticket`] | (none: a FIFO-fair lock) | `cargo run -p examples-sync --bin starvation` |
+//! | [`wakeup`] | `Condition` used wrongly: a lost wake-up, and its fix | `cargo run -p examples-sync --bin diagnose-sync -- --bug lost-wakeup` |
 //!
 //! Each primitive is written against [`sync`], which re-exports std's types normally and
 //! [loom](https://docs.rs/loom)'s under `--cfg loom`, so the very same code is model-checked:
@@ -108,3 +109,4 @@ pub mod semaphore;
 pub mod sync;
 pub mod table;
 pub mod ticket;
+pub mod wakeup;

@@ -19,6 +19,7 @@ use examples_sync::event::Event;
 use examples_sync::semaphore::Semaphore;
 use examples_sync::sync::{Arc, AtomicUsize, Ordering, thread};
 use examples_sync::ticket::TicketLock;
+use examples_sync::wakeup::{DoneSignal, Publish};
 
 /// Explores every interleaving (no preemption bound): about 30 s for this whole file in release
 /// on 2 busy cores. `LOOM_MAX_PREEMPTIONS=3` bounds the search (about 1 s) for a quick run; the
@@ -166,4 +167,30 @@ fn ticket_lock_is_exclusive_and_fifo() {
         let order = lock.lock().clone();
         assert_eq!(order, vec![0, 1, 2], "tickets served out of order");
     });
+}
+
+/// `diagnose-sync --bug lost-wakeup`: one waiter, one `set()`. Leaked, not in an `Arc`, for the
+/// reason given at `two_consumers_one_producer`.
+fn waiter_and_setter(publish: Publish) {
+    let signal: &'static DoneSignal = Box::leak(Box::new(DoneSignal::new(publish)));
+    let waiter = thread::spawn(move || signal.wait());
+    signal.set();
+    waiter.join().unwrap();
+    assert!(signal.is_set());
+}
+
+/// The fix: the flag is stored under the condition variable's mutex, so the store happens
+/// before the waiter's check or after it sleeps, never in between. Every interleaving ends.
+#[test]
+fn done_signal_set_under_the_lock_is_never_lost() {
+    check(|| waiter_and_setter(Publish::UnderLock));
+}
+
+/// The bug the stress harness meets a few times in 10,000 runs: loom finds the interleaving
+/// (the waiter sees `false`, the setter stores and notifies nobody, the waiter sleeps) on
+/// every run of this test.
+#[test]
+#[should_panic(expected = "deadlock")]
+fn done_signal_set_without_the_lock_loses_the_wakeup() {
+    check(|| waiter_and_setter(Publish::WithoutLock));
 }
