@@ -56,6 +56,25 @@ fn profile(bin: &str) -> Profile {
         "chat-load" => (&["--clients", "3", "--ws", "2", "--messages", "2"], false),
         "chat-server" => (&["--addr", "127.0.0.1:0"], true),
         "event-loop" => (&["--block-ms", "5", "--blocks", "1"], false),
+        "diagnose-async" => (
+            &["--requests", "20", "--block-ms", "2", "--io-ms", "1"],
+            false,
+        ),
+        "diagnose-threads" => (
+            &[
+                "--requests",
+                "500",
+                "--rounds",
+                "100",
+                "--increments",
+                "10000",
+            ],
+            false,
+        ),
+        "diagnose-sync" => (
+            &["--runs", "100", "--transfers", "1000", "--patience", "0.05"],
+            false,
+        ),
         "shop-api" => (&["--addr", "127.0.0.1:0", "--db", ":memory:"], true),
         "shop-load" => (
             &["--users", "2", "--duration", "300ms", "--products", "3"],
