@@ -35,8 +35,9 @@ fn async_basics_times_every_step_and_each_takes_at_least_its_sleep() {
     let exe = env!("CARGO_BIN_EXE_async-basics");
     let v = json_of(exe, &["--step-ms", "10"]);
     let steps = v["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 9, "{v}");
+    assert_eq!(steps.len(), 13, "{v}");
     assert_eq!(steps[0]["name"], "sequential");
+
     for s in steps {
         // A sleep never ends early: each step takes at least half of its expected time.
         let (took, expected) = (
@@ -52,6 +53,41 @@ fn async_basics_times_every_step_and_each_takes_at_least_its_sleep() {
     assert!(!stderr.contains("panicked at"), "{stderr}");
     for bad in ["0", "-1", "NaN", "18446744073709551615"] {
         refuses(exe, &["--step-ms", bad]);
+    }
+}
+
+#[test]
+fn async_basics_python_finds_the_same_outcomes_step_by_step() {
+    if let Err(e) = shared::python::Python::find(&[]) {
+        println!("SKIPPED: {e}");
+        return;
+    }
+    let exe = env!("CARGO_BIN_EXE_async-basics");
+    // Steps of 100 ms: the orders compared below are decided by sleeps tens of milliseconds
+    // apart, far more than a busy machine delays a timer.
+    let v = json_of(exe, &["--step-ms", "100", "--python"]);
+    assert_eq!(v["differences"].as_array().unwrap().len(), 0, "{v}");
+    let ours = v["steps"].as_array().unwrap();
+    let outcome = |name: &str| {
+        ours.iter().find(|s| s["name"] == name).unwrap()["outcome"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(outcome("JoinSet of 5"), "4 2 3 1 5");
+    assert_eq!(
+        outcome("task group, first error"),
+        "failed: service B is down; 2 cancelled"
+    );
+    assert_eq!(
+        outcome("async with, cancelled"),
+        "timed out: true; released while awaiting the rows; 0 in use"
+    );
+    let theirs = v["python"]["steps"].as_array().unwrap();
+    assert_eq!(ours.len(), theirs.len(), "{v}");
+    for (r, p) in ours.iter().zip(theirs) {
+        assert_eq!(r["name"], p["name"], "same steps, same order");
+        assert_eq!(r["outcome"], p["outcome"], "{}", r["name"]);
     }
 }
 
@@ -72,6 +108,36 @@ fn event_loop_shows_a_blocked_ticker() {
     refuses(exe, &["--tick-ms", "0"]);
     refuses(exe, &["--block-ms", "18446744073709551615"]);
     refuses(exe, &["--blocks", "-1"]);
+}
+
+#[test]
+fn event_loop_python_stalls_asyncio_the_same_way() {
+    if let Err(e) = shared::python::Python::find(&[]) {
+        println!("SKIPPED: {e}");
+        return;
+    }
+    let exe = env!("CARGO_BIN_EXE_event-loop");
+    let v = json_of(
+        exe,
+        &[
+            "--block-ms",
+            "60",
+            "--blocks",
+            "1",
+            "--tick-ms",
+            "10",
+            "--python",
+        ],
+    );
+    assert_eq!(v["differences"].as_array().unwrap().len(), 0, "{v}");
+    let rows = v["python"]["scenarios"].as_array().unwrap();
+    assert_eq!(rows.len(), 5, "every single-loop scenario, in asyncio: {v}");
+    for blocking in ["thread_sleep", "cpu_loop"] {
+        let row = rows.iter().find(|r| r["id"] == blocking).unwrap();
+        // One thread blocked 60 ms: some tick is at least 60 - 10 ms late, in Python too.
+        assert!(row["max_late_ms"].as_f64().unwrap() >= 50.0, "{row}");
+    }
+    assert!(rows.iter().all(|r| r["ticks"].as_u64().unwrap() > 0), "{v}");
 }
 
 #[test]

@@ -52,6 +52,7 @@ const QUICK: Profile = Profile {
 fn profile(bin: &str) -> Profile {
     let (args, server): (&'static [&'static str], bool) = match bin {
         "async-basics" => (&["--step-ms", "5"], false),
+        "async-race" => (&["--runs", "1", "--buyers", "40"], false),
         "async-downloader" => (&["--count", "5", "--latency", "1ms", "--out", "dl"], false),
         "chat-load" => (&["--clients", "3", "--ws", "2", "--messages", "2"], false),
         "chat-server" => (&["--addr", "127.0.0.1:0"], true),

@@ -21,13 +21,15 @@
 //! ```text
 //! cargo run --release -p examples-async --bin event-loop
 //! cargo run --release -p examples-async --bin event-loop -- --block-ms 500 --tick-ms 5
-//! cargo run --release -p examples-async --bin event-loop -- --json
+//! cargo run --release -p examples-async --bin event-loop -- --python   # asyncio's loop beside it
 //! ```
 //!
 //! # What to observe
 //! - `blocking std::thread::sleep` and `CPU loop in a task`: max lateness ≈ `--block-ms`.
 //! - `tokio::time::sleep`, `spawn_blocking`, `yield_now every 1 ms`: max lateness ≈ 1 ms.
 //! - `multi-thread, blocking sleep`: small lateness, but one of two workers was lost meanwhile.
+//! - `--python` (`python/event_loop.py`): asyncio's loop stalls the same way under `time.sleep`
+//!   and a CPU loop, and `asyncio.sleep`, `to_thread` and `await asyncio.sleep(0)` fix it.
 //!
 //! # Exercises
 //! 1. Run the multi-thread scenario with `worker_threads(1)`: what happens to the ticker?
@@ -217,6 +219,9 @@ struct Args {
     /// How many times the misbehaving task blocks (with a 50 ms async pause in between).
     #[arg(long, default_value_t = 3, value_parser = cli::u32_in(1, 100))]
     blocks: u32,
+    /// Also run the same scenarios on asyncio's loop (python/event_loop.py), in one table.
+    #[arg(long)]
+    python: bool,
     /// Print the results as one JSON object.
     #[arg(long)]
     json: bool,
@@ -231,20 +236,61 @@ struct ScenarioLateness {
     mean_late_ms: f64,
 }
 
+/// The scenarios: the name printed, the id python/event_loop.py reports under (none: asyncio
+/// has no multi-thread loop), what the other task does, and on which runtime.
+const SCENARIOS: [(&str, Option<&str>, Work, bool); 6] = [
+    (
+        "blocking std::thread::sleep",
+        Some("thread_sleep"),
+        Work::ThreadSleep,
+        false,
+    ),
+    ("CPU loop in a task", Some("cpu_loop"), Work::CpuLoop, false),
+    (
+        "tokio::time::sleep",
+        Some("async_sleep"),
+        Work::TokioSleep,
+        false,
+    ),
+    (
+        "spawn_blocking(thread::sleep)",
+        Some("offload"),
+        Work::SpawnBlocking,
+        false,
+    ),
+    (
+        "CPU loop, yield_now every 1 ms",
+        Some("cpu_yielding"),
+        Work::CpuYielding,
+        false,
+    ),
+    (
+        "multi-thread, blocking sleep",
+        None,
+        Work::ThreadSleep,
+        true,
+    ),
+];
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // `--python`: find python3 before any work; missing, it is a usage error that names the fix.
+    let python = match args
+        .python
+        .then(|| shared::python::Python::find(&[]))
+        .transpose()
+    {
+        Ok(python) => python,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    };
     let block = Duration::from_millis(args.block_ms);
     let tick = Duration::from_millis(args.tick_ms);
-    let scenarios = [
-        ("blocking std::thread::sleep", Work::ThreadSleep, false),
-        ("CPU loop in a task", Work::CpuLoop, false),
-        ("tokio::time::sleep", Work::TokioSleep, false),
-        ("spawn_blocking(thread::sleep)", Work::SpawnBlocking, false),
-        ("CPU loop, yield_now every 1 ms", Work::CpuYielding, false),
-        ("multi-thread, blocking sleep", Work::ThreadSleep, true),
-    ];
     let mut rows = Vec::new();
-    if !args.json {
+    let table = !args.json && python.is_none();
+    if table {
         println!(
             "a ticker wants to run every {tick:?}; another task does {} x {block:?} of work\n",
             args.blocks
@@ -254,7 +300,7 @@ fn main() -> anyhow::Result<()> {
             "scenario", "ticks", "max lateness", "mean lateness"
         );
     }
-    for (name, work, multi_thread) in scenarios {
+    for (name, _, work, multi_thread) in SCENARIOS {
         let lateness = run_scenario(work, multi_thread, block, args.blocks, tick)
             .context("building a runtime")?;
         let (max, mean) = max_and_mean(&lateness);
@@ -265,7 +311,7 @@ fn main() -> anyhow::Result<()> {
             max_late_ms: ms(max),
             mean_late_ms: ms(mean),
         };
-        if !args.json {
+        if table {
             println!(
                 "{:<34} {:>6} {:>11.1} ms {:>11.2} ms",
                 row.scenario, row.ticks, row.max_late_ms, row.mean_late_ms
@@ -273,13 +319,110 @@ fn main() -> anyhow::Result<()> {
         }
         rows.push(row);
     }
+    let python_run = match &python {
+        Some(py) => Some(
+            py.run_recipe(
+                "examples-async/python/event_loop.py",
+                &[
+                    "--block-ms",
+                    &args.block_ms.to_string(),
+                    "--tick-ms",
+                    &args.tick_ms.to_string(),
+                    "--blocks",
+                    &args.blocks.to_string(),
+                ],
+            )?
+            .json,
+        ),
+        None => None,
+    };
+    // What cannot depend on the machine: a loop blocked for `block` cannot tick, so in both
+    // languages the blocking scenarios have a tick at least `block - tick` late.
+    let floor_ms = args.block_ms.saturating_sub(args.tick_ms) as f64;
+    let mut differences = Vec::new();
+    for (row, (_, id, work, multi)) in rows.iter().zip(SCENARIOS) {
+        let blocking = matches!(work, Work::ThreadSleep | Work::CpuLoop) && !multi;
+        if !blocking {
+            continue;
+        }
+        if row.max_late_ms < floor_ms {
+            differences.push(format!(
+                "Rust, {}: never late by the blocking time",
+                row.scenario
+            ));
+        }
+        if let Some(p) = python_run.as_ref().and_then(|p| python_row(p, id))
+            && p["max_late_ms"].as_f64().unwrap_or(0.0) < floor_ms
+        {
+            differences.push(format!(
+                "Python, {}: never late by the blocking time",
+                row.scenario
+            ));
+        }
+    }
     if args.json {
         println!(
             "{}",
-            serde_json::json!({ "block_ms": args.block_ms, "tick_ms": args.tick_ms, "scenarios": rows })
+            serde_json::json!({
+                "block_ms": args.block_ms, "tick_ms": args.tick_ms, "scenarios": rows,
+                "python": python_run, "differences": differences,
+            })
         );
+    } else if let Some(p) = &python_run {
+        print_side_by_side(&args, &rows, p);
     } else {
         println!("\nlateness = how long after its deadline the ticker actually ran");
     }
+    for d in &differences {
+        eprintln!("DIFFERENT: {d}");
+    }
+    if !differences.is_empty() {
+        std::process::exit(1);
+    }
     Ok(())
+}
+
+fn python_row<'a>(
+    python: &'a serde_json::Value,
+    id: Option<&str>,
+) -> Option<&'a serde_json::Value> {
+    let id = id?;
+    python["scenarios"]
+        .as_array()?
+        .iter()
+        .find(|r| r["id"] == id)
+}
+
+fn print_side_by_side(args: &Args, rows: &[ScenarioLateness], python: &serde_json::Value) {
+    println!(
+        "a ticker wants to run every {} ms; another task does {} x {} ms of work; tokio's \
+         current-thread runtime and asyncio's loop ({})\n",
+        args.tick_ms,
+        args.blocks,
+        args.block_ms,
+        python["python"].as_str().unwrap_or("python3")
+    );
+    println!(
+        "{:<32} {:>9} {:>9} {:>9} {:>9}  asyncio",
+        "scenario (Rust)", "max Rust", "max Py", "mean Rust", "mean Py"
+    );
+    println!("{}", "-".repeat(112));
+    for (row, (_, id, _, _)) in rows.iter().zip(SCENARIOS) {
+        let p = python_row(python, id);
+        let cell = |key: &str| {
+            p.and_then(|p| p[key].as_f64())
+                .map_or_else(|| "-".to_string(), |v| format!("{v:.1}"))
+        };
+        println!(
+            "{:<32} {:>9.1} {:>9} {:>9.2} {:>9}  {}",
+            row.scenario,
+            row.max_late_ms,
+            cell("max_late_ms"),
+            row.mean_late_ms,
+            cell("mean_late_ms"),
+            p.and_then(|p| p["scenario"].as_str())
+                .unwrap_or("(asyncio has one loop thread)")
+        );
+    }
+    println!("\nlateness in ms = how long after its deadline the ticker actually ran");
 }
