@@ -13,8 +13,9 @@
 // it could proceed.
 //
 // Hint: one `Condvar` per condition (`not_full`, `not_empty`); `push` waits on `not_full` and
-// then notifies `not_empty`, `pop` the other way round. `Condvar::wait_while` writes the loop for
-// you. Use the types of `examples_sync::sync`: they are std's, or loom's under `--cfg loom`.
+// then notifies `not_empty`, `pop` the other way round. Write the `while` loop around `wait`
+// yourself: std's `Condvar::wait_while` does the same, but loom's `Condvar` (which these types
+// become under `--cfg loom`) has no `wait_while`. Use the types of `examples_sync::sync`.
 //
 // Checked by: loom (every interleaving of 2 producers and 2 consumers on a 1-slot queue), a
 // stress run with many threads (items conserved, capacity never exceeded, FIFO per producer)

@@ -49,6 +49,8 @@ enum Cmd {
     CatchRate {
         #[arg(long, default_value_t = 20, value_parser = shared::cli::u32_in(1, 1000))]
         runs: u32,
+        /// Only this crate (threads, processes, async, sync, patterns) or exercise id.
+        only: Option<String>,
     },
 }
 
@@ -459,8 +461,13 @@ fn caught_by(text: &str, loom: bool) -> &'static str {
     }
 }
 
-fn catch_rate(runs: u32) -> Result<()> {
-    let all = exercises()?;
+fn catch_rate(runs: u32, only: Option<&str>) -> Result<()> {
+    let all: Vec<Exercise> = exercises()?
+        .into_iter()
+        .filter(|e| {
+            only.is_none_or(|o| e.short == o || e.krate == o || e.id() == o || e.dir.contains(o))
+        })
+        .collect();
     println!("| exercise (its concept) | wrong solution | caught by | caught |");
     println!("|---|---|---|---|");
     let mut built: BTreeMap<(String, bool), PathBuf> = BTreeMap::new();
@@ -502,7 +509,7 @@ fn main() -> Result<ExitCode> {
         Cmd::Check { id } => check(&find(&id)?)?,
         Cmd::Watch { id } => watch(&find(&id)?).map(|()| true)?,
         Cmd::Verify => verify()?,
-        Cmd::CatchRate { runs } => catch_rate(runs).map(|()| true)?,
+        Cmd::CatchRate { runs, only } => catch_rate(runs, only.as_deref()).map(|()| true)?,
     };
     Ok(if ok {
         ExitCode::SUCCESS
