@@ -55,6 +55,8 @@
 //! 3. Add a fallback (a cached answer) for rejected calls, and measure the error rate seen by
 //!    users with and without it.
 //! 4. Give each task its own breaker instead of one `Arc<CircuitBreaker>`: what changes?
+//! 5. Checked: the half-open probe budget, cancelled probes included, on a paused clock
+//!    (`cargo run -p shared --bin exercises -- check patterns/03`).
 
 // === Lesson: copy from here ===
 

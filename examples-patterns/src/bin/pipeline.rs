@@ -57,6 +57,7 @@
 //!    aggregator). What does it cost when one file is slow?
 //! 4. Replace the cancel flag with a `crossbeam_channel::select!` on a "stop" channel in every
 //!    `recv`. Which approach stops faster when a stage is blocked?
+//! 5. Checked, backpressure in a stage: `cargo run -p shared --bin exercises -- check patterns/02`.
 
 // === Lesson: copy from here ===
 

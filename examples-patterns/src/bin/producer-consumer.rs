@@ -52,6 +52,8 @@
 //!    the urgent one. What happens to low-priority items under load?
 //! 4. Make one consumer panic on its 100th item. What does the check report, and how would you
 //!    make a crashed consumer's in-flight item not be lost?
+//! 5. Checked: end the consumers by closing the channel, never on an empty queue
+//!    (`cargo run -p shared --bin exercises -- check patterns/01`).
 
 // === Lesson: copy from here ===
 

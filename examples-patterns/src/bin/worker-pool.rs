@@ -50,6 +50,8 @@
 //!    mail server is slow but payments are fast?
 //! 4. Make the backoff add random jitter. Why do synchronized retries hurt a recovering server?
 //! 5. Remove `impl Drop for WorkerPool` and make the storefront panic: what keeps running?
+//! 6. Checked: charge each order once under duplicates, retries and crashes (an idempotency
+//!    key reserved before the charge: `cargo run -p shared --bin exercises -- check patterns/05`).
 
 // === Lesson: copy from here ===
 

@@ -1,0 +1,63 @@
+// A plausible wrong solution of patterns/04: the shard comes from a hash with a fresh
+// `RandomState`, the hasher `HashMap` uses. Within one map it is consistent; across calls (so
+// across mappers) the keys differ and the same word lands in different shards: its count is
+// split between reducers, and the union of the shards holds the word twice. With one mapper
+// it looks right.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::mpsc;
+
+/// The reducer that owns `word`: the same answer from every thread, every time.
+pub fn shard_of(word: &str, shards: usize) -> usize {
+    // Like HashMap does it: a RandomState. (Wrong: each RandomState has its own random keys, so
+    // the same word hashes differently in each call, hence in each mapper.)
+    use std::hash::BuildHasher;
+    let state = std::collections::hash_map::RandomState::new();
+    (state.hash_one(word) % shards.max(1) as u64) as usize
+}
+
+/// Counts the words of `chunks` (a mapper thread each) into `shards` maps (a reducer thread
+/// each): every word in exactly one map, with its total count.
+pub fn shuffle_count(chunks: &[&str], shards: usize) -> Vec<HashMap<String, u64>> {
+    let shards = shards.max(1);
+    std::thread::scope(|s| {
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..shards)
+            .map(|_| mpsc::channel::<HashMap<String, u64>>())
+            .unzip();
+        let reducers: Vec<_> = receivers
+            .into_iter()
+            .map(|rx| {
+                s.spawn(move || {
+                    let mut shard: HashMap<String, u64> = HashMap::new();
+                    // Ends when every mapper has dropped its Sender for this shard.
+                    for partial in rx {
+                        for (word, n) in partial {
+                            *shard.entry(word).or_default() += n;
+                        }
+                    }
+                    shard
+                })
+            })
+            .collect();
+        for chunk in chunks {
+            let senders = senders.clone();
+            s.spawn(move || {
+                let mut partials: Vec<HashMap<String, u64>> = vec![HashMap::new(); shards];
+                for word in chunk.split_whitespace() {
+                    *partials[shard_of(word, shards)]
+                        .entry(word.to_string())
+                        .or_default() += 1;
+                }
+                for (partial, tx) in partials.into_iter().zip(&senders) {
+                    let _ = tx.send(partial); // a reducer only goes away if it panicked
+                }
+            });
+        }
+        drop(senders); // ours: the reducers end once the mappers' clones are gone too
+        reducers
+            .into_iter()
+            .map(|r| r.join().expect("a reducer panicked"))
+            .collect()
+    })
+}
