@@ -2,7 +2,7 @@
 
 use shared::exercise::{Check, Failure, Jitter, Progress, ensure, stress, watchdog};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -34,7 +34,12 @@ fn command(kind: Kind, dir: &Path) -> Command {
         Kind::Quick => "exit 3".into(),
     };
     let mut cmd = Command::new("sh");
-    cmd.args(["-c", &script]);
+    // No stdio of ours: a child left running by a wrong solution must not hold the test's
+    // output pipes open (whoever reads them would wait for it).
+    cmd.args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     cmd
 }
 

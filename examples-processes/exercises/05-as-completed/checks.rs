@@ -2,12 +2,19 @@
 
 use shared::exercise::{Check, Failure, Jitter, Progress, ensure, exactly_once, stress, watchdog};
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// A job. No stdio of ours: a job left running by a wrong solution must not hold the test's
+/// output pipes open (whoever reads them would wait for it).
 fn sh(script: &str) -> std::io::Result<Child> {
-    Command::new("sh").args(["-c", script]).spawn()
+    Command::new("sh")
+        .args(["-c", script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
 }
 
 /// What the check saw: the jobs started, the jobs reported, the most children in flight.
