@@ -186,7 +186,7 @@ fn done_signal_set_under_the_lock_is_never_lost() {
     check(|| waiter_and_setter(Publish::UnderLock));
 }
 
-/// The bug the stress harness meets a few times in 10,000 runs: loom finds the interleaving
+/// The bug the stress harness meets now and then in 10,000 runs: loom finds the interleaving
 /// (the waiter sees `false`, the setter stores and notifies nobody, the waiter sleeps) on
 /// every run of this test.
 #[test]

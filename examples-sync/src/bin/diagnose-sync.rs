@@ -37,8 +37,8 @@
 //! - Deadlock: gdb shows `teller-*` parked in `lock_slow` called from `Bank::transfer`, and
 //!   `auditor` parked in `lock_slow` called from `Bank::audit`: two lock sites, file and line.
 //!   The detector prints the same two threads. Fixed (one lock order), the run completes.
-//! - Lost wake-up: with the bug, a few failing seeds per 10,000 runs (the rate moves with the
-//!   machine, its load and `--jitter`); none with the fix. Replaying a failing seed fails again
+//! - Lost wake-up: with the bug, some failing seeds per 10,000 runs (from none to a few dozen:
+//!   the rate moves with the machine, its load and `--jitter`); none with the fix. Replaying a failing seed fails again
 //!   only now and then: the seed fixes the harness's delays, not the OS's scheduling. loom,
 //!   which controls the schedule, finds the bug on every run and proves the fix.
 //!
