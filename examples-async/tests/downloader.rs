@@ -418,3 +418,87 @@ fn sigterm_stops_cleanly_like_ctrl_c() {
     let json = json.unwrap_or_else(|| panic!("no summary; {stderr}"));
     assert_cancelled_at_least(&json, 1);
 }
+
+fn python_or_skip() -> bool {
+    match shared::python::Python::find(&["aiohttp"]) {
+        Ok(_) => true,
+        Err(e) => {
+            println!("SKIPPED: {e}");
+            false
+        }
+    }
+}
+
+/// `--python`: the asyncio + aiohttp recipe downloads the same list, through the same faults,
+/// into the same names: both folders are compared byte for byte by the binary itself.
+#[test]
+fn python_saves_the_same_files_through_the_same_faults() {
+    if !python_or_skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let output = Command::new(env!("CARGO_BIN_EXE_async-downloader"))
+        .args(["--count", "40", "--size", "3000", "--latency", "1ms"])
+        .args(["--faults", "0.1", "--timeout", "1s", "--retries", "8"])
+        .args([
+            "--backoff",
+            "10ms",
+            "--concurrency",
+            "8",
+            "--python",
+            "--json",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)));
+    assert!(
+        output.status.success(),
+        "{json}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let py = &json["python"];
+    assert_eq!(json["ok"], 40, "{json}");
+    assert_eq!(py["ok"], 40, "{json}");
+    assert_eq!(py["bytes"], json["bytes"], "{json}");
+    assert_eq!(py["same_files"], true, "{json}");
+    assert_eq!(py["concurrency"], 8, "{json}");
+    // The scratch folder of the Python run is gone, ours is complete.
+    assert!(leftovers(&out).is_empty());
+    for i in 0..40 {
+        let name = file_name(i);
+        assert!(check_body(&name, &std::fs::read(out.join(&name)).unwrap()));
+    }
+}
+
+/// The names the Rust rule gives colliding URLs reach the Python side through the job file.
+#[test]
+fn python_uses_the_same_names_for_colliding_urls() {
+    if !python_or_skip() {
+        return;
+    }
+    let server = TestServer::spawn(ServerConfig::default().file_size(3000)).unwrap();
+    let (list, _) = colliding_url_list(&server.base_url());
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let (output, json) = download(&list, &out, &["--python"]);
+    assert!(output.status.success(), "{json}");
+    assert_eq!(json["python"]["ok"], 6, "{json}");
+    assert_eq!(json["python"]["same_files"], true, "{json}");
+    check_colliding_downloads(&out, 3000).unwrap();
+}
+
+#[test]
+fn python_without_aiohttp_says_what_to_install_and_exits_2() {
+    let output = Command::new(env!("CARGO_BIN_EXE_async-downloader"))
+        .args(["--count", "1", "--python"])
+        .env("PYTHON", "/nonexistent/python3")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("apt-get install python3"), "{stderr}");
+}

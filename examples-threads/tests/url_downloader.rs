@@ -512,3 +512,91 @@ fn sigterm_stops_cleanly_like_ctrl_c() {
     assert!(stderr.contains("interrupted:"), "{stderr}");
     assert!(stdout.contains("downloaded "), "{stdout}");
 }
+
+fn python_or_skip() -> bool {
+    match shared::python::Python::find(&[]) {
+        Ok(_) => true,
+        Err(e) => {
+            println!("SKIPPED: {e}");
+            false
+        }
+    }
+}
+
+/// `--python`: the ThreadPoolExecutor + urllib recipe downloads the same list through the same
+/// faults into the same names; the binary compares both folders byte for byte.
+#[test]
+fn python_saves_the_same_files_through_the_same_faults() {
+    if !python_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "--count",
+        "30",
+        "--latency-ms",
+        "2",
+        "--workers",
+        "6",
+        "--size",
+        "5000",
+        "--error-rate",
+        "0.1",
+        "--truncate-rate",
+        "0.05",
+        "--reset-rate",
+        "0.05",
+        "--timeout",
+        "2",
+        "--retries",
+        "10",
+        "--backoff-ms",
+        "5",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--python",
+        "--json",
+    ]);
+    let v = json(&out);
+    assert!(
+        out.status.success(),
+        "{v}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let py = &v["python"];
+    assert_eq!(v["ok"], 30, "{v}");
+    assert_eq!(py["ok"], 30, "{v}");
+    assert_eq!(py["bytes"], v["bytes"], "{v}");
+    assert_eq!(py["same_files"], true, "{v}");
+    assert_eq!(py["workers"], 6, "{v}");
+    assert_eq!(assert_only_complete_files(dir.path()), 30);
+}
+
+/// The names the Rust rule gives colliding URLs reach the Python side through the job file.
+#[test]
+fn python_uses_the_same_names_for_colliding_urls() {
+    if !python_or_skip() {
+        return;
+    }
+    let server = TestServer::spawn(ServerConfig::default().file_size(3000)).unwrap();
+    let (list, _) = colliding_url_list(&server.base_url());
+    let dir = tempfile::tempdir().unwrap();
+    let (out, out_dir) = run_list(dir.path(), list.as_bytes(), &["--json", "--python"]);
+    let v = json(&out);
+    assert!(out.status.success(), "{v}");
+    assert_eq!(v["python"]["ok"], 6, "{v}");
+    assert_eq!(v["python"]["same_files"], true, "{v}");
+    check_colliding_downloads(&out_dir, 3000).unwrap();
+}
+
+#[test]
+fn python_without_python3_says_what_to_install_and_exits_2() {
+    let out = Command::new(BIN)
+        .args(["--count", "1", "--python"])
+        .env("PYTHON", "/nonexistent/python3")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("apt-get install python3"), "{stderr}");
+}

@@ -287,9 +287,98 @@ pub fn remove_temp_files_on_forced_exit(jobs: &[UrlJob], out: &Path) {
     });
 }
 
+/// Writes one `URL<TAB>final name` line per job: the job file the Python downloaders
+/// (`async_downloader.py`, `url_downloader.py`) read with `--python`, so that they save every URL
+/// under the name this module's rule gave it, and both runs can be compared file by file.
+pub fn write_job_file(path: &Path, jobs: &[UrlJob]) -> std::io::Result<()> {
+    let mut text = String::new();
+    for job in jobs {
+        text.push_str(job.url.as_str());
+        text.push('\t');
+        text.push_str(&job.file_name);
+        text.push('\n');
+    }
+    std::fs::write(path, text)
+}
+
+/// Compares what two runs saved for `jobs` in folders `a` and `b`: every final name present in
+/// both or in neither, with the same bytes, and nothing else in `b` (no temporary file, no
+/// name outside the list). Returns the differences, at most 20 (empty: the same files).
+pub fn compare_downloads(jobs: &[UrlJob], a: &Path, b: &Path) -> Vec<String> {
+    const MAX: usize = 20;
+    let mut out = Vec::new();
+    for job in jobs {
+        if out.len() == MAX {
+            return out;
+        }
+        let (x, y) = (
+            std::fs::read(job.final_path(a)).ok(),
+            std::fs::read(job.final_path(b)).ok(),
+        );
+        match (x, y) {
+            (None, None) => {}
+            (Some(_), None) => out.push(format!("{}: only in {}", job.file_name, a.display())),
+            (None, Some(_)) => out.push(format!("{}: only in {}", job.file_name, b.display())),
+            (Some(x), Some(y)) if x.len() != y.len() => out.push(format!(
+                "{}: {} bytes against {}",
+                job.file_name,
+                x.len(),
+                y.len()
+            )),
+            (Some(x), Some(y)) if x != y => {
+                out.push(format!("{}: same size, different bytes", job.file_name));
+            }
+            _ => {}
+        }
+    }
+    let names: HashSet<&str> = jobs.iter().map(|j| j.file_name.as_str()).collect();
+    if let Ok(entries) = std::fs::read_dir(b) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !names.contains(name.as_str()) && out.len() < MAX {
+                out.push(format!(
+                    "{name}: not a file of the list, in {}",
+                    b.display()
+                ));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn downloads_compare_by_name_size_and_bytes() {
+        let list = url_list_of(&[
+            "http://h/a/file.txt".to_string(),
+            "http://h/b/file.txt".to_string(),
+            "http://h/c.bin".to_string(),
+        ]);
+        let dir = std::env::temp_dir().join(format!("compare-downloads-{}", std::process::id()));
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        write_job_file(&dir.join("jobs.tsv"), &list.jobs).unwrap();
+        let text = std::fs::read_to_string(dir.join("jobs.tsv")).unwrap();
+        assert_eq!(text.lines().nth(1), Some("http://h/b/file.txt\tfile-2.txt"));
+        for d in [&a, &b] {
+            std::fs::write(d.join("file.txt"), b"one").unwrap();
+            std::fs::write(d.join("file-2.txt"), b"two").unwrap();
+        }
+        assert!(compare_downloads(&list.jobs, &a, &b).is_empty());
+        std::fs::write(b.join("file-2.txt"), b"tw0").unwrap();
+        std::fs::write(a.join("c.bin"), b"c").unwrap();
+        std::fs::write(b.join(".c.bin.part"), b"").unwrap();
+        let found = compare_downloads(&list.jobs, &a, &b);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found[0].starts_with("file-2.txt: same size"), "{found:?}");
+        assert!(found[1].starts_with("c.bin: only in"), "{found:?}");
+        assert!(found[2].starts_with(".c.bin.part: not a file"), "{found:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
     use proptest::prelude::*;
 
     fn names(text: &str) -> Vec<String> {

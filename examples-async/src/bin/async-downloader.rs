@@ -39,6 +39,7 @@
 //! cargo run --release -p examples-async --bin async-downloader -- --count 10000 --concurrency 1000 --latency 100ms --faults 0 --size 1024
 //! cargo run --release -p examples-async --bin async-downloader -- --urls urls.txt --out downloads --concurrency 64
 //! cargo run --release -p examples-async --bin async-downloader -- --faults 0.3 --retries 6 --json
+//! cargo run --release -p examples-async --bin async-downloader -- --count 10000 --concurrency 1000 --faults 0 --size 1024 --python
 //! ```
 //!
 //! # What to observe
@@ -47,13 +48,14 @@
 //! - Retries and their reasons in the summary; exit 0 if everything arrived, 1 if anything
 //!   failed (bad lines included), 130 after Ctrl-C, which still prints the summary and leaves
 //!   no `.part` file. The `cpu:` line: once "cores busy" nears the core count, more concurrency
-//!   cannot help. (Measured figures: the crate README.)
+//!   cannot help. `--python`: the course's asyncio + aiohttp (`python/async_downloader.py`) on
+//!   the same URLs and names, both folders compared byte for byte, one table with the ratio.
 //!
 //! # Exercises
-//! 1. Rewrite `download_all` with `buffer_unordered` and compare wall and CPU time at 10,000 URLs.
-//! 2. Add a per-host limit (a `HashMap<host, Arc<Semaphore>>`) on top of the global one.
-//! 3. Resume: if the temporary file exists, send `Range: bytes=N-` and append (the local server
-//!    ignores ranges: detect a `200` instead of `206` and start over).
+//! 1. A bounded crawler with a `JoinSet` (never more than N in flight, each page once):
+//!    `cargo run -p shared --bin exercises -- check async/05`.
+//! 2. Rewrite `download_all` with `buffer_unordered` and compare wall and CPU time at 10,000 URLs.
+//! 3. Add a per-host limit (a `HashMap<host, Arc<Semaphore>>`) on top of the global one.
 //! 4. Add a global deadline (`--deadline 10s`) that cancels the token; check no `.part` remains.
 
 // === Lesson: copy from here ===
@@ -587,6 +589,11 @@ struct Args {
     /// machine with the downloader; every extra thread is more context switches on 2 cores.
     #[arg(long, default_value_t = 1, value_parser = cli::usize_in(0, 64))]
     server_threads: usize,
+    /// Also download the same list with the course's asyncio + aiohttp recipe
+    /// (python/async_downloader.py, same concurrency, same names), compare both folders byte
+    /// for byte and print both runs in one table.
+    #[arg(long)]
+    python: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -616,10 +623,26 @@ struct DownloadReport {
     /// CPU time over wall time: 2.0 means two cores busy the whole time.
     cores_busy: f64,
     failures: Vec<String>,
+    /// `--python`: the recipe's own figures, and how its files compare with ours.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    python: Option<serde_json::Value>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // `--python`: find python3 and aiohttp before any work; missing, it is a usage error (exit 2)
+    // whose message names what to install.
+    let python = match args
+        .python
+        .then(|| shared::python::Python::find(&["aiohttp"]))
+        .transpose()
+    {
+        Ok(python) => python,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    };
     // Read the URL file before anything starts: an unreadable file is an error, a bad line is not.
     let file_list = match &args.urls {
         Some(path) => Some(
@@ -635,7 +658,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("building the runtime")?;
-    let code = rt.block_on(async_main(args, file_list))?;
+    let code = rt.block_on(async_main(args, file_list, python))?;
     drop(rt);
     if code != 0 {
         std::process::exit(code);
@@ -643,7 +666,11 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn async_main(args: Args, file_list: Option<UrlList>) -> anyhow::Result<i32> {
+async fn async_main(
+    args: Args,
+    file_list: Option<UrlList>,
+    python: Option<shared::python::Python>,
+) -> anyhow::Result<i32> {
     // Ctrl-C and SIGTERM cancel the token; a second, separate signal deletes every temporary
     // file and exits (130). Registered first, so a signal during start-up is handled too.
     let cancel = shared::shutdown::cancel_on_ctrl_c();
@@ -748,7 +775,12 @@ async fn async_main(args: Args, file_list: Option<UrlList>) -> anyhow::Result<i3
     // The ideal only makes sense for the local server, whose latency we know.
     let rounds = u32::try_from(n.div_ceil(args.concurrency)).unwrap_or(u32::MAX);
     let ideal = server.as_ref().map(|_| args.latency.saturating_mul(rounds));
-    let report = download_report(&list, &reports, &args, wall, ideal, cpu);
+    let mut report = download_report(&list, &reports, &args, wall, ideal, cpu);
+    // `--python` runs on the same server, still up, after ours: the same list, the same names.
+    let python_run = match python {
+        Some(py) if !cancel.is_cancelled() => Some(run_python(py, &list, &out, &args).await?),
+        _ => None,
+    };
     if let Some(s) = server.take() {
         if !args.json {
             println!("server: {}", s.stats());
@@ -757,6 +789,15 @@ async fn async_main(args: Args, file_list: Option<UrlList>) -> anyhow::Result<i3
             .await
             .context("stopping the test server")?;
     }
+    let python_differs = python_run
+        .as_ref()
+        .is_some_and(|p| !p.differences.is_empty());
+    if let Some(p) = &python_run {
+        let mut json = p.json.clone();
+        json["same_files"] = (!python_differs).into();
+        json["differences"] = p.differences.clone().into();
+        report.python = Some(json);
+    }
     if args.json {
         println!(
             "{}",
@@ -764,6 +805,9 @@ async fn async_main(args: Args, file_list: Option<UrlList>) -> anyhow::Result<i3
         );
     } else {
         print_report(&report, wall);
+        if let Some(p) = &python_run {
+            print_python_table(&report, p, ideal, wall, cpu.total());
+        }
     }
     if temporary {
         tokio::fs::remove_dir_all(&out)
@@ -776,10 +820,11 @@ async fn async_main(args: Args, file_list: Option<UrlList>) -> anyhow::Result<i3
             );
         }
     }
-    // Exit code: 130 if interrupted, 1 if anything failed (bad lines included), else 0.
+    // Exit code: 130 if interrupted, 1 if anything failed (bad lines included) or if the
+    // Python run saved different files, else 0.
     Ok(if cancel.is_cancelled() {
         130
-    } else if report.failed > 0 || report.bad_lines > 0 {
+    } else if report.failed > 0 || report.bad_lines > 0 || python_differs {
         1
     } else {
         0
@@ -840,6 +885,7 @@ fn download_report(
         cpu_system_s: cpu.system.as_secs_f64(),
         cores_busy: cpu.total().as_secs_f64() / wall.as_secs_f64().max(1e-9),
         failures,
+        python: None,
     }
 }
 
@@ -883,5 +929,122 @@ fn print_report(s: &DownloadReport, wall: Duration) {
     }
     if s.failures.len() > 10 {
         println!("... and {} more failures", s.failures.len() - 10);
+    }
+}
+
+/// What `--python` found: the recipe's JSON, and the files that differ from ours.
+struct PythonRun {
+    json: serde_json::Value,
+    differences: Vec<String>,
+}
+
+/// Runs python/async_downloader.py on the same jobs (URL and final name each) into a scratch
+/// folder, then compares its files with ours, name by name and byte for byte.
+async fn run_python(
+    py: shared::python::Python,
+    list: &UrlList,
+    out: &std::path::Path,
+    args: &Args,
+) -> anyhow::Result<PythonRun> {
+    let scratch =
+        std::env::temp_dir().join(format!("async-downloader-python-{}", std::process::id()));
+    let py_out = scratch.join("out");
+    tokio::fs::create_dir_all(&py_out)
+        .await
+        .with_context(|| format!("creating {}", py_out.display()))?;
+    let dir = scratch.clone();
+    shared::shutdown::on_forced_exit(move || {
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+    let jobs_file = scratch.join("jobs.tsv");
+    shared::urls::write_job_file(&jobs_file, &list.jobs).context("writing the job file")?;
+    if !args.json {
+        println!(
+            "\nrunning python/async_downloader.py ({}) on the same {} URLs into {}",
+            py.version,
+            list.jobs.len(),
+            py_out.display()
+        );
+    }
+    let recipe_args: Vec<String> = vec![
+        jobs_file.display().to_string(),
+        py_out.display().to_string(),
+        "--concurrency".into(),
+        args.concurrency.to_string(),
+        "--timeout".into(),
+        args.timeout.as_secs_f64().to_string(),
+        "--retries".into(),
+        args.retries.to_string(),
+        "--backoff-ms".into(),
+        args.backoff.as_millis().to_string(),
+    ];
+    // A child process we wait for: blocking, so on the blocking pool.
+    let json = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = recipe_args.iter().map(String::as_str).collect();
+        py.run_recipe("examples-async/python/async_downloader.py", &refs)
+    })
+    .await
+    .context("the Python runner panicked")??
+    .json;
+    let jobs = list.jobs.clone();
+    let (ours, theirs) = (out.to_path_buf(), py_out.clone());
+    let differences =
+        tokio::task::spawn_blocking(move || shared::urls::compare_downloads(&jobs, &ours, &theirs))
+            .await
+            .context("the comparison panicked")?;
+    tokio::fs::remove_dir_all(&scratch)
+        .await
+        .with_context(|| format!("removing {}", scratch.display()))?;
+    Ok(PythonRun { json, differences })
+}
+
+/// Both runs in one table: the course's asyncio + aiohttp first (the baseline), then ours.
+fn print_python_table(
+    s: &DownloadReport,
+    p: &PythonRun,
+    ideal: Option<Duration>,
+    wall: Duration,
+    cpu: Duration,
+) {
+    let py = &p.json;
+    let mut table = shared::report::SpeedupTable::new(format!(
+        "\n{} URLs, {} at a time, the same server, the same file names",
+        s.urls, s.concurrency
+    ));
+    let secs = |k: &str| Duration::from_secs_f64(py[k].as_f64().unwrap_or(0.0).max(0.0));
+    let mut python_row = shared::report::Row::new(
+        format!("asyncio + aiohttp, Semaphore({})", s.concurrency),
+        secs("wall_s"),
+    )
+    .cpu(secs("cpu_s"))
+    .note(format!(
+        "{} ok, {} retries; Python {}, aiohttp {}",
+        py["ok"],
+        py["retries"],
+        py["python"].as_str().unwrap_or("?"),
+        py["aiohttp"].as_str().unwrap_or("?")
+    ));
+    let mut rust_row =
+        shared::report::Row::new(format!("tokio + reqwest, {} tasks", s.concurrency), wall)
+            .cpu(cpu)
+            .agrees(p.differences.is_empty())
+            .note(format!(
+                "{} ok, {} retries; CPU includes the local server (same process)",
+                s.ok, s.retries
+            ));
+    if let Some(ideal) = ideal {
+        python_row = python_row.ideal(ideal);
+        rust_row = rust_row.ideal(ideal);
+    }
+    table.push(python_row);
+    table.push(rust_row);
+    table.print();
+    if p.differences.is_empty() {
+        println!("same files: every name, size and byte identical in both folders");
+    } else {
+        println!("DIFFERENT files ({} shown):", p.differences.len());
+        for d in &p.differences {
+            println!("  {d}");
+        }
     }
 }

@@ -35,6 +35,7 @@
 //! cargo run --release -p examples-threads --bin url-downloader -- --error-rate 0.1 \
 //!     --truncate-rate 0.05 --hang-rate 0.02 --reset-rate 0.03 --timeout 1
 //! cargo run --release -p examples-threads --bin url-downloader -- --urls urls.txt --out downloads
+//! cargo run --release -p examples-threads --bin url-downloader -- --python  # + ThreadPoolExecutor
 //! ```
 //!
 //! # What to observe
@@ -43,7 +44,7 @@
 //! - The worker lines: each thread's current file and attempt; `retry in 180 ms` after a fault.
 //! - The summary separates what succeeded after retries from what failed and why; exit 1 if
 //!   anything failed (bad lines included), 130 if interrupted. Ctrl-C stops within about one
-//!   latency and leaves no `.part` file.
+//!   latency and leaves no `.part` file. `--python`: the same files, byte for byte, one table.
 //!
 //! # Exercises
 //! 1. `--retries 0 --error-rate 0.2`, count the failures; then `--retries 3`. What is the
@@ -53,7 +54,7 @@
 //! 3. Add a per-host limit (at most 4 requests at once per host) with a `Mutex<HashMap>` of
 //!    counters and a `Condvar`, like a browser does.
 //! 4. Resume: if the temporary file exists, send `Range: bytes=N-` and append.
-//! 5. Run `/work/shared/peers/py_downloader.py` (ThreadPoolExecutor) on the same URL file: for
+//! 5. `--python` runs the course's ThreadPoolExecutor + urllib recipe on the same URLs: for
 //!    I/O-bound work Python threads are fine; where does the time go in each?
 
 // === Lesson: copy from here ===
@@ -665,6 +666,11 @@ struct Args {
     /// Run the list one file at a time first, then with the pool, and print the speedup.
     #[arg(long)]
     sequential: bool,
+    /// Also download the same list with the course's ThreadPoolExecutor + urllib recipe
+    /// (examples-threads/python/url_downloader.py, same worker count, same names), compare both
+    /// folders byte for byte and print both runs in one table.
+    #[arg(long)]
+    python: bool,
     /// Print the figures as one JSON object (no progress bars).
     #[arg(long)]
     json: bool,
@@ -831,6 +837,19 @@ impl Downloads<'_> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let faults = args.rates.faults::<Args>();
+    // `--python`: find python3 before any work; missing, it is a usage error (exit 2) whose
+    // message names what to install.
+    let python = match args
+        .python
+        .then(|| shared::python::Python::find(&[]))
+        .transpose()
+    {
+        Ok(python) => python,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    };
     // SIGTERM too: a second, separate signal runs the forced-exit cleanups and exits (130).
     let stop = shared::shutdown::stop_flag_on_ctrl_c().context("installing the Ctrl-C handler")?;
 
@@ -959,7 +978,17 @@ fn main() -> anyhow::Result<()> {
             .count()
     });
     let server_stats = server.as_ref().map(TestServer::stats);
+    // `--python` runs on the same server, still up, after ours: the same list, the same names.
+    let python_run = match python {
+        Some(py) if !stop.load(Ordering::Relaxed) => {
+            Some(run_python(&py, &list, &args).context("running the Python recipe")?)
+        }
+        _ => None,
+    };
     drop(server);
+    let python_differs = python_run
+        .as_ref()
+        .is_some_and(|p| !p.differences.is_empty());
 
     let interrupted = stop.load(Ordering::Relaxed);
     let failed: Vec<FailedFile> = report
@@ -992,6 +1021,7 @@ fn main() -> anyhow::Result<()> {
             "speedup": sequential.as_ref().map(|_| table.speedup(1)),
             "server": server_stats,
             "table": table.to_json(),
+            "python": python_run.as_ref().map(PythonRun::to_json),
         }));
     } else {
         print_summary(
@@ -1000,6 +1030,9 @@ fn main() -> anyhow::Result<()> {
         if sequential.is_some() {
             println!();
             table.print();
+        }
+        if let Some(p) = &python_run {
+            print_python_table(&report, p, ideal);
         }
         if let Some(stats) = server_stats {
             println!(
@@ -1017,10 +1050,125 @@ fn main() -> anyhow::Result<()> {
         eprintln!("interrupted: {not_done} file(s) not downloaded; no .part file left behind");
         std::process::exit(130);
     }
-    if !failed.is_empty() || !bad_lines.is_empty() {
+    if !failed.is_empty() || !bad_lines.is_empty() || python_differs {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// What `--python` found: the recipe's JSON, and the files that differ from ours.
+struct PythonRun {
+    json: serde_json::Value,
+    differences: Vec<String>,
+}
+
+impl PythonRun {
+    fn to_json(&self) -> serde_json::Value {
+        let mut json = self.json.clone();
+        json["same_files"] = self.differences.is_empty().into();
+        json["differences"] = self.differences.clone().into();
+        json
+    }
+}
+
+/// Runs examples-threads/python/url_downloader.py on the same jobs (URL and final name each)
+/// into a scratch folder, then compares its files with ours, name by name and byte for byte.
+fn run_python(
+    py: &shared::python::Python,
+    list: &UrlList,
+    args: &Args,
+) -> anyhow::Result<PythonRun> {
+    let scratch =
+        std::env::temp_dir().join(format!("url-downloader-python-{}", std::process::id()));
+    let py_out = scratch.join("out");
+    fs::create_dir_all(&py_out).with_context(|| format!("creating {}", py_out.display()))?;
+    let dir = scratch.clone();
+    shared::shutdown::on_forced_exit(move || {
+        let _ = fs::remove_dir_all(&dir);
+    });
+    let jobs_file = scratch.join("jobs.tsv");
+    shared::urls::write_job_file(&jobs_file, &list.jobs).context("writing the job file")?;
+    if !args.json {
+        println!(
+            "\nrunning python/url_downloader.py ({}) on the same {} URLs into {}",
+            py.version,
+            list.jobs.len(),
+            py_out.display()
+        );
+    }
+    let (jobs_arg, out_arg) = (
+        jobs_file.display().to_string(),
+        py_out.display().to_string(),
+    );
+    let (workers, timeout, retries, backoff) = (
+        args.workers.to_string(),
+        args.timeout.as_secs_f64().to_string(),
+        args.retries.to_string(),
+        args.backoff_ms.to_string(),
+    );
+    let json = py
+        .run_recipe(
+            "examples-threads/python/url_downloader.py",
+            &[
+                &jobs_arg,
+                &out_arg,
+                "--workers",
+                &workers,
+                "--timeout",
+                &timeout,
+                "--retries",
+                &retries,
+                "--backoff-ms",
+                &backoff,
+            ],
+        )?
+        .json;
+    let differences = shared::urls::compare_downloads(&list.jobs, &args.out, &py_out);
+    fs::remove_dir_all(&scratch).with_context(|| format!("removing {}", scratch.display()))?;
+    Ok(PythonRun { json, differences })
+}
+
+/// Both runs in one table: the course's ThreadPoolExecutor first (the baseline), then ours.
+fn print_python_table(report: &RunReport, p: &PythonRun, ideal: Option<Duration>) {
+    let py = &p.json;
+    let mut table = SpeedupTable::new(format!(
+        "\n{} URLs, {} threads each, the same server, the same file names",
+        py["urls"], report.workers
+    ));
+    let wall = Duration::from_secs_f64(py["wall_s"].as_f64().unwrap_or(0.0).max(0.0));
+    let cpu = Duration::from_secs_f64(py["cpu_s"].as_f64().unwrap_or(0.0).max(0.0));
+    let mut python_row = Row::new(
+        format!("ThreadPoolExecutor({}) + urllib", report.workers),
+        wall,
+    )
+    .cpu(cpu)
+    .note(format!(
+        "{} ok, {} retries; Python {}",
+        py["ok"],
+        py["retries"],
+        py["python"].as_str().unwrap_or("?")
+    ));
+    let mut rust_row = Row::new(
+        format!("{} threads + blocking reqwest", report.workers),
+        report.wall,
+    )
+    .agrees(p.differences.is_empty())
+    .note(format!("{} ok", report.ok()));
+    if let Some(ideal) = ideal {
+        python_row = python_row.ideal(ideal);
+        rust_row = rust_row.ideal(ideal);
+    }
+    table.push(python_row);
+    table.push(rust_row);
+    table.print();
+    if p.differences.is_empty() {
+        println!("same files: every name, size and byte identical in both folders");
+    } else {
+        println!("DIFFERENT files ({} shown):", p.differences.len());
+        for d in &p.differences {
+            println!("  {d}");
+        }
+    }
 }
 
 fn overall_style() -> ProgressStyle {
