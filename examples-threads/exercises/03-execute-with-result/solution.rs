@@ -1,0 +1,76 @@
+// Reference solution of threads/03 (see exercise.rs for the statement).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::thread::{self, JoinHandle};
+
+use crossbeam_channel::{Receiver, Sender};
+
+/// The pool of thread-pool's lesson, as it is: a bounded queue of boxed jobs, named workers that
+/// survive a panicking job, shutdown in `Drop`.
+pub struct ThreadPool {
+    sender: Option<Sender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+impl ThreadPool {
+    pub fn new(size: usize, queue_capacity: usize) -> std::io::Result<ThreadPool> {
+        let (sender, receiver) = crossbeam_channel::bounded::<Job>(queue_capacity);
+        let workers = (0..size.max(1))
+            .map(|id| {
+                let receiver = receiver.clone();
+                thread::Builder::new()
+                    .name(format!("pool-worker-{id}"))
+                    .spawn(move || {
+                        while let Ok(job) = receiver.recv() {
+                            // A job's panic must not kill its worker.
+                            let _ = catch_unwind(AssertUnwindSafe(job));
+                        }
+                    })
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(ThreadPool {
+            sender: Some(sender),
+            workers,
+        })
+    }
+
+    /// Queues `job`; blocks while the queue is full.
+    pub fn execute<F: FnOnce() + Send + 'static>(&self, job: F) {
+        self.sender
+            .as_ref()
+            .expect("the sender is only taken in Drop")
+            .send(Box::new(job))
+            .expect("workers outlive the pool's sender");
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        drop(self.sender.take());
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+impl ThreadPool {
+    /// Runs `f` on a worker; the receiver yields `Ok(value)`, or `Err(payload)` if `f` panicked.
+    pub fn execute_with_result<T, F>(&self, f: F) -> Receiver<thread::Result<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        // Room for the one result: the worker never waits for the caller to read it.
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.execute(move || {
+            // The panic is caught here, inside the job, so it becomes the result instead of
+            // unwinding past `tx` (which would only drop it: a result that never comes).
+            let result = catch_unwind(AssertUnwindSafe(f));
+            // The caller may have dropped its receiver: nobody wants the result, that is fine.
+            let _ = tx.send(result);
+        });
+        rx
+    }
+}
