@@ -691,11 +691,14 @@ fn deadlock_lenses(args: &Args, fixed: bool) -> anyhow::Result<serde_json::Value
 
     say("lens: parking_lot::deadlock::check_deadlock (the same program, started with its detector thread)".into());
     let mut with_detector = BankChild::start(args, fixed, true)?;
-    let report = match with_detector.watch(Duration::from_secs(5)) {
-        Ok(lines) => lines,
-        Err(lines) => lines,
+    let (report, status) = match with_detector.watch(Duration::from_secs(5)) {
+        // Its stdout closed: it is exiting, so wait for its status (try_wait could be too early).
+        Ok(lines) => (lines, with_detector.child.wait()?.code()),
+        Err(lines) => (
+            lines,
+            with_detector.child.try_wait()?.and_then(|s| s.code()),
+        ),
     };
-    let status = with_detector.child.try_wait()?.and_then(|s| s.code());
     with_detector.kill();
     for line in &report {
         say(format!("  {line}"));
