@@ -28,8 +28,8 @@
 //!
 //! # What to observe
 //! - Counters: one `write(2)` per update is about a hundred times slower than a `fetch_add` in
-//!   shared memory; batched into 64 KiB writes, the pipe keeps up. The racy row loses a large
-//!   share of the updates whenever the workers really run at the same time.
+//!   shared memory; batched into 64 KiB writes, the pipe keeps up. The racy row loses updates
+//!   (its window is widened once every 256 updates, as a preemption would widen it).
 //! - Fill: the array written in place beats the same bytes streamed through pipes (copied into
 //!   the kernel, out of it, and into the parent's copy) by about 2×, more as it grows.
 //! - `--python`: every row correct except `Value` without its lock, which loses updates too;
@@ -551,9 +551,14 @@ mod counters {
             }
             Method::RacyLoadStore => {
                 let total = slot(0)?;
-                for _ in 0..increments {
+                for i in 0..increments {
                     // `black_box`: the compiler may not fuse the loop into one add of `increments`.
                     let seen = std::hint::black_box(total.load(Ordering::Relaxed));
+                    if i % 256 == 255 {
+                        // The window, widened as a preemption would (and as CPython's switch
+                        // between bytecodes does): on a busy or single core, too, it loses.
+                        std::thread::yield_now();
+                    }
                     // Another worker's updates between our load and our store are overwritten.
                     total.store(seen + 1, Ordering::Relaxed);
                 }
