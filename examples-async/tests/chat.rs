@@ -529,6 +529,50 @@ fn chat_load_drives_websocket_and_tcp_clients_and_reports_each_protocol() {
     assert!(v["per_protocol"]["tcp"].is_null(), "{v}");
 }
 
+/// `chat-load --python`: the same load on chat-server, then on the course's asyncio server
+/// (python/chat_server.py, TCP and WebSocket clients in one room): every broadcast reaches
+/// every client on both, and both reports are in the JSON.
+#[test]
+fn chat_load_python_runs_the_same_load_on_the_asyncio_server() {
+    let imports: &[&str] = &["websockets"];
+    if let Err(e) = shared::python::Python::find(imports) {
+        println!("SKIPPED: {e}");
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_chat-load"))
+        .args(["--clients", "12", "--ws", "8", "--messages", "2"])
+        .args(["--python", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let py = &v["python"];
+    // One TCP client sends; 11 TCP + 8 WebSocket clients receive each broadcast, on both.
+    for report in [&v, py] {
+        assert_eq!(report["deliveries_expected"], 2 * 19, "{v}");
+        assert_eq!(report["deliveries_received"], 2 * 19, "{v}");
+        assert_eq!(report["per_protocol"]["tcp"]["deliveries"], 2 * 11, "{v}");
+        assert_eq!(report["per_protocol"]["ws"]["deliveries"], 2 * 8, "{v}");
+        assert_eq!(report["connect_errors"], 0, "{v}");
+        assert!(report["server_rss_kib_per_conn"].is_number(), "{v}");
+    }
+    assert!(
+        py["python"].as_str().unwrap().starts_with("Python 3"),
+        "{v}"
+    );
+    assert_ne!(py["addr"], v["addr"], "two servers: {v}");
+    // --python starts both servers itself.
+    let out = Command::new(env!("CARGO_BIN_EXE_chat-load"))
+        .args(["--python", "--addr", "127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
 #[test]
 fn chat_client_scripted_session_talks_to_the_server() {
     let server = Server::start(&[]);

@@ -44,12 +44,16 @@ impl Sibling {
             );
         }
         let mut command = Command::new(&path);
+        command.args(args);
+        Sibling::spawn(command, name, banner_lines)
+    }
+
+    /// [`Sibling::start`] for any command (a Python server: `python3 chat_server.py …`): the
+    /// same banner reading, draining, parent-death signal and clean stop. `name` is for errors.
+    pub fn spawn(mut command: Command, name: &str, banner_lines: usize) -> anyhow::Result<Sibling> {
         // stderr is piped too: its last lines explain a failed start (a port in use), and a
         // healthy server's own shutdown chatter does not end up in the tool's output.
-        command
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
         // SAFETY: prctl(2) is async-signal-safe and touches no memory of ours; it runs in the
         // child between fork and exec, as `pre_exec` requires.
         unsafe {
@@ -62,7 +66,7 @@ impl Sibling {
         }
         let mut child = command
             .spawn()
-            .with_context(|| format!("starting {}", path.display()))?;
+            .with_context(|| format!("starting {name}"))?;
         let stdout = child.stdout.take().context("the child's stdout")?;
         let stderr = child.stderr.take().context("the child's stderr")?;
         let errors = std::thread::spawn(move || {

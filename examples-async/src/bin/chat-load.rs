@@ -3,8 +3,8 @@
 //!
 //! Course section **8.2 — Programmation asynchrone avec asyncio**: measures the "10000 connexions
 //! simultanées" claim instead of believing it. Works against `chat-server` and any server that
-//! relays each line (or text message) to the other clients (`python/py_ws_chat_server.py`,
-//! `/work/shared/peers/py_chat_server.py`): it counts only lines carrying its marker `@@load`.
+//! relays each line (or text message) to the other clients (`python/chat_server.py`, the
+//! course's asyncio server, TCP and WebSocket): it counts only lines carrying its marker `@@load`.
 //!
 //! Crates: `tokio = { version = "1.54", features = ["rt-multi-thread", "macros", "net", "io-util", "sync", "time"] }`,
 //! `tokio-util = "0.7"`, `futures = "0.3"`, `libc = "0.2"`, `anyhow = "1"`,
@@ -34,8 +34,7 @@
 //! target/release/chat-server &                                # 127.0.0.1:6142, page and /ws on :6143
 //! target/release/chat-load --addr 127.0.0.1:6142 --clients 0 --ws 10000 --server-pid $(pgrep -n chat-server)
 //! target/release/chat-load --addr 127.0.0.1:6142 --clients 5000 --ws 5000 --json
-//! python3 examples-async/python/py_ws_chat_server.py 6150 &   # the Python peer, same load
-//! target/release/chat-load --ws-addr 127.0.0.1:6150 --clients 0 --ws 10000 --server-pid $(pgrep -nf py_ws_chat)
+//! target/release/chat-load --clients 10000 --ws 0 --messages 20 --python   # + asyncio, one table
 //! ```
 //!
 //! # What to observe
@@ -44,6 +43,8 @@
 //! - Each broadcast's p99, per protocol, their median and worst; on 2 cores most of it is kernel
 //!   loopback work (the CPU lines show the server's system time dwarfing its user time).
 //! - Deliveries received must equal expected; if not, the server dropped someone.
+//! - `--python`: the same load on `python/chat_server.py` once chat-server has stopped; one
+//!   table with both servers and the ratios (p99, memory and CPU), exit 1 if either lost one.
 //!
 //! # Exercises
 //! 1. Make every client a sender (`--senders K`): how does p99 move with the number of senders?
@@ -479,6 +480,10 @@ struct Args {
     /// only help when the load tool, not the server, is the bottleneck.
     #[arg(long, default_value_t = 1, value_parser = cli::usize_in(1, 256))]
     threads: usize,
+    /// Then start the course's asyncio chat server (python/chat_server.py; WebSocket clients
+    /// need the `websockets` package), run the same load on it, and print both in one table.
+    #[arg(long, conflicts_with_all = ["addr", "ws_addr", "server_pid"])]
+    python: bool,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
@@ -495,6 +500,19 @@ fn main() -> anyhow::Result<()> {
             )
             .exit();
     }
+    // `--python`: find python3 (and websockets, for WebSocket clients) before any work;
+    // missing, it is a usage error (exit 2) whose message names what to install.
+    let python = match args
+        .python
+        .then(|| shared::python::Python::find(if args.ws > 0 { &["websockets"] } else { &[] }))
+        .transpose()
+    {
+        Ok(python) => python,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    };
     // One thread by default: the load tool shares the cores with the server it measures, and a
     // second worker mostly adds cross-thread wake-ups, time taken from the server. Measured per
     // 10,000-client broadcast: our kernel time 38–52 ms with two workers, 24–33 ms with one.
@@ -559,6 +577,9 @@ fn main() -> anyhow::Result<()> {
         connect_concurrency: args.connect_concurrency,
         wait: args.wait,
     };
+    if python.is_some() && !args.json {
+        println!("== chat-server (Rust, tokio) ==");
+    }
     let run = rt.block_on(async {
         tokio::select! {
             r = measure(&args, &plan, pid) => r.map(Some),
@@ -566,17 +587,125 @@ fn main() -> anyhow::Result<()> {
         }
     });
     drop(own_server); // stops it cleanly (SIGINT) and waits
-    let Some(report) = run? else {
+    let Some(mut report) = run? else {
         eprintln!("interrupted: no report");
         std::process::exit(130);
     };
+    // With `--python`, deliveries are the result both servers must agree on (alone, a
+    // shortfall is a warning, as it always was).
+    let mut lost = if python.is_some() {
+        missing_deliveries(&report)
+    } else {
+        0
+    };
+    if let Some(py) = python {
+        // The same load, the same plan, on the asyncio server, started only now: the two never
+        // share the machine.
+        let mut command = std::process::Command::new(&py.exe);
+        command.arg(shared::python::recipe_path(
+            "examples-async/python/chat_server.py".as_ref(),
+        ));
+        command.args(["--port", "0"]);
+        if args.ws > 0 {
+            command.args(["--ws-port", "0"]);
+        }
+        let server = Sibling::spawn(
+            command,
+            "python/chat_server.py",
+            if args.ws > 0 { 2 } else { 1 },
+        )?;
+        let tcp_addr = server.addr(0)?;
+        let ws_addr = if args.ws > 0 {
+            server.addr(1)?
+        } else {
+            tcp_addr
+        };
+        let py_plan = LoadPlan {
+            tcp_addr,
+            ws_addr,
+            ..plan.clone()
+        };
+        if !args.json {
+            println!("\n== python/chat_server.py (asyncio, {}) ==", py.version);
+        }
+        let py_run = rt.block_on(async {
+            tokio::select! {
+                r = measure(&args, &py_plan, Some(server.pid())) => r.map(Some),
+                () = shared::shutdown::shutdown_signal() => Ok(None),
+            }
+        });
+        drop(server);
+        let Some(mut py_report) = py_run? else {
+            eprintln!("interrupted: no Python report");
+            std::process::exit(130);
+        };
+        py_report["python"] = py.version.clone().into();
+        lost += missing_deliveries(&py_report);
+        if !args.json {
+            print_side_by_side(&report, &py_report);
+        }
+        report["python"] = py_report;
+    }
     if args.json {
         println!(
             "{}",
             serde_json::to_string(&report).context("serialising the report")?
         );
     }
+    // `--python`: every broadcast must reach every client, on both servers: anything less is a
+    // different result, not a slower one.
+    if lost > 0 {
+        eprintln!("{lost} deliveries missing (see the deliveries lines)");
+        std::process::exit(1);
+    }
     Ok(())
+}
+
+/// Expected deliveries that never arrived.
+fn missing_deliveries(report: &serde_json::Value) -> u64 {
+    let n = |k: &str| report[k].as_u64().unwrap_or(0);
+    n("deliveries_expected").saturating_sub(n("deliveries_received"))
+}
+
+/// chat-server and the asyncio server under the same load, one row each, and the ratios.
+fn print_side_by_side(rust: &serde_json::Value, python: &serde_json::Value) {
+    let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
+    let cpu = |v: &serde_json::Value| {
+        let c = &v["server_cpu_ms_per_broadcast"];
+        c["user"].as_f64().unwrap_or(0.0) + c["system"].as_f64().unwrap_or(0.0)
+    };
+    println!(
+        "\n{} TCP + {} WebSocket clients, {} broadcasts, the same load on each server",
+        rust["tcp_clients"], rust["ws_clients"], rust["messages"]
+    );
+    println!(
+        "{:<34} {:>6} {:>19} {:>12} {:>12} {:>9} {:>12}",
+        "server", "errors", "deliveries", "p99 median", "p99 worst", "KiB/conn", "CPU/bcast"
+    );
+    println!("{}", "-".repeat(112));
+    for (name, v) in [
+        ("chat-server (tokio)", rust),
+        ("python/chat_server.py (asyncio)", python),
+    ] {
+        println!(
+            "{name:<34} {:>6} {:>19} {:>9.1} ms {:>9.1} ms {:>9.2} {:>9.1} ms",
+            v["connect_errors"].as_u64().unwrap_or(0),
+            format!("{}/{}", v["deliveries_received"], v["deliveries_expected"]),
+            f(v, "broadcast_p99_median_ms"),
+            f(v, "broadcast_p99_worst_ms"),
+            f(v, "server_rss_kib_per_conn"),
+            cpu(v),
+        );
+    }
+    let ratio = |k: &str| f(python, k) / f(rust, k).max(1e-9);
+    println!(
+        "asyncio / chat-server: p99 of one broadcast {:.2}x (worst {:.2}x), memory per \
+         connection {:.2}x, server CPU per broadcast {:.2}x",
+        ratio("broadcast_p99_median_ms"),
+        ratio("broadcast_p99_worst_ms"),
+        ratio("server_rss_kib_per_conn"),
+        cpu(python) / cpu(rust).max(1e-9)
+    );
 }
 
 /// What the observer saw of the server and of us at each phase.
