@@ -975,7 +975,7 @@ use stages::StageEvent;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use totals::SalesReport;
 
 /// A multi-stage file pipeline with threads per stage and a visible bottleneck.
@@ -1275,16 +1275,19 @@ fn list_csv_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// How many `burn_cpu` rounds this machine does per microsecond (measured once, ~20 ms), so
-/// `--transform-us` means the same in debug and release builds.
+/// How many `burn_cpu` rounds this machine does per microsecond of CPU (measured once, ~20 ms),
+/// so `--transform-us` means the same in debug and release builds. CPU time, not wall time: on
+/// a busy machine the calibration may be descheduled, which would shrink every transform.
 fn rounds_per_us() -> f64 {
-    let start = Instant::now();
+    let start = shared::report::self_cpu_time();
     let (mut rounds, mut seed) = (0u64, 1u64);
-    while start.elapsed() < Duration::from_millis(20) {
+    let spent = || shared::report::self_cpu_time().saturating_sub(start);
+    while spent() < Duration::from_millis(20) {
         seed = burn_cpu(seed, 10_000);
         rounds += 10_000;
     }
-    rounds as f64 / start.elapsed().as_micros().max(1) as f64
+    std::hint::black_box(seed);
+    rounds as f64 / spent().as_micros().max(1) as f64
 }
 
 fn file_name(i: usize) -> String {
