@@ -54,9 +54,9 @@
 //! - Stop the server: `nc` prints the goodbye, the page says so and reconnects once it is back.
 //!
 //! # Exercises
-//! 1. Rooms: `/join ROOM`, one `broadcast` per room in a map. Who removes an empty room, and when?
-//! 2. A token bucket per client (20 lines/s, burst 50): show with `chat-load` that one flooder no
-//!    longer pushes healthy clients towards the `--queue` limit.
+//! 1. Rooms, `/join ROOM` (who removes an empty room?): `cargo run -p shared --bin exercises -- check async/06`
+//! 2. A token bucket per client (20 lines/s, burst 50; checked: `… check async/04`): show with
+//!    `chat-load` that one flooder no longer pushes healthy clients towards the `--queue` limit.
 //! 3. Raise the WebSocket read buffer to 128 KiB and measure `chat-load --ws 10000 --server-pid`.
 
 // === Lesson: copy from here ===
