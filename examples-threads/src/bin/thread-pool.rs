@@ -334,6 +334,13 @@ fn main() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    // The `--panics` jobs panic on purpose: one line each on stderr. The default hook would also
+    // capture and print a backtrace when RUST_BACKTRACE is set, ~50 ms a panic, and the
+    // hand-built pool's row would time the panic hook instead of the pool.
+    std::panic::set_hook(Box::new(|info| {
+        let name = thread::current().name().unwrap_or("<unnamed>").to_owned();
+        eprintln!("thread '{name}' {info}");
+    }));
     let default_rounds = if args.python {
         DEFAULT_PYTHON_ROUNDS
     } else {
