@@ -37,7 +37,7 @@
 //! - All rows compute the same results (checked), and the pool and rayon are close: for jobs of
 //!   milliseconds, the queue's overhead is noise. Try `--rounds 1000` to see it stop being noise.
 //! - `--python`: the same values from `ThreadPoolExecutor`, and its pool about as slow as its
-//!   plain loop (the GIL), where ours is about twice as fast as ours.
+//!   plain loop (the GIL), where ours runs about twice as fast as our loop.
 //!
 //! # Exercises
 //! 1. Remove the `catch_unwind` and run with `--panics 2 --workers 2`. What happens to the jobs
