@@ -52,6 +52,7 @@
 //! 4. Swap `FxHashMap` for `std::collections::HashMap` (SipHash). How much slower is it, and why
 //!    is SipHash still the right default for a web server's maps?
 //! 5. Count bigrams (pairs of consecutive words). What must change at chunk boundaries?
+//! 6. Checked: write the shuffle yourself (`cargo run -p shared --bin exercises -- check patterns/04`).
 
 // === Lesson: copy from here ===
 
