@@ -52,7 +52,7 @@
 //! 2. Remove the jitter (`nominal` instead of `delay`), run with `--error-rate 0.5`: the
 //!    server's `max_in_flight` shows the retries arriving in synchronized waves.
 //! 3. Add a per-host limit (at most 4 requests at once per host) with a `Mutex<HashMap>` of
-//!    counters and a `Condvar`, like a browser does.
+//!    counters and a `Condvar`, like a browser does (checked: `exercises -- check threads/04`).
 //! 4. Resume: if the temporary file exists, send `Range: bytes=N-` and append.
 //! 5. `--python` runs the course's ThreadPoolExecutor + urllib recipe on the same URLs: for
 //!    I/O-bound work Python threads are fine; where does the time go in each?
