@@ -31,6 +31,7 @@
 //!                                                   # the same on a bare axum server, no database
 //! target/release/shop-load --users 500 --views 0 --adds 1 --checkout-rate 1 --stock 1000000  # checkouts
 //! target/release/shop-load --users 500 --think 50ms # 500 shoppers who read between clicks
+//! target/release/shop-load --batch 1 --synchronous normal   # no group commit; no fsync per commit
 //! target/release/shop-load --python                 # the same load on python/shop_api.py too
 //! target/release/shop-load --addr 127.0.0.1:3000 --db shop.db   # a server you started
 //! ```
@@ -39,8 +40,9 @@
 //! - Against the default server every invariant holds; with `--racy` the audit finds oversold
 //!   units, lost cart units and duplicate orders, and the exit status is 1.
 //! - Product reads are the cheap path (a snapshot in memory; `--floor` shows what is left of the
-//!   machine for them); checkouts queue on SQLite's one writer. `cpu per request` is the figure
-//!   that stays put when other programs share the cores.
+//!   machine for them); checkouts queue on SQLite's one writer, which commits them in batches
+//!   (`--batch 1`: one commit, one fsync, per write). `cpu per request` is the figure that stays
+//!   put when other programs share the cores.
 //! - `--python`: the same table for aiohttp + aiosqlite, and the requests/s ratio.
 //!
 //! # Exercises
@@ -499,6 +501,12 @@ struct Args {
     /// Read connections of the server we start.
     #[arg(long, value_parser = cli::u32_in(1, 1000))]
     pool: Option<u32>,
+    /// Writes committed together at most, in the server we start (1: a commit per write).
+    #[arg(long, value_parser = cli::usize_in(1, 10_000))]
+    batch: Option<usize>,
+    /// SQLite durability of the server we start: `full` (an fsync per commit) or `normal`.
+    #[arg(long, value_parser = ["full", "normal"])]
+    synchronous: Option<String>,
     /// Also run the same load on the Python twin (aiohttp + aiosqlite), then print the ratio.
     #[arg(long)]
     python: bool,
@@ -1059,6 +1067,12 @@ fn start_server(args: &Args, kind: ServerKind, db: &Path) -> anyhow::Result<OwnS
             }
             if let Some(p) = args.pool {
                 cmd.args(["--pool", &p.to_string()]);
+            }
+            if let Some(b) = args.batch {
+                cmd.args(["--batch", &b.to_string()]);
+            }
+            if let Some(s) = &args.synchronous {
+                cmd.args(["--synchronous", s]);
             }
             cmd
         }
