@@ -539,6 +539,17 @@ mod writer {
         let mut answers = Vec::with_capacity(jobs.len());
         let committed: sqlx::Result<()> = async {
             let mut tx = conn.begin().await?;
+            if jobs.len() == 1 {
+                // A batch of one needs no savepoint: the transaction is the job's own. (Two
+                // round trips to the database less per write when the shop is quiet.)
+                let ran = jobs.next().expect("one job").run(&mut tx).await;
+                answers.push(ran.answer);
+                return if ran.ok {
+                    tx.commit().await
+                } else {
+                    tx.rollback().await
+                };
+            }
             for job in jobs.by_ref() {
                 let mut savepoint = Connection::begin(&mut *tx).await?;
                 let ran = job.run(&mut savepoint).await;
