@@ -11,3 +11,4 @@ shared::exercise!(ex02_feed_stdin in "02-feed-stdin", wrong: [write_all_then_rea
 shared::exercise!(ex03_task_timeout in "03-task-timeout", wrong: [kill_without_wait, sigterm_then_wait, one_at_a_time]);
 shared::exercise!(ex04_crash_tolerant_map in "04-crash-tolerant-map", wrong: [skip_crashed_task, restart_whole_share]);
 shared::exercise!(ex05_as_completed in "05-as-completed", wrong: [spawn_all, wait_in_order, batches]);
+shared::exercise!(ex06_shared_counters in "06-shared-counters", support, wrong: [load_then_store, never_unlinked, unlinked_before_ready, unlinked_at_the_end, leaked_on_error]);

@@ -45,6 +45,8 @@
 //! 3. Send the pipe's updates 1,000 per message: how close to shared memory does it get?
 //! 4. Guard a non-atomic `u64` in the mapping with a spinlock on an `AtomicBool` that lives in the
 //!    mapping too: what happens to the other workers if one dies holding it?
+//! 5. Checked: worker processes tally into shared counters, and the name is unlinked once they
+//!    have all mapped it (`cargo run -p shared --bin exercises -- check processes/06`).
 
 // === Lesson: copy from here ===
 
