@@ -326,7 +326,8 @@ mod db {
 ///   bound), and a job whose caller has gone (timed out, disconnected) is never run.
 ///
 /// A job must not `.await` anything slow: every write of the shop waits behind it (see the
-/// naive checkout that holds the writer through the payment).
+/// naive checkout that holds the writer through the payment). Nor panic: that ends the writer,
+/// and every write after it gets 503.
 mod writer {
     use sqlx::{AnyConnection, Connection};
     use std::pin::Pin;
