@@ -21,6 +21,8 @@ const SHOP_API: &str = env!("CARGO_BIN_EXE_shop-api");
 const SHOP_LOAD: &str = env!("CARGO_BIN_EXE_shop-load");
 /// Generous bound on anything the server prints or does: a hang guard, not a timing assertion.
 const WAIT: Duration = Duration::from_secs(60);
+/// The PostgreSQL tests share one database (`--reset`, killed connections): one at a time.
+static POSTGRES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A running `shop-api` on its own temporary database; SIGKILLed if a test fails before stopping it.
 struct Server {
@@ -608,6 +610,7 @@ async fn checkouts_on_postgres_sell_exactly_the_stock() {
         );
         return;
     };
+    let _one_at_a_time = POSTGRES.lock().await;
     let mut server = Server::start(&[
         "--db",
         &url,
@@ -679,4 +682,51 @@ fn shop_load_stops_early_on_sigterm_and_still_audits() {
     let out = rest.join("\n");
     assert!(out.contains("audit of the database"), "{out}");
     assert_eq!(out.matches("  ok   ").count(), 4, "{out}");
+}
+
+/// A database restart (here: every connection of ours killed) must cost a write or so, not every
+/// write until shop-api is restarted: the writer replaces a connection that broke.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_the_writer_reconnects_after_losing_its_connection() {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        eprintln!(
+            "SKIPPED on_postgres_the_writer_reconnects_after_losing_its_connection: DATABASE_URL is not set (.ci/run sets it)"
+        );
+        return;
+    };
+    let _one_at_a_time = POSTGRES.lock().await;
+    let server = Server::start(&["--db", &url, "--reset", "--products", "1"]);
+    User::login(&server, "before").await;
+    sqlx::any::install_default_drivers();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .expect("connect to PostgreSQL");
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = current_user \
+         AND datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&mut admin)
+    .await
+    .expect("terminate shop-api's connections");
+    let http = client();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let res = http
+            .post(server.url("/login"))
+            .header("content-type", "application/json")
+            .body(r#"{"user":"after"}"#)
+            .send()
+            .await
+            .expect("login");
+        statuses.push(res.status());
+        if res.status() == StatusCode::OK {
+            break;
+        }
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::OK),
+        "logins after the connections were killed: {statuses:?}"
+    );
+    assert!(server.stop().success());
 }

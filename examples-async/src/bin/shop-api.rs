@@ -62,7 +62,7 @@
 // === Lesson: copy from here ===
 /// The database: a read pool, the one writer, the schema, the seed. Every handler goes through here.
 mod db {
-    use super::writer::{BoxFuture, WriteError, Writer};
+    use super::writer::{BoxFuture, Connect, WriteError, Writer};
     use sqlx::any::AnyPoolOptions;
     use sqlx::{AnyConnection, AnyPool, Connection};
     use std::sync::Arc;
@@ -149,31 +149,39 @@ mod db {
         } else {
             url.to_string()
         };
-        let mut conn = AnyConnection::connect(&url).await?;
-        if backend == Backend::Sqlite {
-            for pragma in [
-                // Persistent in the file; must be set before the readers open it. Readers
-                // never wait for the writer, nor the writer for them (a no-op in memory).
-                "PRAGMA journal_mode = WAL",
-                if s.durable {
-                    "PRAGMA synchronous = FULL"
-                } else {
-                    "PRAGMA synchronous = NORMAL"
-                },
-                // The checkpoint (copy the log into the file, fsync) would run inside some
-                // unlucky commit, with every write queued behind it: `checkpoint` runs it
-                // beside the writer instead.
-                "PRAGMA wal_autocheckpoint = 0",
-            ] {
-                sqlx::query(pragma).execute(&mut conn).await?;
-            }
-        }
+        // How the writer opens its connection (again after losing it: a database restart).
+        let writer_url = url.clone();
+        let connect: Connect = Arc::new(move || {
+            let url = writer_url.clone();
+            Box::pin(async move {
+                let mut conn = AnyConnection::connect(&url).await?;
+                if backend == Backend::Sqlite {
+                    for pragma in [
+                        // Persistent in the file; set before the readers open it. Readers never
+                        // wait for the writer, nor the writer for them (a no-op in memory).
+                        "PRAGMA journal_mode = WAL",
+                        if s.durable {
+                            "PRAGMA synchronous = FULL"
+                        } else {
+                            "PRAGMA synchronous = NORMAL"
+                        },
+                        // The checkpoint (copy the log into the file, fsync) would run inside
+                        // some unlucky commit, with every write queued behind it: `checkpoint`
+                        // runs it beside the writer instead.
+                        "PRAGMA wal_autocheckpoint = 0",
+                    ] {
+                        sqlx::query(pragma).execute(&mut conn).await?;
+                    }
+                }
+                Ok(conn)
+            })
+        });
+        let mut conn = connect().await?;
         let orders = match backend {
             Backend::Sqlite => SQLITE_ORDERS,
             Backend::Postgres => POSTGRES_ORDERS,
         };
-        sqlx::query(orders).execute(&mut conn).await?;
-        for sql in TABLES {
+        for sql in std::iter::once(orders).chain(TABLES) {
             sqlx::query(sql).execute(&mut conn).await?;
         }
         let read = AnyPoolOptions::new()
@@ -187,7 +195,7 @@ mod db {
             .await?;
         Ok(Db {
             read,
-            writer: Writer::start(conn, s.max_batch, s.max_wait),
+            writer: Writer::start(conn, connect, s.max_batch, s.max_wait),
             backend,
         })
     }
@@ -244,25 +252,6 @@ mod db {
     /// Deterministic prices (199 to 9,999 cents) so every run sells the same catalogue.
     pub fn price_cents(id: i64) -> i64 {
         199 + (id * 7_919) % 9_801
-    }
-
-    /// Empties every table (`--reset`), children first.
-    pub async fn reset(db: &Db) -> Result<(), ShopError> {
-        db.write(|conn| {
-            Box::pin(async move {
-                for sql in [
-                    "DELETE FROM order_items",
-                    "DELETE FROM orders",
-                    "DELETE FROM cart_items",
-                    "DELETE FROM sessions",
-                    "DELETE FROM products",
-                ] {
-                    sqlx::query(sql).execute(&mut *conn).await?;
-                }
-                Ok(())
-            })
-        })
-        .await
     }
 
     /// Wall-clock milliseconds: session expiry must mean the same thing to every server process.
@@ -337,6 +326,9 @@ mod writer {
     use tokio::sync::{mpsc, oneshot};
 
     pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+    /// Opens the write connection (again, if a database restart broke it).
+    pub type Connect =
+        Arc<dyn Fn() -> BoxFuture<'static, sqlx::Result<AnyConnection>> + Send + Sync>;
 
     /// Why a job got no answer of its own.
     #[derive(Clone, Debug)]
@@ -370,19 +362,19 @@ mod writer {
     }
 
     impl Writer {
-        /// Starts the writer task, which owns `conn` from now on.
-        pub fn start(conn: AnyConnection, max_batch: usize, max_wait: Duration) -> Writer {
+        /// Starts the writer task: it owns `conn`, and replaces it with `connect()` if it breaks.
+        pub fn start(
+            conn: AnyConnection,
+            connect: Connect,
+            max_batch: usize,
+            max_wait: Duration,
+        ) -> Writer {
             let max_batch = max_batch.max(1);
             // Room for a few batches: beyond that, senders wait (at most `max_wait`).
             let (inbox, jobs) = mpsc::channel(max_batch.saturating_mul(8));
             let counts = Arc::new(Counts::default());
-            tokio::spawn(write_loop(
-                conn,
-                jobs,
-                max_batch,
-                max_wait,
-                Arc::clone(&counts),
-            ));
+            let shared = Arc::clone(&counts);
+            tokio::spawn(write_loop(conn, connect, jobs, max_batch, max_wait, shared));
             Writer {
                 inbox,
                 max_wait,
@@ -390,9 +382,8 @@ mod writer {
             }
         }
 
-        /// Runs `work` on the writer's connection, inside the next batch's transaction, and
-        /// returns its result once that transaction is committed. `Err` from `work` rolls back
-        /// this job's writes only.
+        /// Runs `work` on the writer's connection in the next batch and returns its result once
+        /// that batch is committed. `Err` from `work` rolls back this job's writes only.
         pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
         where
             T: Send + 'static,
@@ -402,9 +393,8 @@ mod writer {
                 + 'static,
         {
             let (reply, answer) = oneshot::channel();
-            let queued = Instant::now();
             let job = Box::new(TypedJob {
-                queued,
+                queued: Instant::now(),
                 work,
                 reply,
             });
@@ -413,8 +403,7 @@ mod writer {
                 Ok(Err(_)) => return Err(WriteError::Closed.into()),
                 Err(_) => return Err(WriteError::Busy.into()), // the queue stayed full
             }
-            // Dropped unanswered: the writer stopped before running it.
-            answer.await.unwrap_or(Err(WriteError::Closed.into()))
+            answer.await.unwrap_or(Err(WriteError::Closed.into())) // unanswered: it stopped
         }
 
         /// Lets the queued jobs finish, then closes the connection.
@@ -427,10 +416,8 @@ mod writer {
 
         /// (transactions committed, jobs run): jobs ÷ transactions is the batching.
         pub fn counts(&self) -> (u64, u64) {
-            (
-                self.counts.batches.load(Relaxed),
-                self.counts.jobs.load(Relaxed),
-            )
+            let c = &self.counts;
+            (c.batches.load(Relaxed), c.jobs.load(Relaxed))
         }
 
         /// Jobs waiting in the queue now.
@@ -445,15 +432,12 @@ mod writer {
         /// Its caller stopped waiting: running it would write what nobody will be told about.
         fn abandoned(&self) -> bool;
         fn refuse(self: Box<Self>, why: WriteError);
-        /// Runs the work; the answer is sent once the batch's fate is known.
-        fn run(self: Box<Self>, conn: &mut AnyConnection) -> BoxFuture<'_, Ran>;
+        /// Runs the work: did it succeed, and how to answer once the batch's fate is known.
+        fn run(self: Box<Self>, conn: &mut AnyConnection) -> BoxFuture<'_, (bool, Answer)>;
     }
 
-    struct Ran {
-        ok: bool,
-        /// Called after the commit: `Some` if the batch failed.
-        answer: Box<dyn FnOnce(Option<WriteError>) + Send>,
-    }
+    /// Called after the commit: `Some` if the batch failed.
+    type Answer = Box<dyn FnOnce(Option<WriteError>) + Send>;
 
     struct TypedJob<T, E, F> {
         queued: Instant,
@@ -479,25 +463,26 @@ mod writer {
             let _ = self.reply.send(Err(why.into()));
         }
 
-        fn run(self: Box<Self>, conn: &mut AnyConnection) -> BoxFuture<'_, Ran> {
+        fn run(self: Box<Self>, conn: &mut AnyConnection) -> BoxFuture<'_, (bool, Answer)> {
             let TypedJob { work, reply, .. } = *self;
             Box::pin(async move {
                 let result = work(conn).await;
                 let ok = result.is_ok();
-                let answer = Box::new(move |failed: Option<WriteError>| {
+                let answer: Answer = Box::new(move |failed: Option<WriteError>| {
                     // A failed job keeps its own error; a good one is good only if committed.
                     let _ = reply.send(match failed {
                         Some(e) if ok => Err(e.into()),
                         _ => result,
                     });
                 });
-                Ran { ok, answer }
+                (ok, answer)
             })
         }
     }
 
     async fn write_loop(
         mut conn: AnyConnection,
+        connect: Connect,
         mut inbox: mpsc::Receiver<Message>,
         max_batch: usize,
         max_wait: Duration,
@@ -519,7 +504,14 @@ mod writer {
             if !jobs.is_empty() {
                 counts.jobs.fetch_add(jobs.len() as u64, Relaxed);
                 counts.batches.fetch_add(1, Relaxed);
-                run_batch(&mut conn, jobs).await;
+                // A failed batch may mean a lost connection (the server restarted): replace
+                // it, or every write from now on would fail too.
+                if !run_batch(&mut conn, jobs).await && conn.ping().await.is_err() {
+                    match connect().await {
+                        Ok(fresh) => conn = fresh,
+                        Err(e) => tracing::warn!("the writer cannot reconnect (yet): {e}"),
+                    }
+                }
             }
         }
         inbox.close(); // senders from now on get `Closed`; the jobs still queued, too:
@@ -534,18 +526,18 @@ mod writer {
         }
     }
 
-    /// One transaction, one savepoint per job, one commit; then every answer.
-    async fn run_batch(conn: &mut AnyConnection, jobs: Vec<Box<dyn Job>>) {
+    /// One transaction, one savepoint per job, one commit; then every answer. `false`: the
+    /// batch failed.
+    async fn run_batch(conn: &mut AnyConnection, jobs: Vec<Box<dyn Job>>) -> bool {
         let mut jobs = jobs.into_iter();
         let mut answers = Vec::with_capacity(jobs.len());
         let committed: sqlx::Result<()> = async {
             let mut tx = conn.begin().await?;
             if jobs.len() == 1 {
-                // A batch of one needs no savepoint: the transaction is the job's own. (Two
-                // round trips to the database less per write when the shop is quiet.)
-                let ran = jobs.next().expect("one job").run(&mut tx).await;
-                answers.push(ran.answer);
-                return if ran.ok {
+                // A batch of one needs no savepoint: the transaction is the job's own.
+                let (ok, answer) = jobs.next().expect("one job").run(&mut tx).await;
+                answers.push(answer);
+                return if ok {
                     tx.commit().await
                 } else {
                     tx.rollback().await
@@ -553,9 +545,9 @@ mod writer {
             }
             for job in jobs.by_ref() {
                 let mut savepoint = Connection::begin(&mut *tx).await?;
-                let ran = job.run(&mut savepoint).await;
-                answers.push(ran.answer);
-                if ran.ok {
+                let (ok, answer) = job.run(&mut savepoint).await;
+                answers.push(answer);
+                if ok {
                     savepoint.commit().await?; // RELEASE: its writes join the batch
                 } else {
                     savepoint.rollback().await?; // ROLLBACK TO: as if it never ran
@@ -571,6 +563,7 @@ mod writer {
         for never_ran in jobs {
             never_ran.refuse(failed.clone().unwrap_or(WriteError::Closed));
         }
+        failed.is_none()
     }
 
     #[cfg(test)]
@@ -613,7 +606,9 @@ mod writer {
             .execute(&mut conn)
             .await
             .expect("schema");
-            Writer::start(conn, 64, max_wait)
+            // Never called: a connection to an in-memory database does not break.
+            let connect: Connect = Arc::new(|| Box::pin(AnyConnection::connect("sqlite::memory:")));
+            Writer::start(conn, connect, 64, max_wait)
         }
 
         /// A job that inserts `n`, and fails afterwards if `n` is negative.
@@ -2067,7 +2062,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening the database {shown}"))?;
     if args.reset {
-        db::reset(&db)
+        reset(&db)
             .await
             .map_err(|e| anyhow::anyhow!("emptying the database: {e:?}"))?;
     }
@@ -2147,6 +2142,25 @@ async fn main() -> anyhow::Result<()> {
         writes as f64 / commits.max(1) as f64
     );
     Ok(())
+}
+
+/// Empties every table (`--reset`), children first.
+async fn reset(db: &db::Db) -> Result<(), db::ShopError> {
+    db.write(|conn| {
+        Box::pin(async move {
+            for sql in [
+                "DELETE FROM order_items",
+                "DELETE FROM orders",
+                "DELETE FROM cart_items",
+                "DELETE FROM sessions",
+                "DELETE FROM products",
+            ] {
+                sqlx::query(sql).execute(&mut *conn).await?;
+            }
+            Ok(())
+        })
+    })
+    .await
 }
 
 /// Deletes expired sessions and their carts (the harness runs it every minute).
