@@ -10,3 +10,4 @@ shared::exercise!(ex02_work_queue in "02-work-queue", wrong: [load_then_store, s
 shared::exercise!(ex03_execute_with_result in "03-execute-with-result", wrong: [panic_lost, rendezvous, thread_per_call]);
 shared::exercise!(ex04_per_host_limit in "04-per-host-limit", wrong: [check_then_increment, global_limit]);
 shared::exercise!(ex05_weighted_budget in "05-weighted-budget", wrong: [notify_one, if_not_while, no_clamp]);
+shared::exercise!(ex06_stop_and_drain in "06-stop-and-drain", wrong: [return_on_stop, try_recv_spin, closed_channel_ignored, drain_with_for, drain_until_empty]);

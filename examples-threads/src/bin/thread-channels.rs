@@ -40,7 +40,8 @@
 //! 3. Replace `send` by `try_send` in the bounded producers and count the messages dropped when
 //!    the queue is full (load shedding: the other answer to overload).
 //! 4. Add a third channel to the `select!` loop: a "stop" channel that makes the loop return early
-//!    when the main thread sends on it (or drops it).
+//!    when the main thread sends on it (or drops it), once it has handled what was already sent.
+//!    Checked: `cargo run -p shared --bin exercises -- check threads/06`.
 
 // === Lesson: copy from here ===
 
