@@ -10,3 +10,5 @@ shared::exercise!(ex02_bounded_stage in "02-bounded-stage", wrong: [unbounded_ou
 shared::exercise!(ex03_probe_budget in "03-probe-budget", wrong: [no_drop_guard, no_probe_limit, late_result_frees_slot]);
 shared::exercise!(ex04_shuffle in "04-shuffle", wrong: [random_state, round_robin, merge_overwrites]);
 shared::exercise!(ex05_idempotent_charge in "05-idempotent-charge", wrong: [check_then_charge, no_release_on_failure, no_release_on_panic]);
+shared::exercise!(ex06_inventory_actor in "06-inventory-actor", support, wrong: [shared_mutex, actor_keeps_a_sender, awaits_in_the_loop]);
+shared::exercise!(ex07_fifo_token_bucket in "07-fifo-token-bucket", wrong: [check_then_sleep, fixed_tick_refill, integer_refill]);

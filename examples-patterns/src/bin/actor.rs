@@ -50,6 +50,8 @@
 //!    `recv()` and a `sleep_until` of the next expiry.
 //! 3. Make the mailbox capacity 1 and measure: what does backpressure cost here?
 //! 4. Shard the inventory into 4 actors by product hash behind one handle type.
+//! 5. Checked: the actor with a slow pricing call per reservation, never oversold, stopping with
+//!    its last handle (`cargo run -p shared --bin exercises -- check patterns/06`).
 
 // === Lesson: copy from here ===
 

@@ -48,6 +48,8 @@
 //! 3. Add `acquire_n(n)` for weighted calls (a big request costs more tokens).
 //! 4. Replace the `Mutex<Bucket>` with a single `AtomicU64` holding the "theoretical arrival
 //!    time" (GCRA) and a compare-exchange loop.
+//! 5. Checked: this bucket from scratch, its waiters served in order and woken once, its rate
+//!    exact over a long run (`cargo run -p shared --bin exercises -- check patterns/07`).
 
 // === Lesson: copy from here ===
 
