@@ -135,6 +135,11 @@ mod tests {
         let v = serde_json::json!({"wall_s": 1.5, "n": 3});
         assert_eq!(f64_field(&v, "wall_s").unwrap(), 1.5);
         assert_eq!(u64_field(&v, "n").unwrap(), 3);
-        assert!(f64_field(&v, "nope").unwrap_err().to_string().contains("nope"));
+        assert!(
+            f64_field(&v, "nope")
+                .unwrap_err()
+                .to_string()
+                .contains("nope")
+        );
     }
 }

@@ -302,7 +302,11 @@ fn as_completed_returns_every_task_once_and_a_poison_task_fails_alone() {
         "--no-compare",
     ]);
     assert_eq!(out.status.code(), Some(1), "a failed task fails the run");
-    assert_eq!(check_results(&json, 12), vec![5], "only the poison task failed");
+    assert_eq!(
+        check_results(&json, 12),
+        vec![5],
+        "only the poison task failed"
+    );
     let error = json["results"][5]["error"].as_str().unwrap();
     assert!(error.contains("gave up after 2 attempts"), "{error}");
     assert!(error.contains("SIGABRT"), "{error}");

@@ -226,7 +226,10 @@ fn deliberate_panics_print_no_backtrace() {
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("a bug in one job").count(), 2, "{stderr}");
-    assert!(stderr.contains("pool-worker-"), "names the thread: {stderr}");
+    assert!(
+        stderr.contains("pool-worker-"),
+        "names the thread: {stderr}"
+    );
     assert!(!stderr.contains("stack backtrace"), "{stderr}");
 }
 
