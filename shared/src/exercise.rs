@@ -332,6 +332,22 @@ pub fn exactly_once<K: Ord + fmt::Debug + Clone>(
     ))
 }
 
+/// A name no other check uses, in this process or another: `{prefix}-{pid}-{n}`, `n` counted
+/// across the whole test binary. The checks of one exercise are compiled once per variant (the
+/// learner's file, the solution, every wrong one), so a counter declared in `checks.rs` is one
+/// counter *per variant*, and variants run at the same time in libtest's threads: two of them
+/// would build the same scratch path and see each other's files. This counter lives here, once.
+pub fn unique_name(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{n}", std::process::id())
+}
+
+/// A path under the temporary directory named by [`unique_name`].
+pub fn scratch_path(prefix: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(unique_name(prefix))
+}
+
 /// Times `f` (best of `reps`): the fastest run is the least disturbed by other processes.
 pub fn best_time(reps: u32, mut f: impl FnMut()) -> Duration {
     (0..reps.max(1))

@@ -3,7 +3,6 @@
 use shared::exercise::{Check, Failure, Jitter, Progress, ensure, stress, watchdog};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 const DEADLINE: Duration = Duration::from_secs(1);
@@ -50,9 +49,7 @@ fn state(pid: u32) -> Option<char> {
 }
 
 fn scratch(seed: u64) -> PathBuf {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("processes-03-{}-{seed}-{n}", std::process::id()))
+    shared::exercise::scratch_path(&format!("processes-03-{seed}"))
 }
 
 fn one_run(seed: u64, progress: &Progress) -> Check {

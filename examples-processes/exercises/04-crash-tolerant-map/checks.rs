@@ -4,13 +4,10 @@ use shared::exercise::{Check, Failure, Jitter, Progress, ensure, stress, watchdo
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 fn scratch(seed: u64) -> PathBuf {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("processes-04-{}-{seed}-{n}", std::process::id()))
+    shared::exercise::scratch_path(&format!("processes-04-{seed}"))
 }
 
 /// A worker: answers `i v` with `i 2v`, logs every attempt, and SIGKILLs itself during the first

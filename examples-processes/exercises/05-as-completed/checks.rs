@@ -3,7 +3,6 @@
 use shared::exercise::{Check, Failure, Jitter, Progress, ensure, exactly_once, stress, watchdog};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// A job. No stdio of ours: a job left running by a wrong solution must not hold the test's
@@ -76,9 +75,7 @@ fn one_run(seed: u64, progress: &Progress) -> Check {
 }
 
 fn scratch() -> PathBuf {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("processes-05-{}-{n}", std::process::id()))
+    shared::exercise::scratch_path("processes-05")
 }
 
 /// Job 0 ends only once every other job has been reported (it waits for a flag file that

@@ -10,7 +10,6 @@ use shared::exercise::{Check, Failure, Jitter, Progress, ensure, stress, watchdo
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU64 as Counter, Ordering as Order};
 use std::time::Duration;
 
 /// What a worker process is told to do: `seed index count report-file`.
@@ -108,9 +107,8 @@ struct Run {
 
 impl Run {
     fn new(seed: u64) -> Result<Run, Failure> {
-        static N: Counter = Counter::new(0);
-        let n = N.fetch_add(1, Order::Relaxed);
-        let tag = format!("{seed:x}-{n}");
+        // Unique in the whole test binary: every variant's checks run at the same time.
+        let tag = shared::exercise::unique_name(&format!("{seed:x}"));
         let dir = std::env::temp_dir().join(format!("processes-06-{tag}"));
         std::fs::create_dir_all(&dir).map_err(|e| Failure::property("runs", e.to_string()))?;
         Ok(Run {
@@ -165,9 +163,13 @@ impl Drop for Run {
     }
 }
 
-/// Our segments' names start with this (and the pid), so the checks can sweep up after a hang.
+/// Our segments' names start with this, so the checks can sweep up after a hang. The pid and
+/// this module's path (one per variant: the learner's file, the solution, each wrong one) keep
+/// the sweep of one variant's checks from removing a segment that another variant, running at
+/// the same time in another test thread, is still using.
 fn name_prefix() -> String {
-    format!("exercise-processes-06-{}-", std::process::id())
+    let variant = module_path!().replace("::", ".");
+    format!("exercise-processes-06-{}-{variant}-", std::process::id())
 }
 
 /// A worker's `tally` reached `todo!()` or panicked: say so, as for any other panic.
