@@ -184,7 +184,7 @@ pub fn write(path: &Path, bytes: usize, seed: u64) -> std::io::Result<()> {
     write_with_vocabulary(path, bytes, seed, VOCABULARY)
 }
 
-/// [`write`] with `vocabulary` distinct words (see [`generate_with_vocabulary`]).
+/// [`write()`] with `vocabulary` distinct words (see [`generate_with_vocabulary`]).
 pub fn write_with_vocabulary(
     path: &Path,
     bytes: usize,
