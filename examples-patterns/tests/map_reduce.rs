@@ -375,3 +375,84 @@ fn a_directory_is_refused_with_its_name() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains(dir.path().to_str().unwrap()));
 }
+
+/// `--python`: the course's recipe (`python/wordcount.py`, `Pool` + `Counter`) counts the same
+/// files with the same word definition, punctuation, case and non-ASCII bytes included, and the
+/// run says so. Skipped, with `SKIPPED: <reason>`, only when python3 is absent (CI installs it).
+#[test]
+fn python_counts_the_same_words_as_rust() {
+    if let Err(e) = shared::python::Python::find(&[]) {
+        println!("SKIPPED: {e}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tricky = write(
+        dir.path(),
+        "tricky.txt",
+        "The the THE, the. naïve\tcafé\r\nend-of-line\x0bvertical  tab\u{a0}nbsp \u{feff}bom 1,000 \n"
+            .repeat(300)
+            .as_bytes(),
+    );
+    let text = write_text(dir.path(), "text.txt", 300_000);
+    for (what, args) in [
+        (
+            "a generated corpus",
+            vec!["--size", "1MB", "--vocabulary", "5000"],
+        ),
+        (
+            "two files with punctuation, case and non-ASCII bytes",
+            vec![tricky.to_str().unwrap(), text.to_str().unwrap()],
+        ),
+    ] {
+        let mut all = args.clone();
+        all.extend(["--python", "--threads", "2"]);
+        let v = json(&all);
+        let py = &v["python"];
+        assert_eq!(py["words"], v["words"], "{what}: {py}");
+        assert_eq!(py["distinct"], v["distinct"], "{what}: {py}");
+        assert_eq!(py["top"], v["top"][0], "{what}: the most frequent word");
+        assert_eq!(py["workers"], 2, "{what}");
+        assert!(v["python_ratio"].as_f64().unwrap() > 0.0, "{what}");
+        let rows = v["table"]["rows"].as_array().unwrap();
+        let row = rows
+            .iter()
+            .find(|r| r["name"].as_str().unwrap().starts_with("python"))
+            .expect("a Python row in the table");
+        assert_eq!(row["agrees"], true, "{what}: {row}");
+    }
+}
+
+/// A recipe that counts differently is a failed run (exit 1, both counts named), not a table
+/// with a "no" in it and exit 0. The recipe here is a stand-in that miscounts by one word.
+#[test]
+fn a_python_count_that_differs_fails_the_run() {
+    if let Err(e) = shared::python::Python::find(&[]) {
+        println!("SKIPPED: {e}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let text = write_text(dir.path(), "text.txt", 10_000);
+    let good = json(&[text.to_str().unwrap()]);
+    let (words, distinct) = (
+        good["words"].as_u64().unwrap(),
+        good["distinct"].as_u64().unwrap(),
+    );
+    let liar = write(
+        dir.path(),
+        "liar.py",
+        format!(
+            "import json\nprint(json.dumps({{'words': {}, 'distinct': {distinct}, \
+             'top': ['the', 1], 'workers': 2, 'seconds': 0.01}}))\n",
+            words - 1
+        )
+        .as_bytes(),
+    );
+    let python = format!("--python={}", liar.display());
+    let out = run(&[text.to_str().unwrap(), &python]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("counted {} words", words - 1)) && err.contains(&words.to_string()),
+        "{err}"
+    );
+}

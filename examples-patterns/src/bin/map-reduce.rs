@@ -1065,8 +1065,16 @@ fn main() -> Result<()> {
         None => None,
     };
     let python_ratio = python.as_ref().map(|p| p.seconds / secs(shuffle_many.wall));
+    // The recipe uses the same word definition: a different count is a bug on one side, and a
+    // run that prints it must not exit 0.
+    let python_agrees = python
+        .as_ref()
+        .is_none_or(|p| p.words == words && p.distinct == counts.len() as u64);
+    let python_mismatch = (python.as_ref())
+        .filter(|_| !python_agrees)
+        .map(|p| (p.words, p.distinct));
     if let Some(p) = &python {
-        let agrees = p.words == words && p.distinct == counts.len() as u64;
+        let agrees = python_agrees;
         table.push(
             Row::new(
                 format!("python Pool({}) + Counter", p.workers),
@@ -1145,6 +1153,13 @@ fn main() -> Result<()> {
     }
     if !all_agree {
         bail!("the parallel and sequential counts differ: this is a bug");
+    }
+    if let Some((py_words, py_distinct)) = python_mismatch {
+        bail!(
+            "the Python recipe counted {py_words} words, {py_distinct} distinct; we counted \
+             {words}, {}",
+            counts.len()
+        );
     }
     Ok(())
 }
