@@ -74,8 +74,11 @@ pub fn all() -> Check {
         progress.tick();
 
         // Races: `set()` lands at random moments while 1 to 3 threads start waiting, thousands
-        // of times; each round, every waiter must come back.
-        stress(20, |seed| {
+        // of times; each round, every waiter must come back. The check-then-wait window is a
+        // few dozen nanoseconds: 20 runs caught that wrong solution 19 times in 20 (catch-rate
+        // --runs 20), so 60 runs (about 2 s): a miss then needs three misses in a row. loom
+        // catches it on every run.
+        stress(60, |seed| {
             let mut draw = Jitter::new(seed, 0);
             let waiters = 1 + draw.below(3) as usize;
             let rounds = 400;
