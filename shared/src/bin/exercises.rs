@@ -1,4 +1,5 @@
 //! The learner's loop for the exercises: list them with their status, check one, watch one.
+//! Crates: none to copy (a tool, not a lesson: clap and anyhow around `cargo test`).
 //!
 //! ```text
 //! cargo run -p shared --bin exercises -- list               # every exercise, with its status

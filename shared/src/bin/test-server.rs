@@ -4,6 +4,7 @@
 //! Course section 8.3 (I/O-bound work: threads vs asyncio) and 8.4 (retries, timeouts, circuit
 //! breaker). It is plumbing: the examples start the same server in-process
 //! (`shared::server::TestServer`); this binary runs it on its own so you can poke at it.
+//! Crates: none to copy (plumbing, not a lesson: hyper and tokio behind `shared::server`).
 //!
 //! *Concepts*: what a slow or broken server looks like from the client side — latency, HTTP
 //! 500, a request that never answers, a body cut short, a connection reset — and why a client
@@ -20,10 +21,9 @@
 //! RUST_LOG=shared::server=debug cargo run -p shared --bin test-server -- --port 8080   # logs
 //! ```
 //!
-//! **Logs**: `RUST_LOG=shared::server=info` prints every injected fault inside its connection and
-//! request spans (`conn{id=3 peer=127.0.0.1:50412}:request{method=GET path=/files/a.bin}:
-//! injected fault fault=500`); `=debug` adds every request, response status and connection.
-//!
+//! **Logs**: `RUST_LOG=shared::server=info` prints each injected fault in its connection and
+//! request spans (`conn{id=3 …}:request{… path=/files/a.bin}: injected fault fault=500`);
+//! `=debug` adds every request, response status and connection.
 //! Terminal 2, the client:
 //!
 //! ```text
@@ -35,30 +35,27 @@
 //! curl -sS 'http://127.0.0.1:8080/files/a.bin?fail=reset'
 //! curl -sS -o /dev/null --max-time 2 'http://127.0.0.1:8080/files/a.bin?fail=stall'
 //! curl -s http://127.0.0.1:8080/stats
-//! python3 shared/peers/py_downloader.py /tmp/urls.txt /tmp/out --mode asyncio --concurrency 64
+//! python3 examples-async/python/async_downloader.py /tmp/urls.txt /tmp/out --concurrency 64
 //! ```
 //!
-//! Stop with Ctrl-C or SIGTERM (or `--duration SECS`): in-flight requests get a second to finish.
-//! Add `--help` for every flag and the route list.
+//! Stop with Ctrl-C, SIGTERM or `--duration SECS` (in-flight requests get 1 s); see `--help`.
 //!
 //! *What to observe*:
 //! - `fail=500` prints a body like any other: curl (and reqwest) only report it if asked
 //!   (`curl -f`, `error_for_status()`).
 //! - `fail=hang` never returns; `--max-time` is what ends it ("Operation timed out").
-//! - `fail=truncate` sends `Content-Length: 65536` and half the bytes: curl says
-//!   "(18) transfer closed with 32768 bytes remaining". A client that reads until EOF without
-//!   checking the length would keep a half file.
+//! - `fail=truncate` sends `Content-Length: 65536` and half the bytes: curl says "(18) transfer
+//!   closed with 32768 bytes remaining"; a client that reads to EOF unchecked keeps half a file.
 //! - `fail=reset` gets "(56) Recv failure: Connection reset by peer": no HTTP response at all.
 //! - With `--latency-ms 100`, 1,000 files take ~100 s one at a time and ~1 s with 100 in
 //!   flight: the stats line shows `max` in flight, i.e. how concurrent the client really was.
 //!
-//! *Exercises*:
-//! 1. Run the Python peer in `--mode threads` with `--concurrency 8`, then 64, against
-//!    `--latency-ms 100`; compare the seconds with the `max` in-flight figure of each run.
-//! 2. Add `--hang-rate 0.01` and run the peer again: which mode notices, and after how long?
-//!    (`urllib` is given `timeout=30`.) Change the peer's timeout and measure again.
-//! 3. With `--truncate-rate 0.05`, does the peer's `ok` count include truncated files? Check
-//!    the sizes on disk (`find /tmp/out -size -100000c`).
+//! *Exercises* (the course's recipes: `examples-threads/python/url_downloader.py`, threads, and
+//! `examples-async/python/async_downloader.py`, asyncio; both take `URLS OUT`):
+//! 1. Run the threaded one with `--workers 8`, then 64, against `--latency-ms 100`; compare the
+//!    seconds with the `max` in-flight figure of each run.
+//! 2. Add `--hang-rate 0.01`: which one notices, after how long (`--timeout`)? Change it, measure.
+//! 3. With `--truncate-rate 0.05`, are truncated files counted ok? Check the sizes on disk.
 //! 4. `ulimit -n 256` in the server's shell, then run a client with 1,000 connections: watch
 //!    `accept errors` appear in the stats line, and the client's connect errors or stalls.
 
