@@ -68,7 +68,13 @@ pub fn ratio(python: f64, rust: f64) -> String {
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     lines.extend(rows.iter().cloned());
-    let ncols = header.len();
+    align(&lines)
+}
+
+/// [`table`] for lines whose first one is the header: each column padded to its widest cell,
+/// a rule under the header. A short row leaves its last cells empty.
+pub fn align(lines: &[Vec<String>]) -> String {
+    let ncols = lines.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..ncols)
         .map(|c| {
             lines

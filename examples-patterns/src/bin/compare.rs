@@ -277,6 +277,7 @@ mod worker_processes {
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, ValueEnum};
+use examples_patterns::python_peer;
 use shared::cli;
 use shared::python::Python;
 use shared::report::{self, Row, SpeedupTable, Timed};
@@ -907,44 +908,8 @@ impl WorkloadReport {
                 py.scale
             );
         }
-        print!("{}", align(&lines));
+        print!("{}", python_peer::align(&lines));
     }
-}
-
-/// Columns padded to their widest cell: names and notes left, figures right.
-fn align(lines: &[Vec<String>]) -> String {
-    let ncols = lines.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..ncols)
-        .map(|c| {
-            lines
-                .iter()
-                .map(|l| l[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for (li, l) in lines.iter().enumerate() {
-        let mut line = String::new();
-        for (c, cell) in l.iter().enumerate() {
-            let pad = " ".repeat(widths[c] - cell.chars().count());
-            if c == 0 || c == ncols - 1 {
-                line.push_str(cell);
-                line.push_str(&pad);
-            } else {
-                line.push_str(&pad);
-                line.push_str(cell);
-            }
-            line.push_str("  ");
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-        if li == 0 {
-            out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * ncols.saturating_sub(1)));
-            out.push('\n');
-        }
-    }
-    out
 }
 
 /// Rounds per task on the Python side.
