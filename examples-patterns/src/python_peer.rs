@@ -68,45 +68,7 @@ pub fn ratio(python: f64, rust: f64) -> String {
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     lines.extend(rows.iter().cloned());
-    align(&lines)
-}
-
-/// [`table`] for lines whose first one is the header: each column padded to its widest cell,
-/// a rule under the header. A short row leaves its last cells empty.
-pub fn align(lines: &[Vec<String>]) -> String {
-    let ncols = lines.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..ncols)
-        .map(|c| {
-            lines
-                .iter()
-                .map(|l| l.get(c).map_or(0, |s| s.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for (li, l) in lines.iter().enumerate() {
-        let mut line = String::new();
-        for (c, width) in widths.iter().enumerate() {
-            let cell = l.get(c).map_or("", String::as_str);
-            let pad = " ".repeat(width - cell.chars().count());
-            if c == 0 || c == ncols - 1 {
-                line.push_str(cell);
-                line.push_str(&pad);
-            } else {
-                line.push_str(&pad);
-                line.push_str(cell);
-            }
-            line.push_str("  ");
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-        if li == 0 {
-            out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * ncols.saturating_sub(1)));
-            out.push('\n');
-        }
-    }
-    out
+    shared::report::align_columns(&lines)
 }
 
 #[cfg(test)]

@@ -253,6 +253,43 @@ pub struct SpeedupTable {
     rows: Vec<Row>,
 }
 
+/// Lines of cells as a text table, the first line its header with a rule under it: every column
+/// padded to its widest cell, the first and last columns (names, notes) left-aligned, the others
+/// (figures) right-aligned. A short row leaves its last cells empty.
+pub fn align_columns(lines: &[Vec<String>]) -> String {
+    let ncols = lines.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..ncols)
+        .map(|c| {
+            (lines.iter())
+                .map(|l| l.get(c).map_or(0, |s| s.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for (li, l) in lines.iter().enumerate() {
+        let mut line = String::new();
+        for (c, width) in widths.iter().enumerate() {
+            let cell = l.get(c).map_or("", String::as_str);
+            let pad = " ".repeat(width - cell.chars().count());
+            if c == 0 || c == ncols - 1 {
+                line.push_str(cell);
+                line.push_str(&pad);
+            } else {
+                line.push_str(&pad);
+                line.push_str(cell);
+            }
+            line.push_str("  ");
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+        if li == 0 {
+            let total = widths.iter().sum::<usize>() + 2 * ncols.saturating_sub(1);
+            let _ = writeln!(out, "{}", "-".repeat(total));
+        }
+    }
+    out
+}
+
 impl SpeedupTable {
     pub fn new(title: impl Into<String>) -> Self {
         SpeedupTable {
@@ -341,40 +378,11 @@ impl SpeedupTable {
             cells.push(r.note.clone());
             lines.push(cells);
         }
-        let ncols = lines[0].len();
-        let widths: Vec<usize> = (0..ncols)
-            .map(|c| {
-                lines
-                    .iter()
-                    .map(|l| l[c].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
         let mut out = String::new();
         if !self.title.is_empty() {
             let _ = writeln!(out, "{}", self.title);
         }
-        for (li, l) in lines.iter().enumerate() {
-            let mut line = String::new();
-            for (c, cell) in l.iter().enumerate() {
-                let pad = widths[c] - cell.chars().count();
-                // Names and notes left-aligned, figures right-aligned.
-                if c == 0 || c == ncols - 1 {
-                    line.push_str(cell);
-                    line.push_str(&" ".repeat(pad));
-                } else {
-                    line.push_str(&" ".repeat(pad));
-                    line.push_str(cell);
-                }
-                line.push_str("  ");
-            }
-            let _ = writeln!(out, "{}", line.trim_end());
-            if li == 0 {
-                let total: usize = widths.iter().sum::<usize>() + 2 * (ncols - 1);
-                let _ = writeln!(out, "{}", "-".repeat(total));
-            }
-        }
+        out.push_str(&align_columns(&lines));
         out
     }
 

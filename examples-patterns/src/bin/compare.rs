@@ -277,7 +277,6 @@ mod worker_processes {
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, ValueEnum};
-use examples_patterns::python_peer;
 use shared::cli;
 use shared::python::Python;
 use shared::report::{self, Row, SpeedupTable, Timed};
@@ -908,7 +907,7 @@ impl WorkloadReport {
                 py.scale
             );
         }
-        print!("{}", python_peer::align(&lines));
+        print!("{}", report::align_columns(&lines));
     }
 }
 

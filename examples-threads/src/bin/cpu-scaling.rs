@@ -110,7 +110,7 @@ use clap::Parser;
 use scaling::run_on_threads;
 use shared::cli;
 use shared::python::Python;
-use shared::report::{Row, SpeedupTable, fmt_duration, print_json, timed};
+use shared::report::{Row, SpeedupTable, align_columns, fmt_duration, print_json, timed};
 use shared::work::cpu_task;
 
 /// The course's version (`threading`, then `multiprocessing.Pool`), run by `--python`.
@@ -392,7 +392,7 @@ impl GilTable {
 
     fn render(&self) -> String {
         let speedup = |one: f64, wall: f64| format!("{:.2}x", one / wall);
-        let mut lines = vec![[
+        let mut lines = vec![vec![
             "workers".to_string(),
             "Rust wall".into(),
             "speedup".into(),
@@ -413,7 +413,7 @@ impl GilTable {
                 ("threads", _) => "Python: the GIL runs one thread's bytecode at a time",
                 _ => "multiprocessing.Pool: one interpreter per core",
             };
-            lines.push([
+            lines.push(vec![
                 label.clone(),
                 rw,
                 rs,
@@ -428,36 +428,11 @@ impl GilTable {
                 note.into(),
             ]);
         }
-        let widths: Vec<usize> = (0..7)
-            .map(|c| {
-                lines
-                    .iter()
-                    .map(|l| l[c].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
         let mut out = format!(
             "The GIL as a number: the same jobs in Rust and in {} (checksum {:#018x})\n",
             self.version, self.expected
         );
-        for (i, l) in lines.iter().enumerate() {
-            let mut line = String::new();
-            for (c, cell) in l.iter().enumerate() {
-                let pad = " ".repeat(widths[c] - cell.chars().count());
-                if c == 0 || c == 6 {
-                    line.push_str(&format!("{cell}{pad}  "));
-                } else {
-                    line.push_str(&format!("{pad}{cell}  "));
-                }
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-            if i == 0 {
-                out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 12));
-                out.push('\n');
-            }
-        }
+        out.push_str(&align_columns(&lines));
         if !self.rust_one.is_zero() {
             let ratio = self.python_one / self.rust_one.as_secs_f64();
             out.push_str(&format!(
